@@ -1,0 +1,32 @@
+"""arqon_jax: probe, classify, refine, as jit-compiled JAX kernels for batch optimization.
+
+The public API is small: :func:`minimize` (and :func:`make_minimizer` for a pure,
+vmappable run), :class:`Space` for search spaces, the probe kernel, the test functions
+and the ArqonHPO-compatible ask/tell classes. Ray integrations live in
+``arqon_jax.tune`` and ``arqon_jax.distributed`` and import Ray only when used.
+"""
+
+from . import functions
+from .minimize import make_minimizer, minimize
+from .probe import ProbePlan, kronecker, probe_points
+from .result import OptimizeResult
+from .solver import Solver, SolverState, default_batch_size, make_solver
+from .space import Space
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "minimize",
+    "make_minimizer",
+    "OptimizeResult",
+    "Space",
+    "kronecker",
+    "probe_points",
+    "ProbePlan",
+    "make_solver",
+    "Solver",
+    "SolverState",
+    "default_batch_size",
+    "functions",
+    "__version__",
+]

@@ -1,0 +1,56 @@
+"""Landscape classification from the probe: is the function structured or rugged?
+
+The statistic is a rank fitness-distance correlation (Jones and Forrest's FDC, taken on
+ranks): Spearman's correlation between the probe values and the distances of the probe
+points to the best probe point. On a landscape with one broad basin the value grows
+with the distance to the best point (close to 1); on a rugged, multimodal one the two
+are unrelated (close to 0). Ranks make the statistic invariant to any increasing
+transformation of ``f``, in particular to shifting and positively scaling it, unlike
+ArqonHPO's coefficient of variation, which changes when a constant is added to ``f``.
+Failed evaluations rank last.
+
+The threshold separating the two classes was set from measurements on the shipped
+test functions (``benchmarks/classifier.py``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .strategies.base import Geometry, wrap_diff
+
+__all__ = ["rank_fdc", "STRUCTURED_THRESHOLD"]
+
+STRUCTURED_THRESHOLD = 0.35
+
+
+def _ranks(v: jax.Array) -> jax.Array:
+    return jnp.argsort(jnp.argsort(v, stable=True), stable=True).astype(v.dtype)
+
+
+def rank_fdc(geometry: Geometry, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Rank fitness-distance correlation of the masked probe points.
+
+    Args:
+        geometry: The unit cube's static facts (periodic distances wrap).
+        X: Probe points ``(n, dim)`` in the unit cube.
+        y: Values ``(n,)``; non-finite values are failures and rank last.
+        mask: ``(n,)`` bool, which rows hold probe results.
+
+    Returns:
+        A scalar in ``[-1, 1]``; 0 when fewer than 3 points are available.
+    """
+    y = jnp.where(jnp.isfinite(y), y, jnp.inf)
+    best = jnp.argmin(jnp.where(mask, y, jnp.inf))
+    dist = jnp.sqrt(jnp.sum(wrap_diff(geometry, X, X[best][None, :]) ** 2, -1))
+    big = jnp.asarray(jnp.finfo(X.dtype).max, X.dtype)
+    ry = _ranks(jnp.where(mask, y, big))
+    rd = _ranks(jnp.where(mask, dist, big))
+    w = mask.astype(X.dtype)
+    n = jnp.sum(w)
+    my = jnp.sum(ry * w) / jnp.maximum(n, 1)
+    md = jnp.sum(rd * w) / jnp.maximum(n, 1)
+    cov = jnp.sum((ry - my) * (rd - md) * w)
+    var = jnp.sqrt(jnp.sum((ry - my) ** 2 * w) * jnp.sum((rd - md) ** 2 * w))
+    return jnp.where((n >= 3) & (var > 0), cov / jnp.maximum(var, 1e-30), 0.0)

@@ -1,0 +1,97 @@
+"""A fixed-capacity evaluation history, kept sorted best first.
+
+Memory never grows with the budget: the buffer holds ``capacity`` rows. While it has
+room every evaluation is kept; once full, a new evaluation replaces the worst stored
+one only if it is better, so the buffer always holds the ``capacity`` best points seen
+(failed evaluations are dropped first). Counts are exact whatever the capacity.
+
+Rows are kept sorted by status (ok, failed, empty) then value, so ``X[0]`` is the best
+stored point and ``X[:k]`` the ``k`` best: strategies read their "good" sets directly.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["History", "history_init", "history_insert", "sanitize", "OK", "FAILED", "EMPTY"]
+
+OK, FAILED, EMPTY = 0, 1, 2
+
+
+class History(NamedTuple):
+    """Evaluations in the unit cube.
+
+    Attributes:
+        X: Points, ``(capacity, dim)``.
+        y: Values, ``(capacity,)``; ``+inf`` for failed and empty rows.
+        status: ``(capacity,)`` int32: ``OK``, ``FAILED`` or ``EMPTY``.
+        count: Total number of evaluations told (int32 scalar), including dropped ones.
+        n_failed: Total number of failed evaluations told (int32 scalar).
+    """
+
+    X: jax.Array
+    y: jax.Array
+    status: jax.Array
+    count: jax.Array
+    n_failed: jax.Array
+
+    @property
+    def size(self) -> jax.Array:
+        """Number of stored rows."""
+        return jnp.sum(self.status != EMPTY)
+
+
+def history_init(capacity: int, dim: int, dtype) -> History:
+    """An empty history of ``capacity`` rows."""
+    return History(
+        X=jnp.zeros((capacity, dim), dtype),
+        y=jnp.full((capacity,), jnp.inf, dtype),
+        status=jnp.full((capacity,), EMPTY, jnp.int32),
+        count=jnp.zeros((), jnp.int32),
+        n_failed=jnp.zeros((), jnp.int32),
+    )
+
+
+def sanitize(y: jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
+    """Objective values to ``(values, failed)``: non-finite values become ``+inf``.
+
+    NaN, ``+inf`` and ``-inf`` all count as failures: a ``-inf`` is almost always a
+    numerical accident, and treating it as the best value would end the search.
+    """
+    y = jnp.asarray(y, dtype)
+    failed = ~jnp.isfinite(y)
+    return jnp.where(failed, jnp.inf, y), failed
+
+
+def history_insert(h: History, X: jax.Array, y: jax.Array, valid: jax.Array) -> History:
+    """Adds a batch.
+
+    Args:
+        h: The history.
+        X: Points ``(batch, dim)``.
+        y: Raw values ``(batch,)`` (non-finite ones are failures).
+        valid: ``(batch,)`` bool; rows that were not evaluated are ignored entirely.
+
+    Returns:
+        The updated history, still sorted best first.
+    """
+    cap = h.y.shape[0]
+    vals, failed = sanitize(y, h.y.dtype)
+    status = jnp.where(valid, jnp.where(failed, FAILED, OK), EMPTY).astype(jnp.int32)
+    allX = jnp.concatenate([h.X, X.astype(h.X.dtype)])
+    ally = jnp.concatenate([h.y, vals])
+    alls = jnp.concatenate([h.status, status])
+    # Position breaks ties so that the order is deterministic and old points win ties.
+    pos = jnp.arange(ally.shape[0], dtype=jnp.int32)
+    _, _, _, order = jax.lax.sort((alls, ally, pos, pos), num_keys=3)
+    keep = order[:cap]
+    return History(
+        X=allX[keep],
+        y=ally[keep],
+        status=alls[keep],
+        count=h.count + jnp.sum(valid).astype(jnp.int32),
+        n_failed=h.n_failed + jnp.sum(valid & failed).astype(jnp.int32),
+    )

@@ -1,0 +1,343 @@
+"""The functional PCR solver: probe, classify, refine, as pure functions over one state.
+
+``make_solver(space, budget, batch_size, ...)`` fixes every static size and returns a
+:class:`Solver` of pure functions:
+
+* ``init(key) -> SolverState``
+* ``ask(state) -> (X_unit (batch, dim), state)``
+* ``tell(state, X_unit, y, valid=None) -> state``: ``y`` are the objective values of
+  the rows of the last ``ask`` (non-finite values count as failures), ``valid`` marks
+  the rows that were evaluated (the budget may cut the last batch).
+* ``observe(state, X_unit, y, valid=None) -> state``: records evaluations that were not
+  asked for (warm starts), without advancing a strategy.
+
+Phases:
+
+1. **Probe**: the first ``probe_count`` evaluations (``probe_ratio`` of the budget,
+   rounded up to whole batches) are points of the seeded Kronecker sequence.
+2. **Classify**: at the first ``ask`` after the probe, the rank fitness-distance
+   correlation of the probe values (:mod:`arqon_jax.classify`) picks the refine
+   strategy (``method="auto"``) or is only recorded (forced methods).
+3. **Refine**: the chosen strategy's ``ask``/``tell``, selected with ``lax.switch``.
+
+All functions are traceable: they run under ``jit``, ``vmap`` (e.g. over keys) and
+``lax.scan``, and a built solver is cached so equal problems share compiled code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .classify import STRUCTURED_THRESHOLD, rank_fdc
+from .history import OK, History, history_init, history_insert, sanitize
+from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
+from .space import Space
+from .strategies.base import Geometry, Strategy
+from .strategies.nelder_mead import make_nelder_mead
+from .strategies.random_search import make_random
+from .strategies.tpe import make_tpe
+
+__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_size"]
+
+METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes")
+_PROBE_BUFFER_MAX = 512
+
+
+class SolverState(NamedTuple):
+    """Everything the solver knows (a PyTree of arrays).
+
+    Attributes:
+        key: PRNG key, split at every ask.
+        history: Fixed-capacity :class:`~arqon_jax.history.History`.
+        best_x: Best point so far in the unit cube, ``(dim,)``.
+        best_y: Best finite value so far (``+inf`` if none).
+        n_asked: Rows proposed so far (int32); drives the probe index.
+        last_probe: Whether the last ask was a probe batch.
+        choice: Index of the refine strategy in use (-1 before classification).
+        statistic: The classifier statistic (NaN before classification).
+        probe_X: The first probe points ``(K, dim)``, for the classifier.
+        probe_y: Their values ``(K,)``.
+        probe_n: How many of them are filled (int32).
+        probe_offsets: uint32 ``(2, dim)`` Kronecker offsets derived from the key.
+        spice_key: Key for the probe's random points.
+        refine: One state per refine strategy, in ``Solver.strategy_names`` order.
+        steps: Number of tells (int32).
+    """
+
+    key: jax.Array
+    history: History
+    best_x: jax.Array
+    best_y: jax.Array
+    n_asked: jax.Array
+    last_probe: jax.Array
+    choice: jax.Array
+    statistic: jax.Array
+    probe_X: jax.Array
+    probe_y: jax.Array
+    probe_n: jax.Array
+    probe_offsets: jax.Array
+    spice_key: jax.Array
+    refine: tuple
+    steps: jax.Array
+
+
+@dataclass(frozen=True)
+class Solver:
+    """A built solver: static configuration plus pure ``init``/``ask``/``tell``."""
+
+    space: Space
+    budget: int
+    batch_size: int
+    method: str
+    probe_count: int
+    capacity: int
+    threshold: float
+    strategy_names: tuple[str, ...]
+    dtype: Any
+    init: Callable
+    ask: Callable
+    tell: Callable
+    observe: Callable
+
+    def phase_trace(self, choice: int) -> list[tuple[int, str]]:
+        """Segments ``(first evaluation, phase)`` of a run, for results."""
+        trace = []
+        if self.probe_count:
+            trace.append((0, "probe"))
+        if self.probe_count < self.budget and choice >= 0:
+            trace.append((self.probe_count, self.strategy_names[choice]))
+        return trace
+
+
+def default_batch_size(budget: int) -> int:
+    """Default batch: 10 for small budgets, growing to 4096 for very large ones."""
+    return int(min(budget, max(10, min(4096, budget // 50))))
+
+
+def _validate_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (hasattr(value, "__index__")):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
+    return value
+
+
+def make_solver(
+    space: Space,
+    budget: int,
+    batch_size: int,
+    *,
+    method: str = "auto",
+    probe_ratio: float = 0.2,
+    capacity: int | None = None,
+    anchors: tuple[str, ...] = ("center",),
+    spice: float = 0.1,
+    threshold: float = STRUCTURED_THRESHOLD,
+    strategy_options: tuple = (),
+) -> Solver:
+    """Builds (or fetches from the cache) a solver for one problem shape.
+
+    Args:
+        space: The search space.
+        budget: Total evaluations.
+        batch_size: Rows per ask.
+        method: One of ``METHODS``.
+        probe_ratio: Share of the budget for the probe, in ``(0, 1]``.
+        capacity: History rows; defaults to ``min(budget, 2048)``.
+        anchors: Probe anchors (``"min"``, ``"center"``).
+        spice: Share of uniform random points in the probe.
+        threshold: Rank-FDC threshold above which ``auto`` picks Nelder-Mead.
+        strategy_options: ``((strategy_name, ((option, value), ...)), ...)``.
+
+    Raises:
+        ValueError, TypeError: For invalid arguments, naming them.
+    """
+    if not isinstance(space, Space):
+        raise TypeError(f"space: expected a Space, got {type(space).__name__}")
+    budget = _validate_int("budget", budget, 1, 2**31 - 2**25)
+    batch_size = _validate_int("batch_size", batch_size, 1, budget)
+    if method not in METHODS:
+        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+    if isinstance(probe_ratio, bool) or not isinstance(probe_ratio, (int, float)) or not 0 < probe_ratio <= 1:
+        raise ValueError(f"probe_ratio: expected a number in (0, 1], got {probe_ratio!r}")
+    if capacity is None:
+        capacity = min(budget, 2048)
+    capacity = _validate_int("capacity", capacity, 1)
+    if method == "nelder-mead" and batch_size < 4:
+        raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
+    return _build(
+        space, budget, batch_size, method, float(probe_ratio), capacity, tuple(anchors), float(spice), float(threshold),
+        tuple(strategy_options), jnp.zeros((), float).dtype,
+    )
+
+
+@lru_cache(maxsize=64)
+def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, spice, threshold, strategy_options, dtype):
+    geometry = Geometry.from_space(space)
+    dim = space.dim
+    opts = dict(strategy_options)
+    plan = ProbePlan(anchors, spice)
+    plan_key = plan.key()
+
+    if method == "random":
+        probe_count = 0
+    else:
+        probe_count = min(budget, max(batch_size, math.ceil(probe_ratio * budget / batch_size) * batch_size))
+
+    strategies: list[Strategy] = []
+    if method in ("auto", "nelder-mead") and batch_size >= 4:
+        strategies.append(make_nelder_mead(geometry, batch_size, **dict(opts.get("nelder-mead", ()))))
+    if method in ("auto", "tpe"):
+        strategies.append(make_tpe(geometry, batch_size, capacity, **dict(opts.get("tpe", ()))))
+    if method == "random":
+        strategies.append(make_random(geometry, batch_size, dtype))
+    if method == "cmaes":
+        from .strategies.cmaes import make_cmaes
+
+        strategies.append(make_cmaes(geometry, batch_size, **dict(opts.get("cmaes", ()))))
+    names = tuple(s.name for s in strategies)
+    n_buf = max(1, min(probe_count, _PROBE_BUFFER_MAX))
+
+    def _decide(stat):
+        if method == "auto" and len(strategies) > 1:
+            return jnp.where(stat > threshold, names.index("nelder-mead"), names.index("tpe")).astype(jnp.int32)
+        return jnp.zeros((), jnp.int32)
+
+    def init(key: jax.Array) -> SolverState:
+        k_state, k_off, k_spice, k_placeholder = jax.random.split(key, 4)
+        history = history_init(capacity, dim, dtype)
+        refine = tuple(s.init(k_placeholder, history) for s in strategies)
+        no_probe = probe_count == 0
+        return SolverState(
+            key=k_state,
+            history=history,
+            best_x=jnp.full((dim,), 0.5, dtype),
+            best_y=jnp.asarray(jnp.inf, dtype),
+            n_asked=jnp.zeros((), jnp.int32),
+            last_probe=jnp.asarray(False),
+            choice=jnp.asarray(0 if no_probe else -1, jnp.int32),
+            statistic=jnp.asarray(jnp.nan, dtype),
+            probe_X=jnp.zeros((n_buf, dim), dtype),
+            probe_y=jnp.full((n_buf,), jnp.inf, dtype),
+            probe_n=jnp.zeros((), jnp.int32),
+            probe_offsets=kronecker_offsets_from_key(k_off, dim),
+            spice_key=k_spice,
+            refine=refine,
+            steps=jnp.zeros((), jnp.int32),
+        )
+
+    def _classify(state: SolverState, key) -> SolverState:
+        mask = jnp.arange(n_buf) < state.probe_n
+        stat = rank_fdc(geometry, state.probe_X, state.probe_y, mask)
+        keys = jax.random.split(key, len(strategies))
+        refine = tuple(s.init(k, state.history) for s, k in zip(strategies, keys))
+        return state._replace(choice=_decide(stat), statistic=stat.astype(dtype), refine=refine)
+
+    def _refine_ask(state: SolverState, key):
+        def branch(i):
+            def run(operand):
+                st, k = operand
+                X, sub = strategies[i].ask(st.refine[i], k, st.history)
+                refine = st.refine[:i] + (sub,) + st.refine[i + 1 :]
+                return X.astype(dtype), refine
+
+            return run
+
+        X, refine = jax.lax.switch(state.choice, [branch(i) for i in range(len(strategies))], (state, key))
+        return X, state._replace(refine=refine)
+
+    def ask(state: SolverState) -> tuple[jax.Array, SolverState]:
+        key, k_ask, k_cls = jax.random.split(state.key, 3)
+        state = state._replace(key=key)
+        in_probe = state.n_asked < probe_count
+        if probe_count:
+            state = jax.lax.cond((~in_probe) & (state.choice < 0), _classify, lambda s, k: s, state, k_cls)
+
+        def probe_branch(st):
+            X = probe_core(st.n_asked.astype(jnp.uint32), batch_size, dim, st.probe_offsets, st.spice_key, plan_key, dtype)
+            return X, st
+
+        def refine_branch(st):
+            return _refine_ask(st, k_ask)
+
+        if probe_count == 0:
+            X, state = refine_branch(state)
+        elif probe_count >= budget:
+            X, state = probe_branch(state)
+        else:
+            X, state = jax.lax.cond(in_probe, probe_branch, refine_branch, state)
+        return X, state._replace(n_asked=state.n_asked + batch_size, last_probe=in_probe)
+
+    def _record(state: SolverState, X, y, valid) -> SolverState:
+        X = X.astype(dtype)
+        vals, failed = sanitize(y, dtype)
+        ok = valid & ~failed
+        i = jnp.argmin(jnp.where(ok, vals, jnp.inf))
+        better = ok[i] & (vals[i] < state.best_y)
+        return state._replace(
+            history=history_insert(state.history, X, y, valid),
+            best_x=jnp.where(better, X[i], state.best_x),
+            best_y=jnp.where(better, vals[i], state.best_y),
+        )
+
+    def _valid(valid, n):
+        return jnp.ones((n,), bool) if valid is None else jnp.asarray(valid, bool)
+
+    def observe(state: SolverState, X, y, valid=None) -> SolverState:
+        return _record(state, X, y, _valid(valid, X.shape[0]))
+
+    def tell(state: SolverState, X, y, valid=None) -> SolverState:
+        valid = _valid(valid, X.shape[0])
+        state = _record(state, X, y, valid)
+        vals, _ = sanitize(y, dtype)
+
+        if probe_count:
+            # Keep the probe results in index order for the classifier.
+            pos = state.probe_n + jnp.cumsum(valid) - 1
+            write = valid & state.last_probe & (pos < n_buf)
+            pos = jnp.where(write, pos, n_buf)
+            state = state._replace(
+                probe_X=state.probe_X.at[pos].set(X.astype(dtype), mode="drop"),
+                probe_y=state.probe_y.at[pos].set(vals, mode="drop"),
+                probe_n=jnp.minimum(state.probe_n + jnp.where(state.last_probe, jnp.sum(valid), 0), n_buf).astype(jnp.int32),
+            )
+
+        def branch(i):
+            def run(st):
+                sub = strategies[i].tell(st.refine[i], X.astype(dtype), vals, valid, st.history)
+                return st.refine[:i] + (sub,) + st.refine[i + 1 :]
+
+            return run
+
+        def refine_tell(st):
+            return st._replace(refine=jax.lax.switch(st.choice, [branch(i) for i in range(len(strategies))], st))
+
+        if probe_count == 0:
+            state = refine_tell(state)
+        else:
+            state = jax.lax.cond((~state.last_probe) & (state.choice >= 0), refine_tell, lambda s: s, state)
+        return state._replace(steps=state.steps + 1)
+
+    return Solver(
+        space=space,
+        budget=budget,
+        batch_size=batch_size,
+        method=method,
+        probe_count=probe_count,
+        capacity=capacity,
+        threshold=threshold,
+        strategy_names=names,
+        dtype=dtype,
+        init=init,
+        ask=ask,
+        tell=tell,
+        observe=observe,
+    )

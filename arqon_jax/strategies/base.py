@@ -1,0 +1,87 @@
+"""The interface every refine strategy implements.
+
+A strategy is three pure functions over its own NamedTuple state, built by a factory
+``make_<name>(geometry, batch_size, **options) -> Strategy`` that fixes every static
+size (batch, dimension, number of instances) at build time:
+
+* ``init(key, history) -> state``: start from what is known (the probe results; the
+  history is sorted best first, see :mod:`arqon_jax.history`).
+* ``ask(state, key, history) -> (X, state)``: propose ``X`` of shape
+  ``(batch_size, dim)`` in the unit cube ``[0, 1]`` (periodic dimensions may wrap).
+* ``tell(state, X, y, valid, history) -> state``: learn from the values ``y``
+  ``(batch_size,)`` of the rows of ``X`` that were asked last; ``y`` has non-finite
+  values replaced by ``+inf`` (failures) and ``valid`` ``(batch_size,)`` marks the rows
+  that were actually evaluated (the budget may cut the last batch). ``history``
+  already contains this batch.
+
+No Python control flow on traced values: the functions are traced once and run under
+``jit``, ``vmap``, ``lax.scan``/``while_loop`` and ``lax.switch`` (the solver switches
+between strategies on the classifier's decision, so a state's structure must not
+depend on values).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Geometry", "Strategy", "project", "reflect", "wrap_diff"]
+
+
+class Geometry(NamedTuple):
+    """Static facts about the unit cube a strategy works in (hashable).
+
+    Attributes:
+        dim: Number of dimensions.
+        levels: Per dimension, the number of discrete values (0: continuous).
+        periodic: Per dimension, whether it wraps around.
+        categorical: Per dimension, whether it is unordered.
+    """
+
+    dim: int
+    levels: tuple[int, ...]
+    periodic: tuple[bool, ...]
+    categorical: tuple[bool, ...]
+
+    @classmethod
+    def from_space(cls, space) -> "Geometry":
+        return cls(space.dim, space.levels, space.periodic, space.categorical)
+
+    @classmethod
+    def continuous(cls, dim: int) -> "Geometry":
+        return cls(dim, (0,) * dim, (False,) * dim, (False,) * dim)
+
+
+class Strategy(NamedTuple):
+    """A refine strategy: ``init``, ``ask`` and ``tell`` (see the module docstring)."""
+
+    name: str
+    init: Callable[[jax.Array, Any], Any]
+    ask: Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
+    tell: Callable[[Any, jax.Array, jax.Array, jax.Array, Any], Any]
+
+
+def project(geometry: Geometry, u: jax.Array) -> jax.Array:
+    """Brings points ``(..., dim)`` back into the cube: periodic ones wrap, others clip."""
+    per = jnp.asarray(geometry.periodic)
+    return jnp.where(per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
+
+
+def reflect(geometry: Geometry, u: jax.Array) -> jax.Array:
+    """Reflects points ``(..., dim)`` at the faces of the cube (wraps periodic ones).
+
+    Unlike clipping, reflection keeps a distribution's spread near the bounds.
+    """
+    per = jnp.asarray(geometry.periodic)
+    m = jnp.mod(u, 2.0)
+    refl = jnp.where(m > 1.0, 2.0 - m, m)
+    return jnp.where(per, u - jnp.floor(u), jnp.clip(refl, 0.0, 1.0))
+
+
+def wrap_diff(geometry: Geometry, a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a - b`` per dimension, taking the short way round on periodic dimensions."""
+    d = a - b
+    per = jnp.asarray(geometry.periodic)
+    return jnp.where(per, d - jnp.round(d), d)
