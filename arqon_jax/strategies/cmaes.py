@@ -1,0 +1,420 @@
+"""A batched CMA-ES portfolio with restarts, as pure init/ask/tell functions.
+
+``K`` CMA-ES instances run side by side inside one fixed batch. Instance ``k`` owns a
+static slice of ``lambda_k`` rows of every batch (``lambda_k = lambda_default * 2**k``,
+IPOP/BIPOP style, the rows left over going to the largest instance, so that
+``sum(lambda_k) == batch_size``); the instances are padded to the largest population
+``L = max(lambda_k)`` and updated with one ``vmap``. Each instance has its own mean,
+step size, evolution paths and covariance: full (``dim x dim``, eigendecomposed with
+``eigh`` every generation) or diagonal (sep-CMA-ES, chosen automatically for large
+dimensions).
+
+Everything is in the unit cube: samples are reflected into ``[0, 1]`` (periodic
+dimensions wrap) and the update uses the *repaired* points, the step of a repaired
+point being shortened to a typical Mahalanobis length (Hansen's rule for injected
+solutions), so bounds do not bias the covariance.
+
+An instance restarts, without any recompilation (all decisions are ``jnp.where``), when
+it stagnates (no new best since its last restart for ``10 + ceil(30 dim / lambda_k)``
+generations while its ``mu`` best values are within ``tol_fun``, Hansen's TolFun; or no
+new best for three times as long), its step size collapses
+(``sigma * sqrt(max eig C) < tol_x``), its covariance is ill conditioned
+(``cond C > 1e14``) or its state is not finite. A restart draws a new mean (uniform in
+the cube, or one of the best stored points with a smaller step size, BIPOP's local
+regime) and resets the paths and the covariance; :attr:`CMAState.restarts` and
+:attr:`CMAState.n_restarts` count them.
+
+The formulas follow N. Hansen, "The CMA Evolution Strategy: A Tutorial" (2016), with
+positive recombination weights only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import Geometry, Strategy, reflect, wrap_diff
+from ..history import History, OK
+
+__all__ = ["CMAState", "make_cmaes", "portfolio_lambdas", "default_lambda"]
+
+#: Dimensions above which ``separable=None`` picks the diagonal variant.
+SEPARABLE_ABOVE = 100
+
+
+class CMAState(NamedTuple):
+    """State of the ``K`` instances (leading axis ``K`` everywhere but the scalars).
+
+    Attributes:
+        mean: ``(K, dim)`` means in the unit cube.
+        sigma: ``(K,)`` step sizes (unit-cube units).
+        C: ``(K, dim, dim)`` covariances, or ``(K, dim)`` diagonals when separable.
+        B: ``(K, dim, dim)`` eigenvectors of ``C`` (``(K, 1, 1)`` placeholder when
+            separable).
+        D: ``(K, dim)`` square roots of the eigenvalues of ``C``.
+        ps: ``(K, dim)`` conjugate evolution paths (step size).
+        pc: ``(K, dim)`` evolution paths (covariance).
+        gen: ``(K,)`` int32 generations since the instance's last (re)start.
+        best: ``(K,)`` best value seen by the instance since its last (re)start.
+        best_gen: ``(K,)`` int32 value of ``gen`` when ``best`` last improved.
+        restarts: ``(K,)`` int32 restarts of each instance.
+        n_restarts: int32 scalar, total restarts (``restarts.sum()``).
+        generation: int32 scalar, number of ``tell`` calls.
+        best_y: scalar, best value told to this strategy (``+inf`` before any).
+        key: PRNG key for restarts (``tell`` has no key argument).
+    """
+
+    mean: jax.Array
+    sigma: jax.Array
+    C: jax.Array
+    B: jax.Array
+    D: jax.Array
+    ps: jax.Array
+    pc: jax.Array
+    gen: jax.Array
+    best: jax.Array
+    best_gen: jax.Array
+    restarts: jax.Array
+    n_restarts: jax.Array
+    generation: jax.Array
+    best_y: jax.Array
+    key: jax.Array
+
+
+def default_lambda(dim: int) -> int:
+    """Hansen's default population size ``4 + floor(3 ln dim)``."""
+    return 4 + int(math.floor(3.0 * math.log(max(dim, 1))))
+
+
+def portfolio_lambdas(dim: int, batch_size: int, n_instances: int | None = None,
+                      max_instances: int = 4) -> tuple[int, ...]:
+    """Splits a batch into population sizes, one per instance (static).
+
+    With ``n_instances=None``: as many instances ``K <= max_instances`` as fit with
+    ``lambda_k = lambda_default * 2**k``; the rows left over go to the largest one, so
+    the sizes always add up to ``batch_size``. With ``n_instances`` given: the same
+    doubling sizes when they fit, else an (almost) even split.
+
+    Returns:
+        ``(lambda_0, ..., lambda_{K-1})``, each ``>= 1``, summing to ``batch_size``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lam0 = default_lambda(dim)
+    if n_instances is None:
+        k = 1
+        while k < max_instances and lam0 * (2 ** (k + 1) - 1) <= batch_size:
+            k += 1
+        if lam0 > batch_size:
+            return (batch_size,)
+    else:
+        k = int(n_instances)
+        if k < 1 or k > batch_size:
+            raise ValueError(f"n_instances must be in [1, batch_size], got {n_instances}")
+        if lam0 * (2 ** k - 1) > batch_size:
+            sizes = [batch_size // k] * k
+            for i in range(batch_size - sum(sizes)):
+                sizes[k - 1 - i] += 1
+            return tuple(sizes)
+    sizes = [lam0 * 2 ** i for i in range(k)]
+    sizes[-1] += batch_size - sum(sizes)
+    return tuple(sizes)
+
+
+def _params(dim: int, lam: int, separable: bool) -> dict:
+    """Hansen's default strategy parameters for one population size (numpy)."""
+    n = float(dim)
+    mu = max(1, lam // 2)
+    w = np.log((lam + 1) / 2.0) - np.log(np.arange(1, mu + 1))
+    if lam < 2:
+        w = np.ones(1)
+    w = np.maximum(w, 1e-12)
+    w = w / w.sum()
+    mueff = 1.0 / np.sum(w ** 2)
+    cc = (4 + mueff / n) / (n + 4 + 2 * mueff / n)
+    cs = (mueff + 2) / (n + mueff + 5)
+    c1 = 2 / ((n + 1.3) ** 2 + mueff)
+    cmu = min(1 - c1, 2 * (mueff - 2 + 1 / mueff) / ((n + 2) ** 2 + mueff))
+    if separable:
+        c1 = min(1.0, c1 * (n + 2) / 3)
+        cmu = min(1 - c1, cmu * (n + 2) / 3)
+    damps = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + cs
+    return dict(mu=mu, w=w, mueff=mueff, cc=cc, cs=cs, c1=c1, cmu=max(cmu, 0.0), damps=damps,
+                flat_gens=10 + int(math.ceil(30 * n / lam)),
+                flat=min(lam - 1, int(math.ceil(0.1 + lam / 4.0))))  # 0-based; 0: off
+
+
+def make_cmaes(
+    geometry: Geometry,
+    batch_size: int,
+    *,
+    n_instances: int | None = None,
+    separable: bool | None = None,
+    sigma0: float = 0.3,
+    max_instances: int = 4,
+    stagnation_gens: int | None = None,
+    tol_x: float | None = None,
+    max_condition: float = 1e14,
+    tol_fun: float = 1e-12,
+    local_restart_prob: float = 0.5,
+    restart_top: int = 10,
+) -> Strategy:
+    """A portfolio of ``K`` CMA-ES instances sharing one batch.
+
+    Args:
+        geometry: The unit cube's static facts.
+        batch_size: Rows per ``ask``.
+        n_instances: Number of instances ``K`` (default: as many doubling populations
+            as fit, at most ``max_instances``; see :func:`portfolio_lambdas`).
+        separable: Diagonal covariance (sep-CMA-ES); ``None`` picks it when
+            ``dim > 100``.
+        sigma0: Initial (and global-restart) step size in unit-cube units.
+        max_instances: Cap on ``K`` when ``n_instances`` is ``None``.
+        stagnation_gens: Generations without a new best before a restart (default
+            ``3 (10 + ceil(30 dim / lambda_k))`` per instance).
+        tol_fun: Restart after ``10 + ceil(30 dim / lambda_k)`` generations without a
+            new best if the ``mu`` best values of the last generation lie within
+            ``tol_fun (1 + |best|)`` (Hansen's TolFun).
+        tol_x: Restart when ``sigma * sqrt(max eig C)`` falls below it (default
+            ``max(1e-12, 10 eps)`` of the state's dtype).
+        max_condition: Restart when the condition number of ``C`` exceeds it.
+        local_restart_prob: Probability that a restart starts at one of the
+            ``restart_top`` best stored points with step ``sigma0 * 10**(-2u)``
+            (BIPOP's local regime) instead of a uniform point with ``sigma0``.
+        restart_top: Number of best stored points a local restart picks from.
+
+    Returns:
+        A :class:`Strategy` named ``"cmaes"``; its state is a :class:`CMAState`.
+    """
+    n = geometry.dim
+    if separable is None:
+        separable = n > SEPARABLE_ABOVE
+    separable = bool(separable)
+    lams = portfolio_lambdas(n, batch_size, n_instances, max_instances)
+    K = len(lams)
+    L = max(lams)
+    ps_ = [_params(n, lam, separable) for lam in lams]
+
+    # Static per-instance parameters, padded to L.
+    W = np.zeros((K, L))
+    for k, p in enumerate(ps_):
+        W[k, : p["mu"]] = p["w"]
+    cols = {name: np.array([p[name] for p in ps_], np.float64)
+            for name in ("mueff", "cc", "cs", "c1", "cmu", "damps")}
+    flat_gens = np.array([p["flat_gens"] for p in ps_], np.int32)
+    stag = np.array([stagnation_gens if stagnation_gens is not None else 3 * p["flat_gens"]
+                     for p in ps_], np.int32)
+    flat_idx = np.array([p["flat"] for p in ps_], np.int32)
+    # Row r of the batch is row idx_row[r] of instance inst_row[r].
+    inst_row = np.concatenate([np.full(lam, k, np.int32) for k, lam in enumerate(lams)])
+    idx_row = np.concatenate([np.arange(lam, dtype=np.int32) for lam in lams])
+    in_pop = np.arange(L)[None, :] < np.array(lams)[:, None]  # (K, L)
+    chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
+    clip_len = math.sqrt(n) + 2 * n / (n + 2)
+    periodic = np.asarray(geometry.periodic, bool)
+
+    def consts(dtype):
+        c = {name: jnp.asarray(v, dtype) for name, v in cols.items()}
+        c["W"] = jnp.asarray(W, dtype)
+        c["stag"] = jnp.asarray(stag)
+        c["flat_gens"] = jnp.asarray(flat_gens)
+        c["mu"] = jnp.asarray(np.array([p["mu"] - 1 for p in ps_], np.int32))
+        c["flat"] = jnp.asarray(flat_idx)
+        c["in_pop"] = jnp.asarray(in_pop)
+        return c
+
+    def _tol_x(dtype):
+        if tol_x is not None:
+            return tol_x
+        return max(1e-12, 10 * float(jnp.finfo(dtype).eps))
+
+    def _fresh_cov(dtype):
+        if separable:
+            C = jnp.ones((K, n), dtype)
+            B = jnp.ones((K, 1, 1), dtype)
+        else:
+            C = jnp.broadcast_to(jnp.eye(n, dtype=dtype), (K, n, n))
+            B = C
+        return C, B, jnp.ones((K, n), dtype)
+
+    def _pick_points(key, history: History, count: int, top: int):
+        """``count`` points: rows of the ``top`` best stored ones, or uniform if none."""
+        dtype = history.X.dtype
+        size = jnp.sum(history.status == OK)
+        ku, ki = jax.random.split(key)
+        uni = jax.random.uniform(ku, (count, n), dtype)
+        j = jax.random.randint(ki, (count,), 0, jnp.maximum(jnp.minimum(size, top), 1))
+        return jnp.where((size > 0), history.X[j], uni), size > 0
+
+    def init(key, history: History) -> CMAState:
+        dtype = history.X.dtype
+        k_uni, k_state = jax.random.split(key)
+        size = jnp.sum(history.status == OK)
+        # Instance k starts at the k-th best stored point (the best if fewer).
+        j = jnp.clip(jnp.minimum(jnp.arange(K), size - 1), 0, history.X.shape[0] - 1)
+        uni = jax.random.uniform(k_uni, (K, n), dtype)
+        mean = jnp.where(size > 0, history.X[j], uni)
+        C, B, D = _fresh_cov(dtype)
+        zk = jnp.zeros((K,), jnp.int32)
+        return CMAState(
+            mean=mean,
+            sigma=jnp.full((K,), sigma0, dtype),
+            C=C, B=B, D=D,
+            ps=jnp.zeros((K, n), dtype),
+            pc=jnp.zeros((K, n), dtype),
+            gen=zk,
+            best=jnp.full((K,), jnp.inf, dtype),
+            best_gen=zk,
+            restarts=zk,
+            n_restarts=jnp.zeros((), jnp.int32),
+            generation=jnp.zeros((), jnp.int32),
+            best_y=jnp.asarray(jnp.inf, dtype),
+            key=k_state,
+        )
+
+    def _sample_one(key, mean, sigma, B, D):
+        z = jax.random.normal(key, (L, n), mean.dtype)
+        if separable:
+            y = z * D
+        else:
+            y = (z * D) @ B.T
+        return reflect(geometry, mean + sigma * y)
+
+    def ask(state: CMAState, key, history: History):
+        del history
+        keys = jax.random.split(key, K)
+        Xk = jax.vmap(_sample_one)(keys, state.mean, state.sigma, state.B, state.D)  # (K, L, n)
+        X = Xk[inst_row, idx_row]
+        return X, state
+
+    def _update_one(mean, sigma, C, B, D, ps, pc, gen, Xk, yk, vk, w, mueff_s, cc, cs, c1,
+                    cmu, damps, flat, mu_last):
+        """One instance's CMA-ES update from its ``L`` (padded) rows."""
+        dtype = mean.dtype
+        ok = vk & jnp.isfinite(yk)
+        key_ = jnp.where(ok, yk, jnp.inf)
+        order = jnp.argsort(key_)
+        ys = key_[order]
+        # Steps of the repaired points, shortened to a typical Mahalanobis length.
+        Y = wrap_diff(geometry, Xk, mean[None, :]) / sigma
+        Y = jnp.where(ok[:, None], Y, 0.0)
+        if separable:
+            Z = Y / D
+        else:
+            Z = (Y @ B) / D  # coordinates of C^{-1/2} y in the eigenbasis
+        zn = jnp.sqrt(jnp.sum(Z * Z, axis=1))
+        scale = jnp.minimum(1.0, clip_len / jnp.maximum(zn, 1e-30))
+        Y = Y * scale[:, None]
+        Z = Z * scale[:, None]
+        Ys, Zs = Y[order], Z[order]
+        # Rank weights, zero for failed/invalid rows, renormalized.
+        ws = jnp.where(jnp.isfinite(ys), w, 0.0)
+        wsum = jnp.sum(ws)
+        any_ok = wsum > 0
+        ws = ws / jnp.where(any_ok, wsum, 1.0)
+        mueff = jnp.where(any_ok, 1.0 / jnp.maximum(jnp.sum(ws * ws), 1e-30), mueff_s)
+        yw = ws @ Ys
+        zw = ws @ Zs  # C^{-1/2} yw, in the eigenbasis (norm is basis-free)
+        new_mean = mean + sigma * yw
+        per = jnp.asarray(periodic)
+        new_mean = jnp.where(per, new_mean - jnp.floor(new_mean), jnp.clip(new_mean, 0.0, 1.0))
+        csw = jnp.sqrt(cs * (2 - cs) * mueff)
+        if separable:
+            invsqrt_yw = zw
+        else:
+            invsqrt_yw = B @ zw
+        new_ps = (1 - cs) * ps + csw * invsqrt_yw
+        ps_norm = jnp.sqrt(jnp.sum(new_ps * new_ps))
+        g1 = (gen + 1).astype(dtype)
+        hsig = (ps_norm / jnp.sqrt(1 - (1 - cs) ** (2 * g1)) / chi_n) < (1.4 + 2 / (n + 1))
+        hsig = hsig.astype(dtype)
+        new_pc = (1 - cc) * pc + hsig * jnp.sqrt(cc * (2 - cc) * mueff) * yw
+        decay = 1 - c1 - cmu + (1 - hsig) * c1 * cc * (2 - cc)
+        if separable:
+            new_C = decay * C + c1 * new_pc ** 2 + cmu * (ws @ (Ys * Ys))
+            new_C = jnp.maximum(new_C, jnp.finfo(dtype).tiny)
+            new_B = B
+            new_D = jnp.sqrt(new_C)
+        else:
+            new_C = decay * C + c1 * jnp.outer(new_pc, new_pc) + cmu * (Ys.T * ws) @ Ys
+            new_C = 0.5 * (new_C + new_C.T)
+            ev, new_B = jnp.linalg.eigh(new_C)
+            new_D = jnp.sqrt(jnp.maximum(ev, jnp.finfo(dtype).tiny))
+        log_step = (cs / damps) * (ps_norm / chi_n - 1)
+        # Flat fitness: the best and the ~lambda/4-th values are equal -> widen.
+        flat_f = (flat > 0) & jnp.isfinite(ys[flat]) & (ys[0] == ys[flat])
+        log_step = jnp.minimum(log_step, 1.0) + jnp.where(flat_f, 0.2 + cs / damps, 0.0)
+        new_sigma = jnp.minimum(sigma * jnp.exp(log_step), 10.0)
+
+        def keep(a, b):
+            return jnp.where(any_ok, a, b)
+
+        return (keep(new_mean, mean), keep(new_sigma, sigma), keep(new_C, C), keep(new_B, B),
+                keep(new_D, D), keep(new_ps, ps), keep(new_pc, pc), ys[0], ys[mu_last] - ys[0])
+
+    def tell(state: CMAState, X, y, valid, history: History) -> CMAState:
+        dtype = state.mean.dtype
+        c = consts(dtype)
+        y = jnp.where(jnp.isfinite(y), jnp.asarray(y, dtype), jnp.inf)
+        valid = jnp.asarray(valid, bool)
+        Xk = jnp.zeros((K, L, n), dtype).at[inst_row, idx_row].set(X.astype(dtype))
+        yk = jnp.full((K, L), jnp.inf, dtype).at[inst_row, idx_row].set(y)
+        vk = jnp.zeros((K, L), bool).at[inst_row, idx_row].set(valid) & c["in_pop"]
+        mean, sigma, C, B, D, ps, pc, gen_best, gen_range = jax.vmap(_update_one)(
+            state.mean, state.sigma, state.C, state.B, state.D, state.ps, state.pc, state.gen,
+            Xk, yk, vk, c["W"], c["mueff"], c["cc"], c["cs"], c["c1"], c["cmu"], c["damps"],
+            c["flat"], c["mu"])
+        gen = state.gen + 1
+        thresh = jnp.where(jnp.isfinite(state.best),
+                           state.best - 1e-12 * jnp.abs(state.best), jnp.inf)
+        improved = gen_best < thresh
+        best = jnp.minimum(state.best, gen_best)
+        best_gen = jnp.where(improved, gen, state.best_gen)
+        best_y = jnp.minimum(state.best_y, jnp.min(gen_best))
+
+        # Restart tests.
+        spread = sigma * jnp.max(D, axis=1)
+        cond = (jnp.max(D, axis=1) / jnp.min(D, axis=1)) ** 2
+        finite = (jnp.isfinite(sigma) & jnp.all(jnp.isfinite(mean), axis=1)
+                  & jnp.all(jnp.isfinite(D), axis=1))
+        idle = gen - best_gen
+        # TolFun: no new best and a flat population; or no new best for much longer.
+        flat = (idle > c["flat_gens"]) & (gen_range <= tol_fun * (1 + jnp.abs(best)))
+        stagnant = flat | (idle > c["stag"])
+        restart = stagnant | (spread < _tol_x(dtype)) | (cond > max_condition) | ~finite
+
+        key, k_pick, k_loc, k_u = jax.random.split(state.key, 4)
+        points, have = _pick_points(k_pick, history, K, restart_top)
+        uni = jax.random.uniform(k_u, (K, n), dtype)
+        local = have & (jax.random.uniform(k_loc, (K,)) < local_restart_prob)
+        u = jax.random.uniform(jax.random.fold_in(k_loc, 1), (K,), dtype)
+        r_mean = jnp.where(local[:, None], points, uni)
+        r_sigma = jnp.where(local, sigma0 * 10.0 ** (-2.0 * u), sigma0).astype(dtype)
+        C0, B0, D0 = _fresh_cov(dtype)
+        rs = restart
+        rv = rs[:, None]
+        rm = rs[:, None, None] if not separable else rv
+        restarts = state.restarts + rs.astype(jnp.int32)
+        return CMAState(
+            mean=jnp.where(rv, r_mean, mean),
+            sigma=jnp.where(rs, r_sigma, sigma),
+            C=jnp.where(rm, C0, C),
+            B=jnp.where(rs[:, None, None], B0, B),
+            D=jnp.where(rv, D0, D),
+            ps=jnp.where(rv, 0.0, ps),
+            pc=jnp.where(rv, 0.0, pc),
+            gen=jnp.where(rs, 0, gen),
+            best=jnp.where(rs, jnp.inf, best),
+            best_gen=jnp.where(rs, 0, best_gen),
+            restarts=restarts,
+            n_restarts=jnp.sum(restarts).astype(jnp.int32),
+            generation=state.generation + 1,
+            best_y=best_y,
+            key=key,
+        )
+
+    return Strategy("cmaes", init, ask, tell)

@@ -1,0 +1,251 @@
+"""Tests for the batched CMA-ES portfolio (arqon_jax.strategies.cmaes).
+
+Each optimization run is one jitted ``lax.scan`` (ask -> evaluate -> history_insert ->
+tell), so every test costs one compilation. Convergence tests run in float64.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from arqon_jax import functions as F
+from arqon_jax.history import history_init, history_insert
+from arqon_jax.strategies.base import Geometry
+from arqon_jax.strategies.cmaes import CMAState, make_cmaes, portfolio_lambdas
+
+LO, HI = -5.0, 5.0
+
+
+def _shift(dim):
+    # Optimum moved away from the centre of [-5, 5] (and within [-4, 4]).
+    return jnp.linspace(-2.0, 2.5, dim) + 0.123
+
+
+def _to_x(u):
+    return LO + (HI - LO) * u
+
+
+# Objectives on the unit cube, optimum value 0.
+def _sphere(u):
+    return F.sphere(_to_x(u) - _shift(u.shape[1]))
+
+
+def _ellipsoid(u):
+    return F.ellipsoid(_to_x(u) - _shift(u.shape[1]))
+
+
+def _rosenbrock(u):
+    return F.rosenbrock(_to_x(u) - _shift(u.shape[1]) + 1.0)
+
+
+def _rastrigin(u):
+    return F.rastrigin(_to_x(u) - _shift(u.shape[1]))
+
+
+def _corner_sphere(u):
+    # Optimum on the faces of the cube: u = 1 in the first half, u = 0 in the rest.
+    dim = u.shape[1]
+    target = (jnp.arange(dim) < dim // 2).astype(u.dtype)
+    return F.sphere(10.0 * (u - target))
+
+
+FUNCS = (_sphere, _ellipsoid, _rosenbrock, _corner_sphere, _rastrigin)
+SPHERE, ELLIPSOID, ROSENBROCK, CORNER, RASTRIGIN = range(len(FUNCS))
+
+
+def make_runner(strategy, dim, batch, gens, funcs=FUNCS, capacity=64, dtype=None,
+                failures=False, counter=None):
+    """A jitted ``run(key, fidx)``: ``gens`` generations of ``funcs[fidx]`` from scratch.
+
+    Returns the final state and history and, per generation, the best stored value, the
+    total restarts and the min/max of the proposals.
+    """
+
+    def evaluate(fidx, X):
+        y = jax.lax.switch(fidx, funcs, X)
+        if failures:
+            # A failing region (NaN) and the last rows cut by the "budget".
+            y = jnp.where(X[:, 0] > 0.9, jnp.nan, y)
+            valid = jnp.arange(batch) < batch - 3
+        else:
+            valid = jnp.ones((batch,), bool)
+        return y, valid
+
+    def run(key, fidx):
+        if counter is not None:
+            counter.append(1)  # Python side effect: runs once per trace
+        dt = dtype or jnp.zeros(()).dtype
+        h = history_init(capacity, dim, dt)
+        k0, k1 = jax.random.split(key)
+        s = strategy.init(k0, h)
+
+        def step(carry, k):
+            s, h = carry
+            X, s = strategy.ask(s, k, h)
+            y, valid = evaluate(fidx, X)
+            h = history_insert(h, X, y, valid)
+            s = strategy.tell(s, X, y, valid, h)
+            return (s, h), (h.y[0], s.n_restarts, jnp.min(X), jnp.max(X))
+
+        (s, h), trace = jax.lax.scan(step, (s, h), jax.random.split(k1, gens))
+        return s, h, trace
+
+    return jax.jit(run)
+
+
+def _np(tree):
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+def test_portfolio_lambdas():
+    assert portfolio_lambdas(10, 64) == (10, 54)
+    assert portfolio_lambdas(10, 128) == (10, 20, 98)
+    assert portfolio_lambdas(10, 5) == (5,)
+    assert portfolio_lambdas(10, 64, n_instances=3) == (21, 21, 22)
+    assert portfolio_lambdas(2, 4096) == (6, 12, 24, 4054)
+    for dim in (1, 2, 10, 50, 1000):
+        for batch in (1, 7, 32, 64, 256, 1000):
+            lams = portfolio_lambdas(dim, batch)
+            assert sum(lams) == batch and min(lams) >= 1
+
+
+def test_converges_10d_float64_and_stays_in_bounds():
+    dim, batch, gens = 10, 128, 600
+    budget = 10**4 * dim
+    assert batch * gens <= budget
+    counter = []
+    strat = make_cmaes(Geometry.continuous(dim), batch)
+    with jax.enable_x64(True):
+        run = make_runner(strat, dim, batch, gens, counter=counter)
+        results = {}
+        for fidx in (SPHERE, ELLIPSOID, ROSENBROCK, CORNER):
+            s, h, (best, nr, lo, hi) = _np(run(jax.random.PRNGKey(fidx), fidx))
+            assert s.C.dtype == np.float64
+            hit = np.nonzero(best < 1e-8)[0]
+            assert hit.size, (FUNCS[fidx].__name__, best[-1])
+            results[fidx] = (hit[0] + 1) * batch
+            assert results[fidx] <= budget
+            assert lo.min() >= 0.0 and hi.max() <= 1.0
+            assert np.all(np.isfinite(s.sigma)) and np.all(np.isfinite(s.C))
+        # Several functions and keys, and restarts inside the runs: one trace.
+        assert len(counter) == 1
+        # Determinism: the same key gives the same run.
+        again = _np(run(jax.random.PRNGKey(SPHERE), SPHERE))
+        first = _np(run(jax.random.PRNGKey(SPHERE), SPHERE))
+    np.testing.assert_array_equal(again[2][0], first[2][0])
+    np.testing.assert_array_equal(again[0].mean, first[0].mean)
+    assert len(counter) == 1
+    # The corner optimum (on the faces) is reached without clipping artefacts.
+    assert results[CORNER] <= budget
+
+
+def test_restarts_help_on_rastrigin():
+    # One small-population instance: it gets stuck in local minima, so only its
+    # restarts can improve on the value it had when it first restarted. Whether one
+    # run improves is luck; over four runs (vmapped keys) restarts must help.
+    dim, batch, gens, runs = 10, 16, 2500, 4
+    strat = make_cmaes(Geometry.continuous(dim), batch, n_instances=1)
+    with jax.enable_x64(True):
+        run = make_runner(strat, dim, batch, gens)
+        keys = jax.random.split(jax.random.PRNGKey(0), runs)
+        s, h, (best, nr, lo, hi) = _np(jax.jit(jax.vmap(run, in_axes=(0, None)))(keys, RASTRIGIN))
+    assert np.all(nr[:, -1] > 1)
+    np.testing.assert_array_equal(s.n_restarts, s.restarts.sum(axis=1))
+    np.testing.assert_array_equal(s.n_restarts, nr[:, -1])
+    first = np.argmax(nr > 0, axis=1)
+    at_first = best[np.arange(runs), first]
+    assert np.all(best[:, -1] <= at_first)
+    assert np.mean(best[:, -1]) < np.mean(at_first) - 1.0, (at_first, best[:, -1])
+    assert np.sum(best[:, -1] < at_first - 0.5) >= runs // 2, (at_first, best[:, -1])
+    assert lo.min() >= 0.0 and hi.max() <= 1.0
+
+
+def test_no_recompilation_across_restarts_stepwise():
+    # A small problem told step by step from Python: restarts happen between calls of
+    # the same compiled functions.
+    dim, batch = 2, 18
+    traces = []
+    strat = make_cmaes(Geometry.continuous(dim), batch)
+
+    @jax.jit
+    def step(s, h, k):
+        traces.append(1)
+        X, s = strat.ask(s, k, h)
+        y = _rastrigin(X)
+        valid = jnp.ones((batch,), bool)
+        h = history_insert(h, X, y, valid)
+        return strat.tell(s, X, y, valid, h), h, X
+
+    h = history_init(32, dim, jnp.float32)
+    s = strat.init(jax.random.PRNGKey(0), h)
+    keys = jax.random.split(jax.random.PRNGKey(1), 200)
+    for k in keys:
+        s, h, X = step(s, h, k)
+    assert len(traces) == 1
+    assert int(s.n_restarts) > 0
+    assert s.mean.dtype == jnp.float32 and X.dtype == jnp.float32
+
+
+def test_separable_selection_and_run():
+    n_big, n_small = 150, 20
+    h_big = history_init(8, n_big, jnp.float32)
+    h_small = history_init(8, n_small, jnp.float32)
+    key = jax.random.PRNGKey(0)
+
+    def shapes(strat, h):
+        return jax.eval_shape(strat.init, key, h)
+
+    auto_big = shapes(make_cmaes(Geometry.continuous(n_big), 64), h_big)
+    assert auto_big.C.ndim == 2 and auto_big.C.shape[1] == n_big  # diagonal
+    auto_small = shapes(make_cmaes(Geometry.continuous(n_small), 64), h_small)
+    assert auto_small.C.shape[1:] == (n_small, n_small)  # full
+    forced = shapes(make_cmaes(Geometry.continuous(n_small), 64, separable=True), h_small)
+    assert forced.C.ndim == 2
+    full_big = shapes(make_cmaes(Geometry.continuous(n_big), 64, separable=False), h_big)
+    assert full_big.C.shape[1:] == (n_big, n_big)
+
+    # The diagonal variant optimizes a large sphere (float32).
+    strat = make_cmaes(Geometry.continuous(n_big), 64)
+    run = make_runner(strat, n_big, 64, 250, funcs=(_sphere,))
+    s, h, (best, nr, lo, hi) = _np(run(key, 0))
+    assert best[-1] < 1e-3 * best[0]
+    assert lo.min() >= 0.0 and hi.max() <= 1.0
+
+
+def test_failures_invalid_rows_and_vmap():
+    # NaN values in a region and rows cut by the budget: the update ignores them.
+    dim, batch = 4, 24
+    strat = make_cmaes(Geometry.continuous(dim), batch)
+    run = make_runner(strat, dim, batch, 150, funcs=(_sphere,), failures=True)
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    both = jax.jit(jax.vmap(run, in_axes=(0, None)))
+    s, h, (best, nr, lo, hi) = _np(both(jnp.stack([keys[0], keys[0]]), 0))
+    for part in (s.mean, s.sigma, s.C, best):
+        np.testing.assert_array_equal(part[0], part[1])  # same key, same result
+    assert np.all(np.isfinite(s.sigma)) and np.all(np.isfinite(s.C))
+    assert best[0, -1] < 1e-6
+    assert h.n_failed[0] > 0
+    assert lo.min() >= 0.0 and hi.max() <= 1.0
+
+
+def test_init_from_history_and_ask_shapes():
+    dim, batch = 3, 32
+    strat = make_cmaes(Geometry((dim), (0,) * dim, (False, True, False), (False,) * dim),
+                       batch, sigma0=0.2)
+    h = history_init(16, dim, jnp.float32)
+    X0 = jnp.array([[0.1, 0.2, 0.3], [0.9, 0.8, 0.7], [0.5, 0.5, 0.5]], jnp.float32)
+    h = history_insert(h, X0, jnp.array([3.0, 1.0, 2.0]), jnp.ones(3, bool))
+    s = strat.init(jax.random.PRNGKey(0), h)
+    assert isinstance(s, CMAState)
+    np.testing.assert_allclose(s.mean[0], X0[1])  # the best stored point
+    np.testing.assert_allclose(s.mean[1], X0[2])  # the second best
+    np.testing.assert_allclose(s.sigma, 0.2)
+    X, s2 = strat.ask(s, jax.random.PRNGKey(1), h)
+    assert X.shape == (batch, dim) and X.dtype == jnp.float32
+    assert float(X.min()) >= 0.0 and float(X.max()) <= 1.0
+    # Empty history: uniform starting means inside the cube.
+    s3 = strat.init(jax.random.PRNGKey(0), history_init(16, dim, jnp.float32))
+    assert float(s3.mean.min()) >= 0.0 and float(s3.mean.max()) <= 1.0
+    assert int(s3.n_restarts) == 0 and bool(jnp.all(jnp.isinf(s3.best)))
