@@ -11,9 +11,10 @@ With ``shift=False`` the formula is ArqonHPO's.
 Precision: ``frac((i + 1) * alpha)`` in float32 loses every digit past ``i ~ 10**6``, and
 even float64 loses most of them near ``2**31``. Here the slope and the offset are held
 as 64-bit fixed-point fractions (two uint32 limbs) and the product is taken modulo
-``2**64`` with integer arithmetic, so the fractional part is exact to ``2**-64`` for
-every index below ``2**32`` and only the final conversion rounds (to ``2**-24`` in
-float32, ``2**-53`` in float64).
+``2**64`` with integer arithmetic, so the fractional part is within ``(i + 1) * 2**-64
+< 2**-32`` of the exact value for every index below ``2**32`` (the slope is truncated
+to 64 bits) and the final conversion truncates (to ``2**-24`` in float32, ``2**-53``
+in float64).
 
 Every point depends on its index alone: the points for ``[0, n)`` equal the
 concatenation of those for any split of the range, bit for bit.
@@ -156,7 +157,17 @@ def _kronecker(start: jax.Array, count: int, dim: int, seed: int, shift: bool, d
 
 
 def _default_dtype():
-    return jnp.zeros((), float).dtype
+    # canonicalize_dtype follows jax.enable_x64 without creating a device array (which
+    # costs more than the whole kernel at small counts).
+    return jax.dtypes.canonicalize_dtype(float)
+
+
+def _start_arg(start):
+    """``start`` for the jitted kernels: a checked Python int goes in as a NumPy scalar
+    (``jnp.asarray`` would first place it on the device, ~50 us a call)."""
+    if isinstance(start, (int, np.integer)) and not isinstance(start, bool):
+        return np.uint32(start)
+    return jnp.asarray(start, jnp.uint32)
 
 
 def _check_range(start, count: int, dim: int) -> None:
@@ -187,7 +198,7 @@ def kronecker(start, count: int, dim: int, *, seed: int = 0, shift: bool = True,
     """
     _check_range(start, count, dim)
     seed = int(seed)
-    return _kronecker(jnp.asarray(start, jnp.uint32), int(count), int(dim), seed, bool(shift), dtype or _default_dtype())
+    return _kronecker(_start_arg(start), int(count), int(dim), seed, bool(shift), dtype or _default_dtype())
 
 
 class ProbePlan:
@@ -243,7 +254,8 @@ def probe_core(start, count: int, dim: int, offsets: jax.Array, spice_key: jax.A
     n_anchor = len(anchor_values)
     idx = jnp.asarray(start, jnp.uint32) + jnp.arange(count, dtype=jnp.uint32)
     j = idx - jnp.uint32(n_anchor)  # wraps for anchors; those rows are replaced below
-    points = kronecker_core(j[0], count, dim, offsets, dtype)
+    # First Kronecker index, computed from ``start`` so that count == 0 works too.
+    points = kronecker_core(jnp.asarray(start, jnp.uint32) - jnp.uint32(n_anchor), count, dim, offsets, dtype)
     if spice_every:
         rand = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(spice_key, i), (dim,), dtype))(idx)
         is_spice = (idx >= n_anchor) & ((j % jnp.uint32(spice_every)) == jnp.uint32(spice_every - 1))
@@ -268,4 +280,4 @@ def probe_points(start, count: int, dim: int, *, seed: int = 0, plan: ProbePlan 
     """
     _check_range(start, count, dim)
     plan = plan or ProbePlan()
-    return _probe_points(jnp.asarray(start, jnp.uint32), int(count), int(dim), int(seed), plan.key(), dtype or _default_dtype())
+    return _probe_points(_start_arg(start), int(count), int(dim), int(seed), plan.key(), dtype or _default_dtype())

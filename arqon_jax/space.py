@@ -159,8 +159,12 @@ class Space:
             for name in bounds:
                 if not isinstance(name, str):
                     raise TypeError(f"bounds: parameter names must be strings, got {name!r}")
-            if len({n.strip() for n in bounds}) != len(bounds):
-                raise ValueError("bounds: duplicate parameter names (after stripping whitespace)")
+            stripped: dict[str, list[str]] = {}
+            for name in bounds:
+                stripped.setdefault(name.strip(), []).append(name)
+            dups = [group for group in stripped.values() if len(group) > 1]
+            if dups:
+                raise ValueError(f"bounds: duplicate parameter names (after stripping whitespace): {dups}")
             names = tuple(sorted(bounds))
             entries = [_parse_entry(bounds[n], f"bounds[{n!r}]") for n in names]
             choices = tuple(e[3] for e in entries)
@@ -202,6 +206,12 @@ class Space:
             low.append(lo)
             high.append(hi)
         return cls(low=tuple(low), high=tuple(high), scales=tuple(codes))
+
+    def __hash__(self) -> int:
+        # Choices may be unhashable (e.g. lists of layer sizes); equal spaces have
+        # choices of equal lengths, so hashing the lengths keeps hash consistent with ==.
+        sizes = None if self.choices is None else tuple(None if c is None else len(c) for c in self.choices)
+        return hash((self.low, self.high, self.scales, self.names, sizes))
 
     # --------------------------------------------------------------- properties
     @property
@@ -353,10 +363,31 @@ class Space:
         return ok.all(axis=-1)
 
 
+def _inward(lo: np.ndarray, hi: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds rounded inwards to ``dtype``, for the final clip.
+
+    ``float32(0.1) > 0.1`` and ``float32(1e-8) < 1e-8``: clipping to the nearest
+    float32 bound could return a value a hair outside the user's (float64) bounds.
+    Subnormal bounds move inwards to the smallest normal number, since XLA on CPU
+    flushes subnormals to zero (a bound of 1e-40 would clip to 0, below it).
+    Where no ``dtype`` value lies inside ``[lo, hi]`` the nearest values are kept.
+    """
+    np_dtype = np.dtype(dtype)
+    tiny = np_dtype.type(jnp.finfo(dtype).tiny)
+    lo_c, hi_c = lo.astype(np_dtype), hi.astype(np_dtype)
+    lo_c = np.where(lo_c.astype(np.float64) < lo, np.nextafter(lo_c, np_dtype.type(np.inf)), lo_c)
+    hi_c = np.where(hi_c.astype(np.float64) > hi, np.nextafter(hi_c, np_dtype.type(-np.inf)), hi_c)
+    lo_c = np.where((lo_c > 0) & (lo_c < tiny), tiny, lo_c)
+    hi_c = np.where((hi_c < 0) & (hi_c > -tiny), -tiny, hi_c)
+    empty = lo_c > hi_c
+    return np.where(empty, lo.astype(np_dtype), lo_c), np.where(empty, hi.astype(np_dtype), hi_c)
+
+
 def _consts(space: Space, dtype) -> dict[str, jax.Array]:
     """Per-dimension constants, computed in float64 on the host then cast once."""
     lo = np.asarray(space.low, np.float64)
     hi = np.asarray(space.high, np.float64)
+    clip_lo, clip_hi = _inward(lo, hi, dtype)
     sc = np.asarray(space.scales)
     is_log = sc == LOG
     safe_lo = np.where(is_log, lo, 1.0)
@@ -368,6 +399,8 @@ def _consts(space: Space, dtype) -> dict[str, jax.Array]:
         "loghi": jnp.asarray(np.log(safe_hi), dtype),
         "span": jnp.asarray(hi - lo, dtype),
         "k": jnp.asarray(np.maximum(hi - lo + 1, 1), dtype),
+        "clip_lo": jnp.asarray(clip_lo, dtype),
+        "clip_hi": jnp.asarray(clip_hi, dtype),
     }
 
 
@@ -392,8 +425,9 @@ def _from_unit(space: Space, u: jax.Array) -> jax.Array:
     logv = jnp.exp((1.0 - u_c) * c["loglo"] + u_c * c["loghi"])
     disc = c["lo"] + jnp.clip(jnp.floor(u_c * c["k"]), 0.0, c["k"] - 1.0)
     x = jnp.where(is_log, logv, jnp.where(is_disc, disc, lin))
-    # Rounding in exp or the affine map may step a hair outside: pull it back in.
-    return jnp.clip(x, c["lo"], c["hi"])
+    # Rounding in exp, the affine map or the bounds themselves may step a hair outside:
+    # pull it back in (to the bounds rounded inwards).
+    return jnp.clip(x, c["clip_lo"], c["clip_hi"])
 
 
 @partial(jax.jit, static_argnums=0)
