@@ -7,6 +7,7 @@ and the ArqonHPO-compatible ask/tell classes. Ray integrations live in
 """
 
 from . import functions
+from .compat import ArqonProbe, ArqonSolver
 from .minimize import make_minimizer, minimize
 from .probe import ProbePlan, kronecker, probe_points
 from .result import OptimizeResult
@@ -28,5 +29,7 @@ __all__ = [
     "SolverState",
     "default_batch_size",
     "functions",
+    "ArqonSolver",
+    "ArqonProbe",
     "__version__",
 ]
