@@ -46,6 +46,7 @@ from .strategies.tpe import make_tpe
 __all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_size"]
 
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes")
+NM_EVALS_PER_DIM = 30
 _PROBE_BUFFER_MAX = 512
 
 
@@ -192,8 +193,12 @@ def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, sp
     else:
         probe_count = min(budget, max(batch_size, math.ceil(probe_ratio * budget / batch_size) * batch_size))
 
+    # Measured (benchmarks/results/auto_rule.md): batched Nelder-Mead beats TPE once the
+    # refine phase has about 30 evaluations per dimension; below that TPE wins on smooth
+    # and rugged functions alike, so ``auto`` does not even consider Nelder-Mead.
+    nm_worth_it = batch_size >= 4 and budget - probe_count >= NM_EVALS_PER_DIM * dim
     strategies: list[Strategy] = []
-    if method in ("auto", "nelder-mead") and batch_size >= 4:
+    if (method == "auto" and nm_worth_it) or method == "nelder-mead":
         strategies.append(make_nelder_mead(geometry, batch_size, **dict(opts.get("nelder-mead", ()))))
     if method in ("auto", "tpe"):
         strategies.append(make_tpe(geometry, batch_size, capacity, **dict(opts.get("tpe", ()))))

@@ -150,20 +150,27 @@ def make_nelder_mead(
         coef = jnp.asarray([1.0, 2.0, 0.5, -0.5], V.dtype)
         return project(geometry, c[None, :] + coef[:, None] * d[None, :])
 
-    def _ask_one(V, pending):
+    def _ask_one(V, pending, step, key):
         any_pending = jnp.any(pending)
         # The first four pending vertices, in order; -1 where there are fewer.
         order = jnp.argsort(~pending, stable=True)[:_SLOTS]
         has = pending[order]
+        if nv < _SLOTS:  # fewer vertices than rows (1-D and 2-D problems)
+            order = jnp.concatenate([order, jnp.zeros((_SLOTS - nv,), order.dtype)])
+            has = jnp.concatenate([has, jnp.zeros((_SLOTS - nv,), bool)])
         slot_vertex = jnp.where(has, order, -1).astype(jnp.int32)
-        pend_rows = jnp.where(has[:, None], V[order], V[0][None, :])
+        # Rows with no pending vertex explore around the best vertex instead of
+        # evaluating it again.
+        explore = project(geometry, V[0][None, :] + 0.5 * step * jax.random.normal(key, (_SLOTS, dim), V.dtype))
+        pend_rows = jnp.where(has[:, None], V[order], explore)
         nm_rows = _candidates(V)
         rows = jnp.where(any_pending, pend_rows, nm_rows)
         slot_vertex = jnp.where(any_pending, slot_vertex, -1)
         return rows, slot_vertex, ~any_pending
 
     def ask(state: NMState, key, history: History):
-        rows, slot_vertex, nm_mode = jax.vmap(_ask_one)(state.V, state.pending)
+        k_rows, key = jax.random.split(key)
+        rows, slot_vertex, nm_mode = jax.vmap(_ask_one)(state.V, state.pending, state.step, jax.random.split(k_rows, n_simplex))
         X = rows.reshape(n_rows, dim)
         if n_extra:
             centre = history.X[0]

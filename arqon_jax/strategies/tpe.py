@@ -45,6 +45,7 @@ def make_tpe(
     max_bad: int = 1024,
     n_candidates: int | None = None,
     categorical_resample: float = 0.25,
+    bandwidth: float = 0.2,
 ) -> Strategy:
     """Builds a vectorized TPE.
 
@@ -59,6 +60,8 @@ def make_tpe(
             ``max(256, 8 * batch_size)``, capped at 8192.
         categorical_resample: Probability that a categorical kernel draws a fresh
             category instead of keeping the centre's.
+        bandwidth: Kernel width for one point, in unit-cube units; it narrows as
+            ``n^(-1/(dim+4))`` with the number of points ``n`` in a set.
 
     Returns:
         A :class:`Strategy`.
@@ -72,6 +75,7 @@ def make_tpe(
     is_cat = np.asarray(geometry.categorical)
     is_disc = levels > 0
     min_bw = np.where(is_disc, 0.5 / np.maximum(levels, 1), 1e-4)
+    plain = not (any(geometry.periodic) or is_cat.any())
     k_cat = np.maximum(levels, 1)
 
     def init(key, history):
@@ -87,18 +91,28 @@ def make_tpe(
         best point within a few batches and lost to random search on a 5-D sphere.
         """
         cnt = jnp.maximum(jnp.sum(mask), 1).astype(jnp.float32)
-        bw = 0.2 * cnt ** (-1.0 / (dim + 4))
+        bw = bandwidth * cnt ** (-1.0 / (dim + 4))
         return jnp.maximum(jnp.full((dim,), bw), jnp.asarray(min_bw)).astype(dtype)
 
-    def _log_mix(x, centres, mask, bw):
-        """Log density of the masked Parzen mixture plus a uniform prior at ``x`` ``(m, dim)``."""
+    def _log_kernels(x, centres, bw):
+        """Log kernel values ``(m, w)`` of every candidate under every centre."""
+        if plain:
+            # Squared distances as a matmul: no (m, w, dim) intermediate, which is what
+            # made an ask cost milliseconds on the CPU.
+            xs, cs = x / bw, centres / bw
+            d2 = jnp.sum(xs**2, -1)[:, None] - 2.0 * xs @ cs.T + jnp.sum(cs**2, -1)[None, :]
+            return -0.5 * jnp.maximum(d2, 0.0) - jnp.sum(jnp.log(bw)) - 0.5 * dim * math.log(2 * math.pi)
         diff = wrap_diff(geometry, x[:, None, :], centres[None, :, :])  # (m, w, dim)
         gauss = -0.5 * (diff / bw) ** 2 - jnp.log(bw) - 0.5 * math.log(2 * math.pi)
         same = jnp.abs(diff) < 0.5 / jnp.asarray(k_cat, x.dtype)
         eps = categorical_resample
         cat = jnp.where(same, jnp.log(1.0 - eps + eps / k_cat), jnp.log(eps / k_cat)).astype(x.dtype)
         per_dim = jnp.where(jnp.asarray(is_cat), cat, gauss)
-        logk = jnp.sum(per_dim, -1)  # (m, w)
+        return jnp.sum(per_dim, -1)
+
+    def _log_mix(x, centres, mask, bw):
+        """Log density of the masked Parzen mixture plus a uniform prior at ``x`` ``(m, dim)``."""
+        logk = _log_kernels(x, centres, bw)  # (m, w)
         n = jnp.sum(mask)
         logk = jnp.where(mask[None, :], logk, -jnp.inf)
         log_prior_w = -jnp.log(n + 1.0)
@@ -133,12 +147,14 @@ def make_tpe(
 
         score = _log_mix(cand, Xw, good, bw_g) - _log_mix(cand, Xw, bad, bw_b)
         score = jnp.where(jnp.isfinite(score), score, -1e30)
-        # Push down candidates that repeat a stored point.
-        dup = jnp.any(
-            (jnp.max(jnp.abs(wrap_diff(geometry, cand[:, None, :], Xw[None, :, :])), -1) < 1e-7) & (st != EMPTY)[None, :],
-            axis=1,
-        )
-        score = jnp.where(dup, score - 1e12, score)
+        if is_disc.any():
+            # Push down candidates that repeat a stored point (only discrete dimensions
+            # make exact repeats likely; continuous candidates never coincide).
+            dup = jnp.any(
+                (jnp.max(jnp.abs(wrap_diff(geometry, cand[:, None, :], Xw[None, :, :])), -1) < 1e-7) & (st != EMPTY)[None, :],
+                axis=1,
+            )
+            score = jnp.where(dup, score - 1e12, score)
 
         def pick(carry, _):
             pen = carry

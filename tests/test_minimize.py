@@ -1,0 +1,354 @@
+"""minimize and the functional solver: convergence, determinism, bounds, failures, budget, compilation."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import arqon_jax as aj
+from arqon_jax.classify import rank_fdc
+from arqon_jax.history import history_init, history_insert
+from arqon_jax.minimize import _device_runner, _host_steps
+from arqon_jax.solver import make_solver
+from arqon_jax.strategies.base import Geometry
+
+STRATEGIES = ["auto", "tpe", "nelder-mead", "random", "cmaes"]
+SHIFT = jnp.asarray([1.3, -2.1, 0.7])
+
+
+def sphere2(x):
+    return jnp.sum((x - SHIFT[:2]) ** 2, axis=-1)
+
+
+def rosen2(x):
+    z = x - SHIFT[:2] + 1.0
+    return 100.0 * (z[:, 1] - z[:, 0] ** 2) ** 2 + (1.0 - z[:, 0]) ** 2
+
+
+BOUNDS2 = [(-5.0, 5.0), (-5.0, 5.0)]
+
+
+# ------------------------------------------------------------------ convergence
+# Thresholds measured at budget 300 (batch 10), 3 seeds, with a safety margin;
+# random search reaches about 0.05 on this sphere and 5 on this Rosenbrock.
+CONVERGENCE = {
+    "auto": (1e-4, 0.5),
+    "nelder-mead": (1e-4, 0.5),
+    "tpe": (0.05, 2.0),
+    "cmaes": (1e-3, 1.0),
+}
+
+
+@pytest.mark.parametrize("method", list(CONVERGENCE))
+def test_converges_on_sphere_and_rosenbrock(method):
+    tol_sphere, tol_rosen = CONVERGENCE[method]
+    for f, tol in [(sphere2, tol_sphere), (rosen2, tol_rosen)]:
+        vals = [aj.minimize(f, BOUNDS2, budget=300, batch_size=10, method=method, seed=s).fun for s in range(3)]
+        assert np.median(vals) < tol, (method, f.__name__, vals)
+
+
+def test_structured_refine_beats_random_in_5d():
+    shift = jnp.asarray([1.0, -2.0, 0.5, 2.5, -1.5])
+
+    def sphere5(x):
+        return jnp.sum((x - shift) ** 2, axis=-1)
+
+    bounds = [(-5.0, 5.0)] * 5
+    ours = [aj.minimize(sphere5, bounds, budget=400, batch_size=10, method="nelder-mead", seed=s).fun for s in range(3)]
+    rand = [aj.minimize(sphere5, bounds, budget=400, batch_size=10, method="random", seed=s).fun for s in range(3)]
+    assert np.median(ours) < 0.1 * np.median(rand)
+
+
+# ------------------------------------------------------------------ determinism
+@pytest.mark.parametrize("method", STRATEGIES)
+def test_same_seed_same_result_and_seed_matters(method):
+    a = aj.minimize(sphere2, BOUNDS2, budget=60, batch_size=10, method=method, seed=3)
+    b = aj.minimize(sphere2, BOUNDS2, budget=60, batch_size=10, method=method, seed=3)
+    c = aj.minimize(sphere2, BOUNDS2, budget=60, batch_size=10, method=method, seed=4)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.best_curve, b.best_curve)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_same_result_across_processes():
+    code = (
+        "import json, jax.numpy as jnp, arqon_jax as aj\n"
+        "f = lambda x: jnp.sum((x - jnp.asarray([1.3, -2.1])) ** 2, axis=-1)\n"
+        "r = aj.minimize(f, [(-5, 5), (-5, 5)], budget=60, batch_size=10, seed=11)\n"
+        "print(json.dumps({'x': [float(v).hex() for v in r.x], 'fun': float(r.fun).hex()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    f = lambda x: jnp.sum((x - jnp.asarray([1.3, -2.1])) ** 2, axis=-1)  # noqa: E731
+    r = aj.minimize(f, [(-5, 5), (-5, 5)], budget=60, batch_size=10, seed=11)
+    assert theirs == {"x": [float(v).hex() for v in r.x], "fun": float(r.fun).hex()}
+
+
+def test_host_and_device_paths_agree():
+    dev = aj.minimize(sphere2, BOUNDS2, budget=50, batch_size=10, seed=5)
+    host = aj.minimize(lambda x: np.asarray(sphere2(jnp.asarray(x, jnp.float32))), BOUNDS2, budget=50, batch_size=10, seed=5, jit=False)
+    assert dev.info["path"] == "device" and host.info["path"] == "host"
+    np.testing.assert_array_equal(dev.x, host.x)
+    assert dev.fun == host.fun
+
+
+# ---------------------------------------------------------------------- bounds
+MIXED = {
+    "lr": {"min": 1e-5, "max": 1e-1, "scale": "Log"},
+    "layers": {"min": 1, "max": 4, "scale": "integer"},
+    "angle": {"min": 0.0, "max": 6.28, "scale": "periodic"},
+    "dropout": (0.0, 0.5),
+    "act": {"choices": ["relu", "tanh", "gelu"]},
+}
+
+
+@pytest.mark.parametrize("method", STRATEGIES)
+def test_every_proposal_is_inside_dict_bounds(method):
+    seen = []
+
+    def f(p):
+        seen.append({k: np.asarray(v) for k, v in p.items()})
+        score = (np.log10(p["lr"]) + 3) ** 2 + (p["layers"] - 2) ** 2 + np.cos(p["angle"]) + p["dropout"]
+        return score + np.where(p["act"] == "tanh", 0.0, 1.0)
+
+    r = aj.minimize(f, MIXED, budget=64, batch_size=8, method=method, seed=1)
+    assert r.nfev == 64 and sum(len(s["lr"]) for s in seen) == 64
+    lr = np.concatenate([s["lr"] for s in seen])
+    layers = np.concatenate([s["layers"] for s in seen])
+    angle = np.concatenate([s["angle"] for s in seen])
+    act = np.concatenate([s["act"] for s in seen])
+    assert np.all((lr >= 1e-5) & (lr <= 1e-1))
+    assert np.all(np.isin(layers, [1, 2, 3, 4]))
+    assert np.all((angle >= 0) & (angle <= 6.28))
+    assert set(act) <= {"relu", "tanh", "gelu"}
+    assert set(r.x) == set(MIXED) and isinstance(r.x["layers"], int) and r.x["act"] in ("relu", "tanh", "gelu")
+    assert 1e-5 <= r.x["lr"] <= 1e-1
+
+
+def test_dict_bounds_on_device_path():
+    def f(p):
+        return (jnp.log10(p["lr"]) + 3) ** 2 + (p["layers"] - 2) ** 2
+
+    r = aj.minimize(f, {"lr": {"min": 1e-5, "max": 1e-1, "scale": "log"}, "layers": {"min": 1, "max": 4, "scale": "int"}},
+                    budget=120, batch_size=10, seed=0)
+    assert r.info["path"] == "device"
+    assert r.x["layers"] == 2 and abs(math.log10(r.x["lr"]) + 3) < 0.3
+
+
+# --------------------------------------------------------------------- failures
+@pytest.mark.parametrize("method", STRATEGIES)
+def test_non_finite_values_are_failures_and_never_best(method):
+    evaluated = []
+
+    def f(x):
+        y = np.sum((x - np.array([1.3, -2.1])) ** 2, axis=1)
+        bad = x[:, 0] < 0  # about half the box fails, in three different ways
+        y = np.where(bad & (x[:, 1] < -2), np.nan, y)
+        y = np.where(bad & (x[:, 1] >= -2) & (x[:, 1] < 2), -np.inf, y)
+        y = np.where(bad & (x[:, 1] >= 2), np.inf, y)
+        evaluated.append(y)
+        return y
+
+    r = aj.minimize(f, BOUNDS2, budget=80, batch_size=10, method=method, seed=2)
+    ys = np.concatenate(evaluated)
+    assert r.nfev == 80
+    assert r.n_failed == int(np.sum(~np.isfinite(ys))) > 0
+    assert math.isfinite(r.fun) and r.fun == pytest.approx(np.min(ys[np.isfinite(ys)]))
+    assert np.all(np.diff(r.best_curve) <= 0)  # the best-so-far never gets worse
+
+
+def test_all_failures_give_unsuccessful_result():
+    r = aj.minimize(lambda x: jnp.full((x.shape[0],), jnp.nan), BOUNDS2, budget=20, batch_size=10)
+    assert not r.success and r.status == 2 and r.fun == math.inf and r.n_failed == 20
+
+
+def test_none_values_count_as_failures_per_point():
+    r = aj.minimize(lambda x: None if x[0] < 0 else float(np.sum(x**2)), BOUNDS2, budget=30, batch_size=10,
+                    vectorized=False, seed=0)
+    assert r.nfev == 30 and r.n_failed > 0 and math.isfinite(r.fun)
+
+
+def test_exception_in_f_propagates_with_partial_result():
+    calls = []
+
+    def f(x):
+        calls.append(len(x))
+        if len(calls) == 3:
+            raise RuntimeError("simulation crashed")
+        return np.sum(x**2, axis=1)
+
+    with pytest.raises(RuntimeError, match="simulation crashed") as info:
+        aj.minimize(f, BOUNDS2, budget=100, batch_size=10, seed=0, jit=False)
+    partial = info.value.partial_result
+    assert partial.nfev == 20 and partial.status == 3 and math.isfinite(partial.fun)
+
+
+# ------------------------------------------------------------------------ budget
+@pytest.mark.parametrize("jit", [True, False])
+def test_budget_is_exact_and_last_batch_is_cut(jit):
+    rows = []
+
+    def f(x):
+        rows.append(x.shape[0])
+        return jnp.sum(jnp.asarray(x) ** 2, axis=-1)
+
+    r = aj.minimize(f, BOUNDS2, budget=37, batch_size=10, seed=0, jit=jit)
+    assert r.nfev == 37 and r.nit == 4 and list(r.nfev_curve) == [10, 20, 30, 37]
+    if not jit:
+        assert rows == [10, 10, 10, 7]
+    else:
+        assert r.info["path"] == "device"
+
+
+def test_history_capacity_bounds_memory_but_not_the_best():
+    r_small = aj.minimize(sphere2, BOUNDS2, budget=200, batch_size=10, method="random", capacity=16, seed=0)
+    r_full = aj.minimize(sphere2, BOUNDS2, budget=200, batch_size=10, method="random", seed=0)
+    assert r_small.fun == r_full.fun and r_small.nfev == 200
+    h = history_init(4, 2, jnp.float32)
+    h = history_insert(h, jnp.arange(12.0).reshape(6, 2), jnp.asarray([5.0, 1.0, jnp.nan, 3.0, 0.5, 9.0]), jnp.ones(6, bool))
+    assert h.X.shape == (4, 2) and int(h.count) == 6 and int(h.n_failed) == 1
+    np.testing.assert_array_equal(np.asarray(h.y), [0.5, 1.0, 3.0, 5.0])  # the 4 best, sorted
+
+
+# ------------------------------------------------------------------- compilation
+def test_second_call_does_not_recompile():
+    traces = []
+
+    def f(x):
+        traces.append(1)  # runs only while JAX traces f
+        return jnp.sum((x - 0.3) ** 2, axis=-1)
+
+    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    n = len(traces)
+    runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    size = runner._cache_size()
+    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1)
+    assert len(traces) == n + 1  # only the eval_shape traceability check, no compile
+    assert runner._cache_size() == size == 1
+
+    host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
+    aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    first, step, tell = _host_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    sizes = (first._cache_size(), step._cache_size(), tell._cache_size())
+    aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=7)
+    assert (first._cache_size(), step._cache_size(), tell._cache_size()) == sizes == (1, 1, 1)
+
+
+@pytest.mark.parametrize("method", STRATEGIES)
+def test_vmap_over_seeds_matches_single_runs(method):
+    run = aj.make_minimizer(sphere2, BOUNDS2, budget=40, batch_size=10, method=method)
+    keys = jax.random.split(jax.random.key(0), 3)
+    xs, ys, curves = jax.vmap(run)(keys)
+    assert xs.shape == (3, 2) and curves.shape == (3, 4)
+    for i in range(3):
+        x1, y1, _ = jax.jit(run)(keys[i])
+        np.testing.assert_allclose(np.asarray(xs[i]), np.asarray(x1), rtol=1e-5, atol=1e-6)
+        assert float(ys[i]) == pytest.approx(float(y1), rel=1e-5, abs=1e-7)
+
+
+def test_solver_functions_work_under_scan():
+    solver = make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, method="auto")
+
+    def body(state, _):
+        X, state = solver.ask(state)
+        return solver.tell(state, X, jnp.sum((X - 0.7) ** 2, axis=1)), None
+
+    state, _ = jax.jit(lambda k: jax.lax.scan(body, solver.init(k), None, length=10))(jax.random.key(0))
+    assert int(state.history.count) == 100 and float(state.best_y) < 1e-2 and int(state.choice) >= 0
+
+
+# ------------------------------------------------------------------ precision
+def test_x64_reaches_high_precision():
+    def f(x):
+        return 1000.0 + jnp.sum((x - jnp.asarray([0.123456789, -0.3])) ** 2, axis=-1)
+
+    r = aj.minimize(f, BOUNDS2, budget=1500, batch_size=10, method="nelder-mead", x64=True, seed=0)
+    assert r.fun - 1000.0 < 1e-9
+    assert np.asarray(r.x).dtype == np.float64
+
+
+# ---------------------------------------------------------------- classifier
+def test_classifier_is_invariant_to_shift_and_scale():
+    geo = Geometry.continuous(3)
+    X = jax.random.uniform(jax.random.key(0), (40, 3))
+    y = jnp.sum((X - 0.3) ** 2, axis=1) + 0.1 * jnp.sin(20 * X[:, 0])
+    mask = jnp.ones(40, bool)
+    s = float(rank_fdc(geo, X, y, mask))
+    assert s > 0.5
+    # float64 so that the shifted values keep their order (float32 would merge near ties)
+    with jax.enable_x64(True):
+        y64 = jnp.asarray(np.asarray(y, np.float64))
+        shifted = float(rank_fdc(geo, jnp.asarray(np.asarray(X, np.float64)), 1e6 + 3.0 * y64, mask))
+    assert shifted == pytest.approx(s, abs=1e-6)
+    rugged = jnp.sin(50 * X[:, 0]) * jnp.cos(40 * X[:, 1])
+    assert abs(float(rank_fdc(geo, X, rugged, mask))) < 0.35
+
+
+def test_result_records_decision_and_trace():
+    r = aj.minimize(sphere2, BOUNDS2, budget=100, batch_size=10, seed=0)
+    assert r.decision["strategy"] in ("nelder-mead", "tpe")
+    assert math.isfinite(r.decision["statistic"])
+    assert r.trace[0] == (0, "probe") and r.trace[1][0] == 20
+    text = repr(r)
+    assert "fun:" in text and "decision" in text and r["nfev"] == 100
+
+
+def test_callback_can_stop_the_run():
+    seen = []
+
+    def cb(res):
+        seen.append(res.nfev)
+        return res.nfev >= 30
+
+    r = aj.minimize(lambda x: np.sum(x**2, axis=1), BOUNDS2, budget=100, batch_size=10, callback=cb)
+    assert seen == [10, 20, 30] and r.nfev == 30 and r.status == 1 and not r.success
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"budget": 0}, ValueError, "budget"),
+        ({"budget": 10.5}, TypeError, "budget"),
+        ({"budget": 10, "batch_size": 0}, ValueError, "batch_size"),
+        ({"budget": 10, "batch_size": 11}, ValueError, "batch_size"),
+        ({"budget": 10, "method": "bayes"}, ValueError, "method"),
+        ({"budget": 10, "batch_size": 2, "method": "nelder-mead"}, ValueError, "batch_size"),
+        ({"budget": 10, "seed": "x"}, TypeError, "seed"),
+        ({"budget": 10, "probe_ratio": 1.5}, ValueError, "probe_ratio"),
+    ],
+)
+def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match):
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sum(x**2, axis=1)
+
+    with pytest.raises(exc, match=match):
+        aj.minimize(f, BOUNDS2, **kwargs)
+    assert not calls
+
+
+@pytest.mark.parametrize("bounds, match", [([(1, 0)], "low must be < high"), ([], "empty"), ({"a": (0, 1), "b": "x"}, "bounds\\['b'\\]")])
+def test_invalid_bounds(bounds, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        aj.minimize(lambda x: x[:, 0], bounds, budget=10)
+
+
+def test_wrong_output_shape_and_type():
+    with pytest.raises(ValueError, match="shape"):
+        aj.minimize(lambda x: jnp.sum(x), BOUNDS2, budget=10)  # device path, caught before evaluation
+    with pytest.raises(ValueError, match="shape"):
+        aj.minimize(lambda x: np.sum(x, axis=0), BOUNDS2, budget=10, jit=False)
+    with pytest.raises(TypeError, match="numbers"):
+        aj.minimize(lambda x: ["a"] * len(x), BOUNDS2, budget=10, jit=False)
+    with pytest.raises(TypeError, match="jit=True"):
+        aj.minimize(lambda x: np.asarray(x).sum(axis=1) + float(np.asarray(x)[0, 0]), BOUNDS2, budget=10, jit=True)
