@@ -79,9 +79,47 @@ def history_insert(h: History, X: jax.Array, y: jax.Array, valid: jax.Array) -> 
         The updated history, still sorted best first.
     """
     cap = h.y.shape[0]
+    batch = y.shape[0]
     vals, failed = sanitize(y, h.y.dtype)
+    vals = jnp.where(valid, vals, jnp.inf)  # rows that were not evaluated carry no value
     status = jnp.where(valid, jnp.where(failed, FAILED, OK), EMPTY).astype(jnp.int32)
-    allX = jnp.concatenate([h.X, X.astype(h.X.dtype)])
+    X = X.astype(h.X.dtype)
+    if cap * batch > _MERGE_MAX:
+        return _insert_by_sort(h, X, vals, status, valid, failed)
+    # The stored rows are already sorted: sort the (small) batch and merge it in by rank,
+    # which avoids re-sorting ``capacity`` rows at every tell.
+    pos = jnp.arange(batch, dtype=jnp.int32)
+    s_new, y_new, _, order = jax.lax.sort((status, vals, pos, pos), num_keys=3)
+    key_old = _order_key(h.status, h.y)
+    key_new = _order_key(s_new, y_new)
+    # Old rows win ties (they came first), as with a stable sort.
+    rank_old = jnp.arange(cap) + jnp.sum(key_new[None, :] < key_old[:, None], axis=1)
+    rank_new = jnp.arange(batch) + jnp.sum(key_old[None, :] <= key_new[:, None], axis=1)
+    out_X = jnp.zeros_like(h.X).at[rank_old].set(h.X, mode="drop").at[rank_new].set(X[order], mode="drop")
+    out_y = jnp.zeros_like(h.y).at[rank_old].set(h.y, mode="drop").at[rank_new].set(y_new, mode="drop")
+    out_s = jnp.zeros_like(h.status).at[rank_old].set(h.status, mode="drop").at[rank_new].set(s_new, mode="drop")
+    return History(
+        X=out_X,
+        y=out_y,
+        status=out_s,
+        count=h.count + jnp.sum(valid).astype(jnp.int32),
+        n_failed=h.n_failed + jnp.sum(valid & failed).astype(jnp.int32),
+    )
+
+
+# Above this many (capacity x batch) comparisons a full sort is cheaper than the merge.
+_MERGE_MAX = 1 << 18
+
+
+def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
+    """One sortable key for (status, value): ok rows by value, then failed, then empty."""
+    big = jnp.finfo(y.dtype).max
+    return jnp.where(status == OK, jnp.minimum(y, big), jnp.where(status == FAILED, big, jnp.inf))
+
+
+def _insert_by_sort(h: History, X, vals, status, valid, failed) -> History:
+    cap = h.y.shape[0]
+    allX = jnp.concatenate([h.X, X])
     ally = jnp.concatenate([h.y, vals])
     alls = jnp.concatenate([h.status, status])
     # Position breaks ties so that the order is deterministic and old points win ties.

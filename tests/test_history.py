@@ -1,0 +1,51 @@
+"""The fixed-capacity history: sorted best first, failures last, counts exact, merge equals sort."""
+
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arqon_jax import history as H
+
+VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA flushes subnormals
+                    st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cap=st.integers(1, 12),
+    batches=st.lists(st.tuples(st.lists(VALUES, min_size=1, max_size=6), st.randoms(use_true_random=False)), min_size=1, max_size=4),
+)
+def test_merge_insert_equals_full_sort_and_keeps_the_best(cap, batches):
+    h = h_sort = H.history_init(cap, 2, jnp.float32)
+    told = []
+    for ys, rnd in batches:
+        y = np.asarray(ys, np.float32)
+        valid = np.asarray([rnd.random() < 0.8 for _ in ys])
+        X = jnp.asarray(np.stack([y * 0 + i for i in range(2)], 1), jnp.float32)
+        h = H.history_insert(h, X, jnp.asarray(y), jnp.asarray(valid))
+        vals, failed = H.sanitize(jnp.asarray(y), jnp.float32)
+        vals = jnp.where(valid, vals, jnp.inf)
+        status = jnp.where(valid, jnp.where(failed, H.FAILED, H.OK), H.EMPTY).astype(jnp.int32)
+        h_sort = H._insert_by_sort(h_sort, X, vals, status, jnp.asarray(valid), failed)
+        told += [v for v, ok in zip(y, valid) if ok]
+        for a, b in zip(h, h_sort):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    told = np.asarray(told, np.float64)
+    finite = np.sort(told[np.isfinite(told)])
+    stored = np.asarray(h.y)[np.asarray(h.status) == H.OK]
+    np.testing.assert_array_equal(stored, finite[:cap].astype(np.float32)[: len(stored)])
+    assert int(h.count) == len(told) and int(h.n_failed) == int(np.sum(~np.isfinite(told)))
+    status = np.asarray(h.status)
+    assert np.all(np.diff(status) >= 0)  # ok rows, then failed, then empty
+
+
+def test_large_batches_take_the_sort_path_with_the_same_result():
+    cap, batch = 600, 600  # cap * batch above the merge limit
+    rng = np.random.default_rng(0)
+    h = H.history_init(cap, 1, jnp.float32)
+    y1, y2 = rng.random(batch).astype(np.float32), rng.random(batch).astype(np.float32)
+    h = H.history_insert(h, jnp.asarray(y1[:, None]), jnp.asarray(y1), jnp.ones(batch, bool))
+    h = H.history_insert(h, jnp.asarray(y2[:, None]), jnp.asarray(y2), jnp.ones(batch, bool))
+    np.testing.assert_array_equal(np.asarray(h.y), np.sort(np.concatenate([y1, y2]))[:cap])
+    np.testing.assert_array_equal(np.asarray(h.X[:, 0]), np.asarray(h.y))
