@@ -22,7 +22,7 @@ def test_merge_insert_equals_full_sort_and_keeps_the_best(cap, batches):
     for ys, rnd in batches:
         y = np.asarray(ys, np.float32)
         valid = np.asarray([rnd.random() < 0.8 for _ in ys])
-        X = jnp.asarray(np.stack([y * 0 + i for i in range(2)], 1), jnp.float32)
+        X = jnp.asarray(np.stack([np.arange(len(y)) + 10 * i for i in range(2)], 1), jnp.float32)
         h = H.history_insert(h, X, jnp.asarray(y), jnp.asarray(valid))
         vals, failed = H.sanitize(jnp.asarray(y), jnp.float32)
         vals = jnp.where(valid, vals, jnp.inf)
