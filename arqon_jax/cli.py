@@ -1,0 +1,966 @@
+"""The ``arqon-jax`` command: a demo, ``minimize`` from the shell, ask/tell over a state file.
+
+Commands (``arqon-jax COMMAND --help`` for each)::
+
+    arqon-jax demo [--quick]                       # shifted Rastrigin 10-D vs random search, with a plot
+    arqon-jax minimize --function rastrigin --dim 10 --budget 2000 [--json]
+    arqon-jax minimize --objective mymod:loss --bounds '[[-5, 5], [-5, 5]]'
+    arqon-jax minimize --objective train.py:score --config space.toml
+    arqon-jax ask  --state run.json [--config cfg.json]   # prints a JSON batch; creates the state once
+    arqon-jax tell --state run.json [results.jsonl]       # results from a file or stdin
+    arqon-jax probe --config cfg.json --start 0 --count 1000 [--format csv|json]
+    arqon-jax bench NAME [ARGS...]                  # runs benchmarks/NAME.py; lists them if unknown
+
+User mistakes (bad JSON, a missing file, invalid bounds, an unknown function) print one
+line ``arqon-jax COMMAND: error: ...`` on stderr and exit with status 2; an exception
+raised by the user's objective exits with status 1 (``--traceback`` shows where).
+
+Compiled programs are kept in a persistent XLA cache (``$ARQON_JAX_CACHE_DIR``, default
+``~/.cache/arqon_jax/xla``; ``--no-cache`` or ``ARQON_JAX_CACHE_DIR=`` turns it off), so
+only the first run of a problem shape pays the compilation: this matters most for
+``ask``/``tell``, where every call is a new process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import importlib
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+PROG = "arqon-jax"
+EXIT_USAGE = 2  # user mistakes, as argparse
+EXIT_OBJECTIVE = 1  # the user's objective raised
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "benchmarks"  # present in a source checkout (editable install)
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (raised, so that ``main`` formats every error alike)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+# ============================================================== small helpers
+def _enable_cache(disabled: bool) -> None:
+    """Persistent XLA compilation cache, so a new process reuses earlier compilations."""
+    if disabled:
+        return
+    env = os.environ.get("ARQON_JAX_CACHE_DIR")
+    if env is not None and env.strip() == "":
+        return
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "arqon_jax" / "xla"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs time
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    with contextlib.suppress(AttributeError, KeyError, ValueError):
+        jax.config.update("jax_compilation_cache_max_size", 1 << 30)  # least recently used entries go first
+
+
+def _read_text(path: str, what: str) -> str:
+    """Text of ``path`` (``-`` is stdin), with one-line errors naming ``what``."""
+    if path == "-":
+        return sys.stdin.read()
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{what}: no such file: {path}")
+    if p.is_dir():
+        raise CLIError(f"{what}: {path} is a directory, expected a file")
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{what}: cannot read {path} ({exc})") from None
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)  # also accepts NaN / Infinity, as Python writes them
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def _load_config(spec: str, what: str = "--config") -> dict:
+    """A config from a JSON or TOML file (by suffix ``.toml``), ``-`` (stdin, JSON) or inline JSON text."""
+    if spec.lstrip().startswith("{"):
+        data = _parse_json(spec, what)
+    else:
+        text = _read_text(spec, what)
+        if spec.lower().endswith(".toml"):
+            import tomllib
+
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise CLIError(f"{what}: {spec} is not valid TOML ({exc})") from None
+        else:
+            data = _parse_json(text, f"{what} {spec}")
+    if not isinstance(data, dict):
+        raise CLIError(f"{what}: expected a JSON object (or a TOML table), got {type(data).__name__}")
+    return data
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types; non-finite floats become null (strict JSON for any language)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _dumps(obj: Any, indent: int | None = None) -> str:
+    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replaces ``path`` with ``text`` atomically: temp file in the same folder, fsync, ``os.replace``.
+
+    A crash at any point leaves either the old file or the new one, never a mix.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    mode = (path.stat().st_mode & 0o777) if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # The rename itself is durable only once the folder is synced (POSIX).
+    with contextlib.suppress(OSError, AttributeError):
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+@contextlib.contextmanager
+def _state_lock(path: Path):
+    """Serializes commands on one state file (``PATH.lock``), so parallel ``tell`` calls lose nothing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fh = open(lock_path, "a")
+    except OSError:
+        yield  # read-only folder: the state write fails later with its own message
+        return
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return repr(v)
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return str(v)
+    return f"{f:.6g}"
+
+
+def _fmt_x(x: Any) -> str:
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in x.items()) + "}"
+    return "[" + ", ".join(_fmt(v) for v in list(x)) + "]"
+
+
+def _check_positive(name: str, value: int | None, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value < 1:
+        raise CLIError(f"{name}: expected an integer >= 1, got {value}")
+
+
+# ================================================================ progress bar
+class _Bar:
+    """Progress on stderr: a redrawn line on a terminal, a few plain lines otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.perf_counter()
+        self.last_t = 0.0
+        self.last_tenth = -1
+
+    def update(self, done: int, best: float, final: bool = False) -> None:
+        now = time.perf_counter()
+        rate = done / max(now - self.t0, 1e-9)
+        width = 30
+        filled = int(width * done / self.total)
+        line = (f"[{'#' * filled}{'-' * (width - filled)}] {done:,}/{self.total:,} evals  "
+                f"best {best:.6g}  {rate:,.0f} evals/s")
+        if self.tty:
+            if final or now - self.last_t >= 0.05:
+                self.stream.write("\r" + line + ("\n" if final else ""))
+                self.stream.flush()
+                self.last_t = now
+        else:
+            tenth = 10 * done // self.total
+            if final or tenth > self.last_tenth:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+                self.last_tenth = tenth
+
+
+# ======================================================================= demo
+def _divisor_near(steps: int, parts: int) -> int:
+    """Largest divisor ``d`` of ``steps`` with at least ``parts`` chunks of ``d`` steps (or ``steps`` chunks of 1)."""
+    best = 1
+    for d in range(1, steps + 1):
+        if steps % d == 0 and steps // d >= min(parts, steps):
+            best = d
+    return best
+
+
+def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, title: str,
+                  use_matplotlib: bool = True, marks: Sequence[tuple[int, str]] = ()) -> tuple[Path, str]:
+    """Writes the convergence curves: a PNG with matplotlib (Agg), else CSV.
+
+    Args:
+        out: Requested path; a ``.csv`` suffix forces CSV.
+        curves: label -> (evaluations (n,), best value so far (n,)).
+        f_opt: Known optimum; the plot shows ``best - f_opt``.
+        title: Plot title.
+        use_matplotlib: False forces CSV.
+        marks: ``(evaluation, phase name)`` pairs drawn as vertical lines on the plot.
+
+    Returns:
+        The path written and a note for the user.
+    """
+    import numpy as np
+
+    if use_matplotlib and out.suffix.lower() != ".csv":
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError:
+            use_matplotlib = False
+            note = "matplotlib is not installed: wrote the curves as CSV instead of a PNG"
+        else:
+            # Figure + Agg canvas: no pyplot, so no global backend state is touched.
+            fig = Figure(figsize=(7, 4.5), dpi=110)
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot(1, 1, 1)
+            for label, (n, y) in curves.items():
+                gap = np.maximum(np.asarray(y, np.float64) - f_opt, 1e-12)
+                ax.step(np.asarray(n), gap, where="post", label=label)
+            for n0, phase in marks:
+                if n0 > 0:
+                    ax.axvline(n0, color="grey", lw=0.8, ls="--")
+                    ax.annotate(f" {phase}", (n0, 1.0), xycoords=("data", "axes fraction"), va="top",
+                                fontsize=8, color="grey")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("evaluations")
+            ax.set_ylabel("best f - f*")
+            ax.set_title(title, fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend()
+            fig.tight_layout()
+            out = out if out.suffix.lower() == ".png" else out.with_suffix(".png")
+            fig.savefig(out)
+            return out, "convergence plot"
+    else:
+        note = "convergence curves (CSV)"
+    out = out.with_suffix(".csv")
+    labels = list(curves)
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["solver", "evaluations", "best"])
+        for label in labels:
+            n, y = curves[label]
+            for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()):
+                w.writerow([label, a, repr(b)])
+    return out, note
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .functions import make_problem
+    from .minimize import _build_result
+    from .result import STATUS_OK
+    from .solver import make_solver
+    from .space import Space
+
+    quick = args.quick
+    dim = args.dim if args.dim is not None else (5 if quick else 10)
+    budget = args.budget if args.budget is not None else (2_000 if quick else 200_000)
+    batch = args.batch_size if args.batch_size is not None else (20 if quick else 200)
+    _check_positive("--dim", dim, False)
+    _check_positive("--budget", budget, False)
+    _check_positive("--batch-size", batch, False)
+    if budget % batch:
+        raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
+    problem = _make_problem(make_problem, args.function, dim, True, False, args.problem_seed)
+    space = Space.from_bounds(problem.bounds)
+    solver = make_solver(space, budget, batch)
+    steps = budget // batch
+    chunk = _divisor_near(steps, 40)
+    n_chunks = steps // chunk
+
+    def body(state, _):
+        X, state = solver.ask(state)
+        y = jnp.reshape(problem.f(space.from_unit(X)), (batch,)).astype(solver.dtype)
+        state = solver.tell(state, X, y)
+        return state, state.best_y
+
+    # The device path of minimize() is one compiled lax.scan over the whole budget, so
+    # its progress shows only at the end. The demo runs the same scan body in chunks of
+    # `chunk` steps (one compiled program, called n_chunks times): the bar moves, and
+    # the result is bit for bit minimize(problem.f, problem.bounds, budget=budget,
+    # batch_size=batch, seed=seed, polish=False): the demo shows the probe, classify,
+    # refine loop alone, without the gradient polish minimize() adds at the end.
+    name = problem.base.name.replace("_", " ").title()
+    print(f"{PROG} demo: shifted {name}, {dim}-D (minimum f* = {problem.f_opt:g} at a point off the centre), "
+          f"budget {budget:,} evaluations in batches of {batch}, seed {args.seed}")
+    print(f"  device: {jax.devices()[0].platform}; compiling the search "
+          "(once per problem shape, kept in the disk cache) ...", flush=True)
+    t0 = time.perf_counter()
+    state0 = jax.jit(solver.init)(jax.random.key(args.seed & 0xFFFFFFFF))
+    run_chunk = jax.jit(lambda s: jax.lax.scan(body, s, None, length=chunk)).lower(state0).compile()
+    f_jit = jax.jit(problem.f)
+    compile_s = time.perf_counter() - t0
+    print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
+
+    bar = _Bar(budget)
+    t1 = time.perf_counter()
+    state, curves = state0, []
+    for i in range(n_chunks):
+        state, c = run_chunk(state)
+        c = np.asarray(c)  # waits for the chunk
+        curves.append(c)
+        bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)
+    run_s = time.perf_counter() - t1
+    curve = np.concatenate(curves)
+    nfev_curve = (np.arange(steps) + 1) * batch
+    res = _build_result(solver, state, curve, nfev_curve, STATUS_OK, None,
+                        {"path": "device (chunked)", "wall_time_s": run_s, "compile_s": compile_s})
+
+    # Plain random search with the same budget: numpy uniform points, same objective.
+    rng = np.random.default_rng(args.seed)
+    lo, hi = problem.bounds[:, 0], problem.bounds[:, 1]
+    t2 = time.perf_counter()
+    rand_best = np.empty(steps)
+    best_so_far = math.inf
+    block = chunk * batch
+    f_jit(jnp.zeros((block, dim), jnp.float32)).block_until_ready()  # compile outside the timing
+    t2 = time.perf_counter()
+    for s in range(0, budget, block):
+        X = (lo + rng.random((block, dim)) * (hi - lo)).astype(np.float32)
+        y = np.asarray(f_jit(X), np.float64).reshape(-1, batch).min(axis=1)
+        y = np.minimum.accumulate(np.minimum(y, best_so_far))
+        rand_best[s // batch : s // batch + len(y)] = y
+        best_so_far = float(y[-1])
+    rand_s = time.perf_counter() - t2
+
+    f_opt = problem.f_opt
+    gap_a, gap_r = res.fun - f_opt, best_so_far - f_opt
+    strat = res.decision.get("strategy")
+    label_a = f"arqon_jax (auto: {strat})" if strat else "arqon_jax (auto)"
+    print()
+    print(f"  {'solver':<34} {'best f':>12} {'f - f*':>12} {'evals/s':>12}")
+    print(f"  {label_a:<34} {res.fun:>12.6g} {gap_a:>12.4g} {budget / max(run_s, 1e-9):>12,.0f}")
+    print(f"  {'random search (numpy, same budget)':<34} {best_so_far:>12.6g} {gap_r:>12.4g} "
+          f"{budget / max(rand_s, 1e-9):>12,.0f}")
+    hit = np.flatnonzero(curve <= best_so_far)
+    if hit.size and gap_a < gap_r:
+        n_hit = int(nfev_curve[hit[0]])
+        print(f"  arqon_jax reached random search's final value after {n_hit:,} evaluations "
+              f"({budget / n_hit:.0f}x fewer) and ended {gap_r / max(gap_a, 1e-300):.3g}x closer to f*.")
+    else:
+        print("  arqon_jax did not beat random search on this run (it can happen on small budgets).")
+    if res.decision:
+        d = res.decision
+        print(f"  classifier: {d['statistic_name']} = {d['statistic']:.3f} (threshold {d['threshold']:g}) -> {strat}")
+    print(f"  time: compile {compile_s:.1f} s (paid once per problem shape), search {run_s:.2f} s")
+
+    out = Path(args.out) if args.out else Path("arqon-jax-demo.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    title = f"shifted {name} {dim}-D, budget {budget:,}, batch {batch}"
+    path, note = _write_curves(out, {label_a: (nfev_curve, curve), "random search": (nfev_curve, rand_best)},
+                               f_opt, title, use_matplotlib=not args.csv,
+                               marks=res.trace)
+    print(f"  {note}: {path.resolve()}")
+    return 0
+
+
+# =================================================================== minimize
+def _make_problem(make_problem: Callable, name: str, dim: int, shift: bool, rotate: bool, seed: int):
+    try:
+        return make_problem(name, dim, shift=shift, rotate=rotate, seed=seed)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--function: {exc}") from None
+
+
+def _load_objective(spec: str) -> Callable:
+    """``module:function`` (importable from the current folder) or ``path/to/file.py:function``."""
+    mod_name, sep, attr = spec.rpartition(":")
+    if not sep or not mod_name or not attr:
+        raise CLIError(f"--objective: expected MODULE:FUNCTION or FILE.py:FUNCTION, got {spec!r}")
+    try:
+        if mod_name.endswith(".py") or os.sep in mod_name or "/" in mod_name:
+            path = Path(mod_name)
+            if not path.is_file():
+                raise CLIError(f"--objective: no such file: {mod_name}")
+            mspec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(mspec)
+            sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+            mspec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(mod_name)
+    except CLIError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise CLIError(f"--objective: cannot import {mod_name!r} ({exc})") from None
+    except Exception as exc:  # the user's module raised while importing
+        raise CLIError(f"--objective: importing {mod_name!r} raised {type(exc).__name__}: {exc}", EXIT_OBJECTIVE) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise CLIError(f"--objective: {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise CLIError(f"--objective: {spec} is not callable ({type(obj).__name__})")
+    return obj
+
+
+def _minimize_settings(args: argparse.Namespace) -> dict:
+    """Merges ``--config`` (ArqonHPO's schema) and the flags; flags win."""
+    cfg = _load_config(args.config) if args.config else {}
+    known = {"seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity"}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        print(f"{PROG} minimize: warning: ignoring unknown config fields {unknown}", file=sys.stderr)
+    s = {
+        "budget": cfg.get("budget", 1000),
+        "batch_size": cfg.get("batch_size"),
+        "seed": cfg.get("seed", 0),
+        "method": cfg.get("method", "auto"),
+        "probe_ratio": cfg.get("probe_ratio", 0.2),
+        "capacity": cfg.get("capacity"),
+        "bounds": cfg.get("bounds"),
+    }
+    for name in ("budget", "batch_size", "seed", "method", "probe_ratio"):
+        v = getattr(args, name)
+        if v is not None:
+            s[name] = v
+    if args.bounds is not None:
+        s["bounds"] = _parse_json(args.bounds, "--bounds")
+    if isinstance(s["method"], str):
+        s["method"] = s["method"].lower()
+    for name in ("budget", "batch_size", "seed", "capacity"):
+        v = s[name]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise CLIError(f"{name}: expected an integer, got {v!r}")
+    if s["seed"] < 0:
+        raise CLIError(f"seed: expected an integer >= 0, got {s['seed']}")
+    return s
+
+
+def cmd_minimize(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .functions import make_problem
+    from .minimize import minimize
+
+    if (args.function is None) == (args.objective is None):
+        raise CLIError("give exactly one of --function NAME or --objective MODULE:FUNCTION")
+    s = _minimize_settings(args)
+    problem = None
+    if args.function is not None:
+        if s["bounds"] is not None:
+            raise CLIError("--function: a shipped function has its own bounds; --bounds and config bounds are for --objective")
+        dim = 10 if args.dim is None else args.dim
+        problem = _make_problem(make_problem, args.function, dim, args.shift, args.rotate, args.problem_seed)
+        f, bounds, vectorized = problem.f, problem.bounds, True
+    else:
+        if args.dim is not None:
+            raise CLIError("--dim: only for --function (the bounds give the dimension of an --objective)")
+        if s["bounds"] is None:
+            raise CLIError("--objective: needs bounds: --bounds '[[low, high], ...]' or a --config with 'bounds'")
+        from .space import Space
+
+        Space.from_bounds(s["bounds"])  # invalid bounds fail here, before importing the user's code
+        f = _load_objective(args.objective)
+        bounds, vectorized = s["bounds"], not args.pointwise
+    try:
+        res = minimize(
+            f, bounds, budget=s["budget"], batch_size=s["batch_size"], seed=s["seed"], method=s["method"],
+            vectorized=vectorized, jit=args.jit, x64=args.float64, probe_ratio=s["probe_ratio"],
+            capacity=s["capacity"], progress=args.progress,
+            **({} if args.polish is None else {"polish": args.polish}),
+        )
+    except Exception as exc:
+        partial = getattr(exc, "partial_result", None)
+        if partial is None:
+            raise  # argument validation (ValueError/TypeError: one line from main) or a bug
+        raise CLIError(f"the objective raised {type(exc).__name__}: {exc} (after {partial.nfev} evaluations; "
+                       "--traceback shows where)", EXIT_OBJECTIVE) from exc
+
+    out = {
+        "x": res.x, "fun": res.fun, "nfev": res.nfev, "nit": res.nit, "success": res.success, "status": res.status,
+        "message": res.message, "n_failed": res.n_failed, "method": res.method, "decision": res.decision,
+        "trace": [list(t) for t in res.trace], "path": res.info.get("path"),
+        "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"), "batch_size": int(res.nfev_curve[0]) if res.nit else None,
+        "nfev_curve": res.nfev_curve, "best_curve": res.best_curve,
+    }
+    if problem is not None:
+        out["problem"] = {"name": problem.name, "dim": problem.dim, "f_opt": problem.f_opt,
+                          "x_opt": problem.x_opt, "gap": res.fun - problem.f_opt}
+    if args.json:
+        print(_dumps(out))
+        return 0 if res.success else 3
+    what = problem.name if problem is not None else args.objective
+    print(f"{'problem':<12} {what}" + (f"  (f* = {problem.f_opt:g})" if problem is not None else ""))
+    print(f"{'best f':<12} {res.fun:.10g}" + (f"  (f - f* = {res.fun - problem.f_opt:.4g})" if problem else ""))
+    print(f"{'best x':<12} {_fmt_x(res.x)}")
+    wall = res.info.get("wall_time_s")
+    print(f"{'evaluations':<12} {res.nfev} ({res.n_failed} failed) in {res.nit} batches, "
+          f"{res.info.get('path')} path" + (f", {wall:.2f} s" if wall is not None else ""))
+    if res.decision:
+        d = res.decision
+        print(f"{'method':<12} {res.method}: {', '.join(f'{p} from {n}' for n, p in res.trace)}; "
+              f"{d['statistic_name']} = {d['statistic']:.3f} ({d['rule']})")
+    else:
+        print(f"{'method':<12} {res.method}")
+    pol = res.info.get("polish")
+    if isinstance(pol, dict) and "improvement" in pol:
+        print(f"{'polish':<12} {pol.get('evaluations')} evaluations, best f {_fmt(pol.get('before'))} -> "
+              f"{_fmt(pol.get('after'))}")
+    print(f"{'status':<12} {res.status}: {res.message}")
+    return 0 if res.success else 3
+
+
+# ================================================================== ask / tell
+def _load_solver(state_path: Path):
+    from .compat import ArqonSolver
+
+    text = _read_text(str(state_path), "--state")
+    try:
+        return ArqonSolver.from_state(text)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--state: {state_path} is not a usable solver state ({exc})") from None
+
+
+def _config_differs(cfg: dict, solver) -> str | None:
+    from .compat import _solver_config
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        norm, _ = _solver_config(cfg)
+    theirs = solver.config
+    diff = sorted(k for k in norm if norm[k] != theirs.get(k))
+    return ", ".join(diff) if diff else None
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .compat import ArqonSolver
+
+    if args.count is not None:
+        _check_positive("--count", args.count, False)
+    path = Path(args.state)
+    cfg = _load_config(args.config) if args.config else None
+    if cfg is None and not path.exists():
+        raise CLIError(f"--state: {path} does not exist; give --config to create it")
+    fresh = None
+    if not path.exists():  # validate the config before touching the folder
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fresh = ArqonSolver(cfg)
+        for w in caught:
+            print(f"{PROG} ask: warning: {w.message}", file=sys.stderr)
+    with _state_lock(path):
+        if path.exists():  # checked again under the lock: a parallel first call may have created it
+            solver = _load_solver(path)
+            if cfg is not None:
+                diff = _config_differs(cfg, solver)
+                if diff:
+                    raise CLIError(f"--config: differs from the one {path} was created with ({diff}); "
+                                   "drop --config to continue that run, or use a new --state file")
+        else:
+            solver = fresh
+        first = solver.n_proposed
+        if args.count is None:
+            batch = solver.ask()
+        else:
+            batch = []
+            while len(batch) < args.count and (p := solver.ask_one()) is not None:
+                batch.append(p)
+            batch = batch or None
+        if batch is not None:
+            # The state is saved before the batch is printed: a proposal is never shown
+            # without being recorded as handed out.
+            _write_atomic(path, solver.export())
+    if batch is None:
+        print("null")
+        print(f"{PROG} ask: the budget is spent ({solver.n_proposed} proposals); nothing to ask", file=sys.stderr)
+        return 0
+    out = [{"eval_id": first + k, "params": p} for k, p in enumerate(batch)]
+    if args.format == "jsonl":
+        sys.stdout.write("".join(_dumps(o) + "\n" for o in out))
+    else:
+        print(_dumps(out))
+    return 0
+
+
+def _parse_results(text: str, what: str) -> list:
+    """A JSON array, one JSON object, or JSON lines."""
+    stripped = text.strip()
+    if not stripped:
+        raise CLIError(f"{what}: no results (empty input)")
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError:
+        data = []
+        for i, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    data.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise CLIError(f"{what}: line {i} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                                   "expected a JSON array or one JSON object per line") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise CLIError(f"{what}: expected a JSON array of results or JSON lines, got {type(data).__name__}")
+    return data
+
+
+def cmd_tell(args: argparse.Namespace) -> int:
+    path = Path(args.state)
+    results = _parse_results(_read_text(args.results, "results"), "results" if args.results == "-" else args.results)
+    if not path.exists():
+        raise CLIError(f"--state: {path} does not exist; create it with '{PROG} ask --state {path} --config CFG'")
+    with _state_lock(path):
+        solver = _load_solver(path)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                solver.tell(results)
+            except (ValueError, TypeError) as exc:
+                raise CLIError(f"{exc} (nothing was recorded)") from None
+        _write_atomic(path, solver.export())
+    for w in caught:
+        print(f"{PROG} tell: warning: {w.message}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{PROG} tell: recorded {len(results)} result(s); {solver.get_history_len()} in all, "
+              f"{solver.n_proposed} proposals handed out, budget left {solver.budget_left}", file=sys.stderr)
+    return 0
+
+
+# ====================================================================== probe
+def cmd_probe(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .compat import ArqonProbe
+
+    cfg = _load_config(args.config)
+    seed = args.seed if args.seed is not None else cfg.get("seed", 42)
+    if args.start < 0 or args.count < 0:
+        raise CLIError(f"--start/--count: expected integers >= 0, got {args.start}, {args.count}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArqonProbe ignores the solver fields of a shared config
+        probe = ArqonProbe(cfg, seed=seed, shift=args.shift)
+    values = probe.sample_array(args.start, args.count)
+    records = probe.space.to_records(values)
+    names = list(probe.names)
+    out = sys.stdout
+    if args.format == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["index", *names])
+        for i, rec in enumerate(records):
+            w.writerow([args.start + i, *(repr(v) if isinstance(v, float) else v for v in (rec[n] for n in names))])
+    elif args.format == "jsonl":
+        out.write("".join(_dumps({"index": args.start + i, "params": r}) + "\n" for i, r in enumerate(records)))
+    else:
+        out.write(_dumps([{"index": args.start + i, "params": r} for i, r in enumerate(records)]) + "\n")
+    return 0
+
+
+# ====================================================================== bench
+def _bench_scripts() -> dict[str, Path]:
+    if not BENCH_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(BENCH_DIR.glob("*.py")) if not p.stem.startswith("_") and p.stem != "make_readme"}
+
+
+def _bench_summary(path: Path) -> str:
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    except (OSError, SyntaxError):
+        return ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    scripts = _bench_scripts()
+    if not scripts:
+        raise CLIError(f"no benchmarks found: {BENCH_DIR} is missing (they ship with the source checkout)")
+    listing = "\n".join(f"  {n:<20} {_bench_summary(p)}" for n, p in scripts.items())
+    if args.name is None or args.name == "list":
+        print(f"benchmarks in {BENCH_DIR}:\n{listing}")
+        return 0
+    name = args.name[:-3] if args.name.endswith(".py") else args.name
+    if name not in scripts:
+        sys.stderr.write(f"{PROG} bench: error: unknown benchmark {args.name!r}; available: {', '.join(scripts)}\n")
+        return EXIT_USAGE
+    cmd = [sys.executable, str(scripts[name]), *args.args]
+    print(f"{PROG} bench: running {' '.join(cmd)}", file=sys.stderr, flush=True)
+    t0 = time.time()
+    rc = subprocess.call(cmd, cwd=str(REPO_ROOT))
+    written = sorted(p for p in (BENCH_DIR / "results").glob(f"{name}*") if p.stat().st_mtime >= t0 - 1)
+    if written:
+        print(f"{PROG} bench: results written: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in written)
+              + f" (refresh the index with: python {BENCH_DIR.relative_to(REPO_ROOT) / 'make_readme.py'})",
+              file=sys.stderr)
+    if rc:
+        print(f"{PROG} bench: error: {name} exited with status {rc}", file=sys.stderr)
+    return rc
+
+
+# ===================================================================== parser
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--traceback", action="store_true", help="show full Python tracebacks on errors")
+    common.add_argument("--no-cache", action="store_true",
+                        help="do not use the persistent compilation cache ($ARQON_JAX_CACHE_DIR, default "
+                             "~/.cache/arqon_jax/xla)")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(prog=PROG, description="arqon_jax: probe, classify, refine, as compiled JAX kernels.",
+                epilog="Run 'arqon-jax COMMAND --help' for the options of a command.", formatter_class=fmt)
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"arqon_jax {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("demo", parents=[common], formatter_class=fmt,
+                       help="minimize shifted Rastrigin 10-D next to random search, with a plot",
+                       description="Minimizes a shifted test function (default Rastrigin, 10-D, 200,000 "
+                                   "evaluations) with method='auto', shows a progress bar, compares with plain "
+                                   "random search on the same budget and writes a convergence plot (PNG with "
+                                   "matplotlib, else CSV). The search runs on the device in compiled chunks so "
+                                   "that the bar moves; the result equals minimize(..., polish=False) with the "
+                                   "same arguments (the demo leaves out minimize's final gradient polish).")
+    d.add_argument("--quick", action="store_true", help="small run for tests: 5-D, budget 2,000, batch 20")
+    d.add_argument("--function", default="rastrigin", help="shipped test function (default rastrigin)")
+    d.add_argument("--dim", type=int, default=None, help="dimensions (default 10; 5 with --quick)")
+    d.add_argument("--budget", type=int, default=None, help="evaluations (default 200,000; 2,000 with --quick)")
+    d.add_argument("--batch-size", type=int, default=None, help="points per batch (default 200; 20 with --quick)")
+    d.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    d.add_argument("--problem-seed", type=int, default=0, help="seed of the shift of the optimum (default 0)")
+    d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV)")
+    d.add_argument("--csv", action="store_true", help="write the curves as CSV even if matplotlib is installed")
+    d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("minimize", parents=[common], formatter_class=fmt,
+                       help="minimize a shipped function or your own objective",
+                       description="Minimizes a shipped test function (--function NAME --dim D) or your objective "
+                                   "(--objective MODULE:FUNCTION or FILE.py:FUNCTION, with --bounds or a --config "
+                                   "in ArqonHPO's schema: bounds, budget, seed, batch_size, method, probe_ratio, "
+                                   "capacity). Flags override the config. The objective is vectorized by default "
+                                   "((batch, dim) array, or a dict of (batch,) arrays for named bounds -> (batch,)); "
+                                   "--pointwise passes one point at a time.",
+                       epilog="examples:\n"
+                              "  arqon-jax minimize --function rastrigin --dim 10 --budget 2000\n"
+                              "  arqon-jax minimize --objective mymod:loss --bounds '[[-5, 5], [-5, 5]]' --json\n"
+                              "  arqon-jax minimize --objective train.py:score --config space.toml --pointwise")
+    src = m.add_argument_group("problem")
+    src.add_argument("--function", help="shipped test function: sphere, rastrigin, rosenbrock, ackley, griewank, "
+                                        "schwefel, levy, styblinski_tang, ellipsoid")
+    src.add_argument("--dim", type=int, default=None, help="dimensions of --function (default 10)")
+    src.add_argument("--shift", action=argparse.BooleanOptionalAction, default=True,
+                     help="move --function's optimum off the centre (default: on)")
+    src.add_argument("--rotate", action="store_true", help="rotate --function about its optimum")
+    src.add_argument("--problem-seed", type=int, default=0, help="seed of the shift/rotation (default 0)")
+    src.add_argument("--objective", help="MODULE:FUNCTION (importable from the current folder) or FILE.py:FUNCTION")
+    src.add_argument("--bounds", help="JSON bounds: [[low, high], ...] or {\"name\": {\"min\", \"max\", \"scale\"}}")
+    src.add_argument("--config", help="JSON or TOML file (or inline JSON) in ArqonHPO's schema")
+    src.add_argument("--pointwise", action="store_true", help="the objective takes one point, not a batch")
+    run = m.add_argument_group("run")
+    run.add_argument("--budget", type=int, default=None, help="evaluations (default: the config's, else 1000)")
+    run.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="points per batch")
+    run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
+    run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, random")
+    run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None, help="share of the budget probed")
+    run.add_argument("--float64", action="store_true", help="run in float64")
+    run.add_argument("--no-polish", dest="polish", action="store_false", default=None,
+                     help="skip minimize's final gradient polish (default: as minimize decides)")
+    run.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                     help="force the device path (--jit) or the host loop (--no-jit); default: detect")
+    run.add_argument("--progress", action="store_true", help="progress line on stderr")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    m.set_defaults(func=cmd_minimize)
+
+    a = sub.add_parser("ask", parents=[common], formatter_class=fmt,
+                       help="print the next batch of a run kept in a state file",
+                       description="Prints the next batch as JSON: [{\"eval_id\": k, \"params\": {...}}, ...], or "
+                                   "null when the budget is spent. The first call creates the state file from "
+                                   "--config (ArqonHPO's schema, JSON or TOML); later calls continue it. The state "
+                                   "is ArqonSolver.export()'s JSON, replaced atomically after each call.",
+                       epilog="a loop in any language:\n"
+                              "  arqon-jax ask  --state run.json --config cfg.json > batch.json\n"
+                              "  # evaluate, write [{\"eval_id\": k, \"params\": {...}, \"value\": y}, ...]\n"
+                              "  arqon-jax tell --state run.json results.json")
+    a.add_argument("--state", required=True, help="state file (created on first use with --config)")
+    a.add_argument("--config", help="solver config (JSON/TOML file or inline JSON); needed to create the state")
+    a.add_argument("--count", type=int, default=None,
+                   help="hand out at most N candidates (ask_one N times) instead of the solver's batch")
+    a.add_argument("--format", choices=("json", "jsonl"), default="json", help="a JSON array (default) or JSON lines")
+    a.set_defaults(func=cmd_ask)
+
+    t = sub.add_parser("tell", parents=[common], formatter_class=fmt,
+                       help="record results in a state file",
+                       description="Reads results, a JSON array or JSON lines of {\"eval_id\", \"params\", \"value\"} "
+                                   "(value null, NaN or Infinity = a failed evaluation; params or eval_id may be "
+                                   "left out, not both), from RESULTS or stdin, and records them in the state file "
+                                   "(atomically; nothing is recorded if any entry is invalid).")
+    t.add_argument("--state", required=True, help="state file written by 'arqon-jax ask'")
+    t.add_argument("results", nargs="?", default="-", help="results file (default: stdin)")
+    t.add_argument("--quiet", action="store_true", help="no summary line on stderr")
+    t.set_defaults(func=cmd_tell)
+
+    pr = sub.add_parser("probe", parents=[common], formatter_class=fmt,
+                        help="print probe points start .. start+count-1 (for sharding)",
+                        description="Prints points START .. START+COUNT-1 of the Kronecker probe sequence for the "
+                                    "config's bounds (ArqonProbe; ArqonHPO's exact sequence unless --shift). Any "
+                                    "split of an index range gives the same points, so shards can be made in the "
+                                    "shell. Categorical parameters print their choice.")
+    pr.add_argument("--config", required=True, help="config with 'bounds' (JSON/TOML file or inline JSON)")
+    pr.add_argument("--start", type=int, default=0, help="first index (default 0)")
+    pr.add_argument("--count", type=int, required=True, help="number of points")
+    pr.add_argument("--seed", type=int, default=None, help="sequence seed (default: the config's 'seed', else 42)")
+    pr.add_argument("--shift", action="store_true", help="add arqon_jax's seeded Cranley-Patterson shift")
+    pr.add_argument("--format", choices=("csv", "json", "jsonl"), default="csv", help="output format (default csv)")
+    pr.set_defaults(func=cmd_probe)
+
+    b = sub.add_parser("bench", parents=[common], formatter_class=fmt,
+                       help="run a benchmark script from benchmarks/ (lists them without NAME)",
+                       description="Runs benchmarks/NAME.py with this Python, from the repository root, passing "
+                                   "the remaining arguments (e.g. --quick); the script writes benchmarks/results/. "
+                                   "Without NAME (or with 'list'), lists the benchmarks.")
+    b.add_argument("name", nargs="?", default=None, help="script name without .py")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script, e.g. --quick")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (also when called in-process)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except CLIError as exc:
+        sys.stderr.write(f"{_prog_of(argv)}: error: {exc}\n")
+        return exc.code
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    prog = f"{PROG} {args.command}"
+    try:
+        if args.command != "bench":
+            _enable_cache(args.no_cache)
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        if args.traceback and exc.__cause__ is not None:
+            import traceback
+
+            traceback.print_exception(exc.__cause__)
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return exc.code
+    except (ValueError, TypeError, OSError) as exc:
+        # Validation errors of the library name the argument; a file we could not write says why.
+        if args.traceback:
+            raise
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{prog}: interrupted\n")
+        return 130
+
+
+def _prog_of(argv: list[str]) -> str:
+    cmds = {"demo", "minimize", "ask", "tell", "probe", "bench"}
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return f"{PROG} {first}" if first in cmds else PROG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

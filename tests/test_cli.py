@@ -1,0 +1,433 @@
+"""The ``arqon-jax`` command line: every command end to end, the ask/tell state file, errors.
+
+Subprocesses each import JAX and compile, so only one per command runs as a real process
+(about ten in all, sharing one temporary XLA cache); argument parsing, error formatting
+and the rest of the ask/tell loop run in-process through ``main([...])``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import arqon_jax
+from arqon_jax import ArqonProbe, ArqonSolver, cli
+from arqon_jax.functions import make_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CFG = {
+    "seed": 7,
+    "budget": 23,  # not a multiple of the batch: the last batch is cut
+    "batch_size": 5,
+    "bounds": {
+        "x": {"min": -5.0, "max": 5.0},
+        "lr": {"min": 1e-4, "max": 1.0, "scale": "Log"},
+        "n": {"min": 1, "max": 8, "scale": "Integer"},
+    },
+}
+
+OBJECTIVES = textwrap.dedent(
+    """
+    import numpy as np
+
+    def point(p):
+        return (np.log10(p["lr"]) + 3.0) ** 2 + p["layers"] + (0.0 if p["act"] == "relu" else 1.0)
+
+    def boom(x):
+        raise RuntimeError("kaboom from the objective")
+    """
+)
+
+SPACE_TOML = textwrap.dedent(
+    """
+    budget = 40
+    seed = 3
+    method = "random"
+
+    [bounds.lr]
+    min = 1e-5
+    max = 0.1
+    scale = "Log"
+
+    [bounds.layers]
+    min = 1
+    max = 8
+    scale = "Integer"
+
+    [bounds.act]
+    choices = ["relu", "gelu"]
+    """
+)
+
+
+def value_of(params: dict) -> float:
+    """The objective both drivers of the round trip use."""
+    return (params["x"] - 1.0) ** 2 + math.log10(params["lr"]) ** 2 + 0.1 * params["n"]
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("xla_cache")
+    env = dict(os.environ, ARQON_JAX_CACHE_DIR=str(cache), JAX_PLATFORMS="cpu")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_in_process(monkeypatch):
+    # main() called in-process must not switch on the persistent cache for the test session.
+    monkeypatch.setenv("ARQON_JAX_CACHE_DIR", "")
+
+
+def run_cli(env, *args, input=None, cwd=None, exe=None):
+    cmd = [exe] if exe else [sys.executable, "-m", "arqon_jax.cli"]
+    return subprocess.run([*cmd, *map(str, args)], input=input, capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=600)
+
+
+def call(capsys, *args):
+    """``main([...])`` in-process; returns (exit status, stdout, stderr)."""
+    rc = cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def assert_one_line_error(rc, err, cmd, *needles, code=2):
+    assert rc == code, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    prefix = "arqon-jax" + (f" {cmd}" if cmd else "") + ": error: "
+    assert lines[0].startswith(prefix), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+
+
+# --------------------------------------------------------------------- entry point
+def test_entry_point_is_installed_and_runs(cli_env):
+    exe = shutil.which("arqon-jax")
+    if exe is None:
+        pytest.skip("arqon-jax is not on PATH (run `pip install -e .`); python -m arqon_jax.cli is tested below")
+    r = run_cli(cli_env, "--help", exe=exe)
+    assert r.returncode == 0, r.stderr
+    for command in ("demo", "minimize", "ask", "tell", "probe", "bench"):
+        assert command in r.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "minimize", "ask", "tell", "probe", "bench"])
+def test_help_on_every_command(capsys, command):
+    rc, out, _ = call(capsys, command, "--help")
+    assert rc == 0
+    assert out.startswith(f"usage: arqon-jax {command}")
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    rc, _, err = call(capsys)
+    assert rc == 2 and "COMMAND" in err
+
+
+# --------------------------------------------------------------------------- demo
+def test_demo_quick_writes_plot_and_compares_with_random(cli_env, tmp_path):
+    out = tmp_path / "plots" / "demo.png"
+    r = run_cli(cli_env, "demo", "--quick", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "2,000/2,000 evals" in r.stderr  # the progress bar reached the end
+    assert "random search" in r.stdout
+    written = Path(r.stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert written.suffix == ".csv" and "matplotlib is not installed" in r.stdout
+        assert written.read_text().startswith("solver,evaluations,best")
+    else:
+        assert written == out.resolve()
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Both rows of the comparison table carry finite best values.
+    rows = [ln for ln in r.stdout.splitlines() if ln.strip().startswith(("arqon_jax (auto", "random search (numpy"))]
+    assert len(rows) == 2
+    for row in rows:
+        assert math.isfinite(float(row.split()[-3]))
+
+
+def test_demo_csv_fallback(tmp_path):
+    n = np.array([10, 20, 30])
+    curves = {"arqon_jax": (n, np.array([5.0, 2.0, 1.0])), "random search": (n, np.array([6.0, 6.0, 4.0]))}
+    path, note = cli._write_curves(tmp_path / "c.png", curves, 0.0, "t", use_matplotlib=False)
+    assert path == tmp_path / "c.csv" and "CSV" in note
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["solver", "evaluations", "best"]
+    assert rows[1:4] == [["arqon_jax", "10", "5.0"], ["arqon_jax", "20", "2.0"], ["arqon_jax", "30", "1.0"]]
+    assert rows[-1] == ["random search", "30", "4.0"]
+
+
+def test_demo_rejects_budget_not_multiple_of_batch(capsys):
+    rc, _, err = call(capsys, "demo", "--budget", "1001", "--batch-size", "20")
+    assert_one_line_error(rc, err, "demo", "--budget", "multiple")
+
+
+# ----------------------------------------------------------------------- minimize
+def test_minimize_function_json_matches_library(cli_env):
+    r = run_cli(cli_env, "minimize", "--function", "sphere", "--dim", 3, "--budget", 200, "--batch-size", 20,
+                "--method", "random", "--seed", 5, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    p = make_problem("sphere", 3)
+    ref = arqon_jax.minimize(p.f, p.bounds, budget=200, batch_size=20, method="random", seed=5)
+    assert doc["nfev"] == 200 and doc["nit"] == 10 and doc["method"] == "random"
+    assert doc["fun"] == float(ref.fun)
+    assert doc["x"] == [float(v) for v in ref.x]
+    assert doc["problem"]["f_opt"] == 0.0 and doc["problem"]["gap"] == pytest.approx(float(ref.fun))
+    assert doc["best_curve"] == [float(v) for v in ref.best_curve]
+
+
+def test_minimize_user_objective_with_toml_config(cli_env, tmp_path):
+    (tmp_path / "objs.py").write_text(OBJECTIVES)
+    (tmp_path / "space.toml").write_text(SPACE_TOML)
+    r = run_cli(cli_env, "minimize", "--objective", "objs:point", "--config", "space.toml", "--pointwise", "--json",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["nfev"] == 40 and doc["method"] == "random" and doc["path"] == "host"  # from the config
+    x = doc["x"]
+    assert set(x) == {"lr", "layers", "act"}
+    assert isinstance(x["layers"], int) and 1 <= x["layers"] <= 8 and x["act"] in ("relu", "gelu")
+    assert 1e-5 <= x["lr"] <= 0.1
+    expected = (math.log10(x["lr"]) + 3.0) ** 2 + x["layers"] + (0.0 if x["act"] == "relu" else 1.0)
+    assert doc["fun"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_minimize_human_output_and_file_objective(capsys, tmp_path):
+    (tmp_path / "objs.py").write_text(OBJECTIVES + "\ndef loss(x):\n    return np.sum((np.asarray(x) - 1.0) ** 2, axis=1)\n")
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'objs.py'}:loss",
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--method", "random")
+    assert rc == 0, err
+    assert out.startswith("problem") and "best f" in out and "30 (0 failed)" in out and "host path" in out
+
+
+def test_objective_exception_is_one_line_exit_1(capsys, tmp_path):
+    (tmp_path / "objs.py").write_text(OBJECTIVES)
+    # The same problem shape as the test above: the compiled steps are reused.
+    rc, _, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'objs.py'}:boom",
+                      "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--method", "random")
+    assert_one_line_error(rc, err, "minimize", "RuntimeError: kaboom from the objective", "--traceback", code=1)
+
+
+def test_user_error_in_a_real_process_has_no_traceback(cli_env):
+    r = run_cli(cli_env, "minimize", "--objective", "nomod:f", "--bounds", "[[5, -5]]")
+    assert_one_line_error(r.returncode, r.stderr, "minimize", "bounds[0]", "low must be < high")
+    assert r.stdout == ""
+
+
+# --------------------------------------------------------------------- ask / tell
+def test_ask_tell_state_file_round_trip_equals_in_process_solver(cli_env, tmp_path, capsys):
+    state, cfg_path = tmp_path / "run.json", tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(CFG))
+    ref = ArqonSolver(json.dumps(CFG))
+
+    def ref_step():
+        first = ref.n_proposed
+        batch = ref.ask()
+        return None if batch is None else [{"eval_id": first + k, "params": p} for k, p in enumerate(batch)]
+
+    def results_for(batch):
+        return [dict(e, value=value_of(e["params"])) for e in batch]
+
+    # First cycle in real processes: ask creates the state, tell reads JSON lines from stdin.
+    r = run_cli(cli_env, "ask", "--state", state, "--config", cfg_path)
+    assert r.returncode == 0, r.stderr
+    batch = json.loads(r.stdout)
+    expected = ref_step()
+    assert batch == expected
+    results = results_for(batch)
+    r = run_cli(cli_env, "tell", "--state", state, input="".join(json.dumps(x) + "\n" for x in results))
+    assert r.returncode == 0, r.stderr
+    assert f"recorded {len(results)} result(s)" in r.stderr
+    ref.tell(results)
+
+    # The rest of the run in-process through main(): same batches until the budget is spent.
+    n_cycles, seen = 1, len(batch)
+    while True:
+        rc, out, err = call(capsys, "ask", "--state", state, "--config", cfg_path)  # same config: accepted
+        assert rc == 0, err
+        batch = json.loads(out)
+        expected = ref_step()
+        assert batch == expected
+        if batch is None:
+            break
+        seen += len(batch)
+        n_cycles += 1
+        res_file = tmp_path / f"results{n_cycles}.json"
+        res_file.write_text(json.dumps(results_for(batch)))  # a JSON array this time
+        rc, _, err = call(capsys, "tell", "--state", state, res_file)
+        assert rc == 0, err
+        ref.tell(results_for(batch))
+    assert seen == CFG["budget"] and n_cycles >= 3
+    # The file holds exactly the state of the solver driven in-process.
+    assert json.loads(state.read_text()) == json.loads(ref.export())
+    # No temporary files left behind by the atomic writes.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_ask_count_and_jsonl(capsys, tmp_path):
+    state = tmp_path / "s.json"
+    rc, out, err = call(capsys, "ask", "--state", state, "--config", json.dumps(CFG), "--count", 2,
+                        "--format", "jsonl")
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert [e["eval_id"] for e in lines] == [0, 1]
+    ref = ArqonSolver(CFG)
+    assert [e["params"] for e in lines] == [ref.ask_one(), ref.ask_one()]
+
+
+def test_write_atomic_keeps_old_state_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "state.json"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(cli.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        cli._write_atomic(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # the temp file was removed
+    monkeypatch.undo()
+    cli._write_atomic(path, "new")
+    assert path.read_text() == "new"
+
+
+def test_results_parse_as_array_object_or_json_lines():
+    a = [{"eval_id": 0, "value": 1.5}, {"eval_id": 1, "value": None}]
+    as_lines = "\n".join(json.dumps(x) for x in a) + "\n\n"
+    assert cli._parse_results(json.dumps(a), "r") == a
+    assert cli._parse_results(as_lines, "r") == a
+    assert cli._parse_results(json.dumps(a[0]), "r") == a[:1]
+    v = cli._parse_results('{"eval_id": 0, "value": NaN}', "r")[0]["value"]
+    assert math.isnan(v)
+
+
+# -------------------------------------------------------------------------- probe
+def test_probe_json_matches_arqon_probe(cli_env, tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(CFG))
+    r = run_cli(cli_env, "probe", "--config", cfg, "--start", 1000, "--count", 6, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    expected = ArqonProbe(CFG, seed=CFG["seed"]).sample_range(1000, 6)
+    assert [d["index"] for d in doc] == list(range(1000, 1006))
+    assert [d["params"] for d in doc] == expected
+
+
+def test_probe_csv_shards_concatenate(capsys):
+    cfg = json.dumps(CFG)
+    _, whole, _ = call(capsys, "probe", "--config", cfg, "--start", 0, "--count", 8, "--shift", "--seed", 3)
+    _, a, _ = call(capsys, "probe", "--config", cfg, "--start", 0, "--count", 5, "--shift", "--seed", 3)
+    _, b, _ = call(capsys, "probe", "--config", cfg, "--start", 5, "--count", 3, "--shift", "--seed", 3)
+    rows = list(csv.reader(io.StringIO(whole)))
+    assert rows[0] == ["index", "lr", "n", "x"]
+    assert whole.splitlines() == a.splitlines() + b.splitlines()[1:]
+    expected = ArqonProbe(CFG, seed=3, shift=True).sample_range(0, 8)
+    for row, rec in zip(rows[1:], expected):
+        assert [float(row[1]), int(row[2]), float(row[3])] == [rec["lr"], rec["n"], rec["x"]]
+
+
+# -------------------------------------------------------------------------- bench
+def test_bench_unknown_name_lists_the_benchmarks(cli_env):
+    r = run_cli(cli_env, "bench", "no_such_benchmark")
+    assert_one_line_error(r.returncode, r.stderr, "bench", "unknown benchmark", "quality", "probe_throughput")
+
+
+def test_bench_runs_script_as_subprocess_with_arguments(capsys, tmp_path, monkeypatch):
+    bench = tmp_path / "benchmarks"
+    (bench / "results").mkdir(parents=True)
+    (bench / "fake.py").write_text(
+        '"""A fake benchmark."""\nimport sys, pathlib\n'
+        'pathlib.Path("benchmarks/results/fake.md").write_text(" ".join(sys.argv[1:]) + " " + sys.executable)\n'
+    )
+    (bench / "_helpers.py").write_text("")
+    monkeypatch.setattr(cli, "BENCH_DIR", bench)
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    rc, out, _ = call(capsys, "bench")
+    assert rc == 0 and "fake" in out and "A fake benchmark." in out and "_helpers" not in out
+    rc, _, err = call(capsys, "bench", "fake", "--quick", "--seeds", "2")
+    assert rc == 0, err
+    assert (bench / "results" / "fake.md").read_text() == f"--quick --seeds 2 {sys.executable}"
+    assert "benchmarks/results/fake.md" in err
+    (bench / "fails.py").write_text("raise SystemExit(4)\n")
+    rc, _, err = call(capsys, "bench", "fails")
+    assert rc == 4 and "exited with status 4" in err
+
+
+# ------------------------------------------------------------------------- errors
+def test_error_paths(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"budget": 10, "bounds": ')
+    state = tmp_path / "s.json"
+    cases = [
+        (("ask", "--state", state, "--config", bad), "ask", ["--config", "not valid JSON", "line 1"]),
+        (("ask", "--state", state, "--config", tmp_path / "missing.json"), "ask", ["no such file", "missing.json"]),
+        (("ask", "--state", state), "ask", ["does not exist", "--config"]),
+        (("ask", "--state", state, "--config", '{"budget": 5, "bounds": {"x": {"min": 1, "max": 0}}}'), "ask",
+         ["bounds['x']", "min must be < max"]),
+        (("ask", "--state", state, "--config", '{"budget": 5, "bounds": {"x": {"min": 0, "max": 1, "scale": "Lgo"}}}'),
+         "ask", ["Lgo"]),
+        (("tell", "--state", state, tmp_path / "none.jsonl"), "tell", ["no such file", "none.jsonl"]),
+        (("minimize", "--function", "rastrign"), "minimize", ["--function", "unknown test function", "rastrigin"]),
+        (("minimize", "--function", "rosenbrock", "--dim", "1"), "minimize", ["--function"]),
+        (("minimize", "--objective", "m:f", "--bounds", "[[0, 1], [2]]"), "minimize", ["bounds[1]"]),
+        (("minimize", "--objective", "m:f", "--bounds", "[[0, 1],"), "minimize", ["--bounds", "not valid JSON"]),
+        (("minimize", "--objective", "m:f"), "minimize", ["needs bounds"]),
+        (("minimize", "--objective", "no_such_module_xyz:f", "--bounds", "[[0, 1]]"), "minimize", ["cannot import"]),
+        (("minimize", "--objective", "nocolon", "--bounds", "[[0, 1]]"), "minimize", ["MODULE:FUNCTION"]),
+        (("minimize", "--function", "sphere", "--objective", "m:f"), "minimize", ["exactly one"]),
+        (("minimize", "--function", "sphere", "--budget", "many"), "minimize", ["--budget", "invalid int"]),
+        (("minimize", "--function", "sphere", "--method", "newton", "--budget", "10"), "minimize", ["method"]),
+        (("minimize", "--function", "sphere", "--bogus"), "minimize", ["unrecognized arguments: --bogus"]),
+        (("probe", "--config", bad, "--count", "3"), "probe", ["not valid JSON"]),
+        (("probe", "--config", '{"budget": 3}', "--count", "3"), "probe", ["bounds"]),
+        (("probe", "--config", json.dumps(CFG)), "probe", ["--count"]),
+        (("frobnicate",), "", ["invalid choice"]),
+    ]
+    for args, cmd, needles in cases:
+        rc, _, err = call(capsys, *args)
+        assert_one_line_error(rc, err, cmd, *needles)
+    assert not state.exists() and not (tmp_path / "s.json.lock").exists()
+
+
+def test_tell_errors_leave_the_state_unchanged(capsys, tmp_path):
+    state = tmp_path / "run.json"
+    rc, out, err = call(capsys, "ask", "--state", state, "--config", json.dumps(CFG))
+    assert rc == 0, err
+    batch = json.loads(out)
+    before = state.read_text()
+    good = dict(batch[0], value=1.0)
+    cases = [
+        ("not json at all", ["line 1 is not valid JSON"]),
+        (json.dumps([good, {"eval_id": 999, "value": 2.0}]), ["unknown eval_id 999", "nothing was recorded"]),
+        (json.dumps([{"params": {"x": 99.0, "lr": 0.1, "n": 1}, "value": 1.0}]), ["outside the bounds"]),
+        (json.dumps([{"eval_id": 0}]), ["missing 'value'"]),
+        ("", ["empty input"]),
+    ]
+    for text, needles in cases:
+        f = tmp_path / "r.txt"
+        f.write_text(text)
+        rc, _, err = call(capsys, "tell", "--state", state, f)
+        assert_one_line_error(rc, err, "tell", *needles)
+        assert state.read_text() == before
+    rc, _, err = call(capsys, "ask", "--state", state, "--config", json.dumps(dict(CFG, seed=8)))
+    assert_one_line_error(rc, err, "ask", "differs", "seed")
+    state.write_text(before[: len(before) // 2])  # a truncated file (what atomic writes prevent)
+    rc, _, err = call(capsys, "ask", "--state", state)
+    assert_one_line_error(rc, err, "ask", "not a usable solver state")
