@@ -1,0 +1,876 @@
+"""Ray Tune search algorithm backed by the arqon_jax solver.
+
+``from arqon_jax.tune import ArqonSearch`` imports Ray; ``import arqon_jax`` does not.
+
+:class:`ArqonSearch` is a ``ray.tune.search.Searcher``. It converts Tune's search
+space into an arqon_jax :class:`~arqon_jax.Space` (nested dicts flattened to names
+such as ``"model/lr"``) and runs the functional solver (probe, classify, refine) in
+batches: one compiled solver step proposes ``batch_size`` candidates, ``suggest``
+hands them out one per trial in row order, and the next batch is asked when the
+current one is used up. Results reach the solver in that same compiled step (a Tune
+run pays for compiling, seconds on a CPU, not for running, milliseconds):
+
+* The finished rows of the current batch are told together (``tell`` with a
+  ``valid`` mask) when the next batch is asked, so each batch is informed by every
+  result known at that moment, and no trial waits for a slow one: TPE and the
+  probe run fully asynchronously.
+* Rows that finish after their batch was told, ``points_to_evaluate`` and warm
+  starts are recorded with ``observe`` (history and best point; TPE refits from the
+  history at every ask).
+* Nelder-Mead and CMA-ES update a model from the rows of their last batch, and the
+  classifier (``method="auto"``) reads the whole probe at the first refine ask:
+  there ``suggest`` returns ``None`` until the current batch has finished.
+* Discrete dimensions are snapped to their bin centres, so TPE sees repeats of
+  evaluated points, and a row whose config repeats an earlier trial's is skipped
+  (told as not evaluated) unless the discrete space is used up.
+
+Failures (errored trials, ``result=None`` without an earlier result, a missing or
+non-numeric metric) are recorded as failed evaluations: they use their slot of
+the budget and count as worse than any finite value. ``mode="max"`` negates the
+metric. ``save``/``restore`` (and pickling the searcher itself) keep the whole
+state, the solver's arrays exactly (the versioned JSON of :mod:`arqon_jax.state_io`)
+and the bookkeeping of trials and batches, so ``Tuner.restore`` continues the same
+search.
+
+Conversion of Tune domains (``lo``/``hi`` are the domain's bounds):
+
+==============================  ===================================================
+Tune domain                     arqon_jax dimension
+==============================  ===================================================
+``uniform(lo, hi)``             linear ``[lo, hi]``
+``loguniform(lo, hi)``          log ``[lo, hi]``
+``quniform(lo, hi, q)``         integer grid index ``k``, value ``k * q`` (inside
+                                ``[lo, hi]``; linear + rounding if > 2**24 steps)
+``qloguniform(lo, hi, q)``      log ``[lo', hi']`` (grid-snapped bounds), rounded to q
+``randint(lo, hi)``             integer ``[lo, hi - 1]``
+``qrandint(lo, hi, q)``         integer grid index, value ``k * q`` in ``[lo, hi]``
+                                (``hi`` exclusive when ``q == 1``, as in Tune)
+``lograndint(lo, hi)``          log ``[lo, hi]``, value ``floor`` in ``[lo, hi - 1]``
+``qlograndint(lo, hi, q)``      log on the grid bounds, rounded to a multiple of q
+``choice([...])``               categorical (TPE's keep-or-resample kernel); any
+                                values, also lists, dicts and objects
+constants                       passed through (returned in the config when the
+                                space came through the constructor)
+==============================  ===================================================
+
+``grid_search``, ``sample_from`` and ``randn``/``qrandn`` (unbounded) are refused
+with a ``ValueError`` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import pickle
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer, LogUniform, Normal, Quantized, Uniform
+from ray.tune.search.variant_generator import parse_spec_vars
+
+from .solver import METHODS, make_solver
+from .space import Space
+from .state_io import state_from_json, state_to_json
+
+__all__ = ["ArqonSearch", "convert_search_space"]
+
+_MAX_INDEX = 2**24  # integer dimensions must stay exact in float32 (see space.py)
+_DEFAULT_BUDGET = 100  # nominal solver budget when neither budget nor num_samples is known
+_SYNC_STRATEGIES = ("nelder-mead", "cmaes")
+_JIT_CACHE: dict[int, tuple] = {}
+_KIND = "ArqonSearch"
+
+
+# ----------------------------------------------------------- space conversion
+def _path_name(path: tuple) -> str:
+    return "/".join(str(p) for p in path)
+
+
+def _qround(x: float, q: float) -> float:
+    """``x`` rounded to the decimals of ``q`` so that ``3 * 0.1`` prints as ``0.3``."""
+    decimals = max(0, 12 - int(math.floor(math.log10(abs(q)))) if q else 12)
+    return float(round(x, min(decimals, 15)))
+
+
+def _grid(lo: float, hi: float, q: float) -> tuple[int, int]:
+    """Indices of the first and last multiple of ``q`` inside ``[lo, hi]`` (Tune's rule)."""
+
+    def index(bound, fn):
+        scaled = bound / q
+        nearest = round(scaled)
+        return int(nearest) if math.isclose(scaled, nearest) else int(fn(scaled))
+
+    return index(lo, math.ceil), index(hi, math.floor)
+
+
+def _convert_domain(name: str, domain: Domain) -> dict:
+    """One Tune domain to a parameter record: ``kind``, Space ``bound`` and decode info.
+
+    Returns a record with ``kind == "const"`` and ``value`` when the domain has one value.
+    """
+    if isinstance(domain, Function):
+        raise ValueError(
+            f"param_space[{name!r}]: tune.sample_from cannot be converted for ArqonSearch; "
+            "use a Tune domain (uniform, loguniform, randint, choice, ...) or a constant"
+        )
+    sampler = domain.get_sampler()
+    q = None
+    if isinstance(sampler, Quantized):
+        q = sampler.q
+        sampler = sampler.get_sampler()
+        if isinstance(q, bool) or not isinstance(q, numbers.Real) or not q > 0:
+            raise ValueError(f"param_space[{name!r}]: quantization q must be a positive number, got {q!r}")
+    if isinstance(sampler, Normal):
+        raise ValueError(
+            f"param_space[{name!r}]: normal distributions (tune.randn/qrandn) are unbounded; "
+            "ArqonSearch needs bounds: use tune.uniform or tune.quniform"
+        )
+    if isinstance(domain, Categorical):
+        cats = list(domain.categories)
+        if not isinstance(sampler, Uniform):
+            raise ValueError(f"param_space[{name!r}]: unsupported sampler {type(sampler).__name__} for tune.choice")
+        if len(cats) == 0:
+            raise ValueError(f"param_space[{name!r}]: tune.choice needs at least one category")
+        if len(cats) == 1:
+            return {"name": name, "kind": "const", "value": cats[0]}
+        # Choices are passed to the Space as indexes: the Space is hashed (static jit
+        # argument) and Tune categories may be unhashable (lists, dicts).
+        return {"name": name, "kind": "cat", "bound": {"choices": list(range(len(cats)))}, "categories": cats}
+    is_log = isinstance(sampler, LogUniform)
+    if not isinstance(sampler, (Uniform, LogUniform)):
+        raise ValueError(f"param_space[{name!r}]: unsupported sampler {type(sampler).__name__}")
+    lo, hi = domain.lower, domain.upper
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        raise ValueError(f"param_space[{name!r}]: bounds must be finite, got ({lo}, {hi})")
+    scale = "log" if is_log else "linear"
+    if isinstance(domain, Float):
+        lo, hi = float(lo), float(hi)
+        if q is None:
+            if lo == hi:
+                return {"name": name, "kind": "const", "value": lo}
+            return {"name": name, "kind": "float", "bound": {"min": lo, "max": hi, "scale": scale}, "lo": lo, "hi": hi}
+        q = float(q)
+        i_lo, i_hi = _grid(lo, hi, q)
+        if i_hi < i_lo:
+            raise ValueError(f"param_space[{name!r}]: no multiple of q={q} in [{lo}, {hi}]")
+        g_lo, g_hi = _qround(i_lo * q, q), _qround(i_hi * q, q)
+        if i_lo == i_hi:
+            return {"name": name, "kind": "const", "value": g_lo}
+        if is_log or max(abs(i_lo), abs(i_hi)) > _MAX_INDEX:
+            return {"name": name, "kind": "qfloat_round", "q": q, "lo": g_lo, "hi": g_hi,
+                    "bound": {"min": g_lo, "max": g_hi, "scale": scale}}
+        return {"name": name, "kind": "qfloat", "q": q, "lo": g_lo, "hi": g_hi,
+                "bound": {"min": i_lo, "max": i_hi, "scale": "integer"}}
+    if isinstance(domain, Integer):
+        lo, hi = int(lo), int(hi)
+        if q is None or q == 1:
+            # randint, lograndint and qrandint(q=1): upper bound exclusive.
+            last = hi - 1
+            if last < lo:
+                raise ValueError(f"param_space[{name!r}]: empty integer range [{lo}, {hi})")
+            if last == lo:
+                return {"name": name, "kind": "const", "value": lo}
+            if is_log:
+                # floor(exp(uniform(log lo, log hi))), as Tune samples it.
+                return {"name": name, "kind": "logint", "lo": lo, "hi": last, "q": 1,
+                        "bound": {"min": lo, "max": hi, "scale": "log"}}
+            if max(abs(lo), abs(last)) > _MAX_INDEX:
+                return {"name": name, "kind": "int_round", "q": 1, "lo": lo, "hi": last,
+                        "bound": {"min": lo, "max": last, "scale": "linear"}}
+            return {"name": name, "kind": "int", "lo": lo, "hi": last,
+                    "bound": {"min": lo, "max": last, "scale": "integer"}}
+        q = int(q) if float(q).is_integer() else float(q)
+        i_lo, i_hi = _grid(lo, hi, q)
+        if i_hi < i_lo:
+            raise ValueError(f"param_space[{name!r}]: no multiple of q={q} in [{lo}, {hi}]")
+        g_lo, g_hi = int(round(i_lo * q)), int(round(i_hi * q))
+        if i_lo == i_hi:
+            return {"name": name, "kind": "const", "value": g_lo}
+        if is_log:
+            return {"name": name, "kind": "int_round", "q": q, "lo": g_lo, "hi": g_hi,
+                    "bound": {"min": g_lo, "max": g_hi, "scale": "log"}}
+        if max(abs(i_lo), abs(i_hi)) > _MAX_INDEX:
+            return {"name": name, "kind": "int_round", "q": q, "lo": g_lo, "hi": g_hi,
+                    "bound": {"min": g_lo, "max": g_hi, "scale": "linear"}}
+        return {"name": name, "kind": "qint", "q": q, "lo": g_lo, "hi": g_hi,
+                "bound": {"min": i_lo, "max": i_hi, "scale": "integer"}}
+    raise ValueError(f"param_space[{name!r}]: unsupported domain type {type(domain).__name__}")
+
+
+def _parse_space(spec: Mapping) -> tuple[list[dict], list[tuple[tuple, Any]]]:
+    """Tune spec -> (parameter records sorted by name, constants as ``(path, value)``)."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"space: expected a dict of Tune domains, got {type(spec).__name__}")
+    resolved, domains, grids = parse_spec_vars(dict(spec))
+    if grids:
+        names = [_path_name(p) for p, _ in grids]
+        raise ValueError(
+            f"param_space{names}: tune.grid_search cannot be combined with ArqonSearch; "
+            "use tune.choice for a categorical parameter"
+        )
+    params, consts = [], []
+    seen: dict[str, tuple] = {}
+    for path, domain in domains:
+        name = _path_name(path)
+        if name in seen:
+            raise ValueError(f"param_space[{name!r}]: two parameters flatten to the same name {name!r}")
+        seen[name] = path
+        rec = _convert_domain(name, domain)
+        rec["path"] = tuple(path)
+        if rec["kind"] == "const":
+            consts.append((tuple(path), rec["value"]))
+        else:
+            params.append(rec)
+    if not params:
+        raise ValueError("space: no parameter to search (only constants); give at least one Tune domain")
+    params.sort(key=lambda r: r["name"])
+    consts.extend((tuple(p), v) for p, v in resolved)
+    return params, consts
+
+
+def convert_search_space(spec: Mapping) -> dict:
+    """Converts a Tune search space to arqon_jax dict bounds (for inspection).
+
+    Args:
+        spec: A Tune ``param_space`` (nested dicts of domains and constants).
+
+    Returns:
+        ``{flattened_name: bound}`` as accepted by :meth:`arqon_jax.Space.from_bounds`
+        (categorical parameters appear as choice indexes; quantized ones as grid
+        indexes, see the module docstring).
+
+    Raises:
+        ValueError: For domains that cannot be converted, naming the parameter.
+    """
+    params, _ = _parse_space(spec)
+    return {p["name"]: p["bound"] for p in params}
+
+
+def _decode(rec: dict, x: float) -> Any:
+    """Space value of one dimension -> the Tune value."""
+    kind = rec["kind"]
+    if kind == "float":
+        return float(min(max(x, rec["lo"]), rec["hi"]))
+    if kind == "cat":
+        return rec["categories"][int(round(x))]
+    if kind == "int":
+        return int(round(x))
+    if kind == "qint":
+        return int(round(x)) * rec["q"]
+    if kind == "qfloat":
+        return _qround(int(round(x)) * rec["q"], rec["q"])
+    if kind == "qfloat_round":
+        q = rec["q"]
+        return _qround(min(max(round(x / q) * q, rec["lo"]), rec["hi"]), q)
+    if kind == "logint":
+        return int(min(max(math.floor(x), rec["lo"]), rec["hi"]))
+    if kind == "int_round":
+        q = rec["q"]
+        v = min(max(round(x / q) * q, rec["lo"]), rec["hi"])
+        return int(round(v)) if float(q).is_integer() else v
+    raise AssertionError(kind)  # unreachable: kinds come from _convert_domain
+
+
+def _encode(rec: dict, value: Any) -> float:
+    """A Tune value -> the Space value of its dimension (for warm starts)."""
+    name, kind = rec["name"], rec["kind"]
+    if kind == "cat":
+        for k, cat in enumerate(rec["categories"]):
+            try:
+                if cat is value or (type(cat) is type(value) and bool(cat == value)):
+                    return float(k)
+            except (TypeError, ValueError):
+                continue
+        raise ValueError(f"points_to_evaluate[{name!r}]: {value!r} is not one of {rec['categories']}")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"points_to_evaluate[{name!r}]: expected a number, got {value!r}")
+    v = float(value)
+    tol = 1e-9 * max(1.0, abs(rec["lo"]), abs(rec["hi"]))
+    if not (rec["lo"] - tol <= v <= rec["hi"] + tol):
+        raise ValueError(f"points_to_evaluate[{name!r}]: {value!r} is outside [{rec['lo']}, {rec['hi']}]")
+    if kind in ("qfloat", "qint"):
+        return float(round(v / rec["q"]))
+    if kind == "logint":
+        return float(math.floor(v)) + 0.5  # middle of the bin that floors to v
+    return v
+
+
+def _flatten_point(point: Mapping, prefix: tuple = ()) -> dict[str, Any]:
+    out = {}
+    for k, v in point.items():
+        path = prefix + (k,)
+        if isinstance(v, Mapping):
+            out.update(_flatten_point(v, path))
+        else:
+            out[_path_name(path)] = v
+    return out
+
+
+def _set_path(tree: dict, path: tuple, value: Any) -> None:
+    node = tree
+    for p in path[:-1]:
+        node = node.setdefault(p, {})
+    node[path[-1]] = value
+
+
+def _obs_rows(solver) -> int:
+    """Rows of the observation buffer of one step (late results, warm starts)."""
+    return max(16, 2 * solver.batch_size)
+
+
+def _jitted_step(solver) -> Callable:
+    """One compiled function for every solver call of the searcher, built once per solver.
+
+    ``step(state, X_tell, y_tell, valid_tell, do_tell, X_obs, y_obs, valid_obs, do_ask)``
+    records ``X_obs`` (rows not asked in the current batch: late results of told
+    batches, warm starts), tells the current batch if ``do_tell`` and asks the next one
+    if ``do_ask``; returns ``(X_unit, values, state)``. A single function matters because
+    compiling is what a Tune run pays for (seconds on a CPU), not running (milliseconds).
+    """
+    entry = _JIT_CACHE.get(id(solver))
+    if entry is not None and entry[0] is solver:
+        return entry[1]
+    space, n, dim, dt = solver.space, solver.batch_size, solver.space.dim, solver.dtype
+
+    def step(state, X_tell, y_tell, valid_tell, do_tell, X_obs, y_obs, valid_obs, do_ask):
+        state = solver.observe(state, X_obs, y_obs, valid_obs)
+        state = jax.lax.cond(do_tell, lambda s: solver.tell(s, X_tell, y_tell, valid_tell), lambda s: s, state)
+
+        def ask(s):
+            X, s = solver.ask(s)
+            # Discrete dimensions at their bin centres: the history then holds the points
+            # that were evaluated, and TPE recognizes repeats of stored points.
+            X = space.snap(X.astype(dt))
+            return X, space.from_unit(X).astype(dt), s
+
+        def skip(s):
+            return jnp.zeros((n, dim), dt), jnp.zeros((n, dim), dt), s
+
+        return jax.lax.cond(do_ask, ask, skip, state)
+
+    # Optimization level 0 halves the compile time on a CPU for a few ms more per step:
+    # a Tune run makes one step per batch, so compiling dominates.
+    opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    fn = jax.jit(step, compiler_options=opts)
+    _JIT_CACHE[id(solver)] = (solver, fn)  # holding the solver keeps its id unique
+    return fn
+
+
+# ------------------------------------------------------------------ searcher
+def _check_int(name: str, value: Any, low: int, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
+    return int(value)
+
+
+class ArqonSearch(Searcher):
+    """Ray Tune searcher running arqon_jax's probe, classify, refine solver in batches.
+
+    Args:
+        space: A Tune search space (dict of domains, nested dicts allowed). Leave it
+            ``None`` to take the space from ``Tuner(param_space=...)``.
+        metric: The metric to optimize (or give it to ``TuneConfig``).
+        mode: ``"min"`` or ``"max"`` (or give it to ``TuneConfig``).
+        batch_size: Candidates per solver ``ask`` (one jitted call). Default:
+            ``max(4, max_concurrent)``, at most the budget.
+        budget: Number of trials to suggest; ``suggest`` returns ``Searcher.FINISHED``
+            after that many. ``None``: no limit of its own (Tune's ``num_samples``
+            stops the run); the solver then plans for ``num_samples`` when Tune passes
+            it, else for 100 trials, and keeps refining past that.
+        seed: Integer seed of the solver's PRNG key.
+        method: ``"auto"`` (classify, then Nelder-Mead or TPE), ``"tpe"``,
+            ``"nelder-mead"``, ``"cmaes"`` or ``"random"``.
+        points_to_evaluate: Configs (dicts, nested or with ``"a/b"`` keys, every
+            parameter given) to run first.
+        evaluated_rewards: Metric values of ``points_to_evaluate`` that were already
+            evaluated: they are recorded as warm starts and not run again.
+        solver_options: Further keyword arguments of :func:`arqon_jax.make_solver`
+            (``probe_ratio``, ``anchors``, ``spice``, ``threshold``,
+            ``strategy_options`` such as ``{"tpe": {"gamma": 0.25}}``, ``capacity``).
+
+    Raises:
+        TypeError, ValueError: For invalid arguments, naming them.
+    """
+
+    def __init__(
+        self,
+        space: Mapping | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        *,
+        batch_size: int | None = None,
+        budget: int | None = None,
+        seed: int = 0,
+        method: str = "auto",
+        points_to_evaluate: Sequence[Mapping] | None = None,
+        evaluated_rewards: Sequence[float] | None = None,
+        solver_options: Mapping[str, Any] | None = None,
+    ):
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        if metric is not None and not isinstance(metric, str):
+            raise TypeError(f"metric: expected a string, got {type(metric).__name__} {metric!r}")
+        self._batch_size_arg = _check_int("batch_size", batch_size, 1)
+        self._budget = _check_int("budget", budget, 1)
+        if self._budget is not None and self._batch_size_arg is not None and self._batch_size_arg > self._budget:
+            raise ValueError(f"batch_size: {batch_size} is larger than budget={budget}")
+        self._seed = _check_int("seed", seed, -(2**63), allow_none=False)
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+        self._method = method
+        if points_to_evaluate is not None:
+            if isinstance(points_to_evaluate, Mapping) or not isinstance(points_to_evaluate, Sequence):
+                raise TypeError("points_to_evaluate: expected a list of dicts")
+            for i, p in enumerate(points_to_evaluate):
+                if not isinstance(p, Mapping):
+                    raise TypeError(f"points_to_evaluate[{i}]: expected a dict, got {type(p).__name__}")
+        if evaluated_rewards is not None:
+            if points_to_evaluate is None:
+                raise ValueError("evaluated_rewards: needs points_to_evaluate (one reward per point)")
+            if len(evaluated_rewards) != len(points_to_evaluate):
+                raise ValueError(
+                    f"evaluated_rewards: {len(evaluated_rewards)} rewards for {len(points_to_evaluate)} points"
+                )
+        allowed = {"probe_ratio", "anchors", "spice", "threshold", "strategy_options", "capacity"}
+        if solver_options is not None:
+            if not isinstance(solver_options, Mapping):
+                raise TypeError(f"solver_options: expected a dict, got {type(solver_options).__name__}")
+            extra = set(solver_options) - allowed
+            if extra:
+                raise ValueError(f"solver_options: unknown options {sorted(extra)}; expected some of {sorted(allowed)}")
+        self._solver_options = dict(solver_options or {})
+        super().__init__(metric=metric, mode=mode)
+        self._points = [dict(p) for p in points_to_evaluate or ()]
+        self._rewards = list(evaluated_rewards) if evaluated_rewards is not None else None
+        self._max_concurrent: int | None = None
+        self._num_samples: int | None = None
+        self._spec = None
+        self._params: list[dict] = []
+        self._consts: list[tuple[tuple, Any]] = []
+        self._from_ctor = False
+        self._reset_run()
+        if space is not None:
+            self._set_space(space, from_ctor=True)
+
+    # ------------------------------------------------------------- setup
+    def _reset_run(self) -> None:
+        self._solver = None
+        self._step = None
+        self._state = None
+        self._cfg: dict | None = None
+        self._batches: dict[int, dict] = {}  # batch id -> rows, values, results, handout
+        self._cur: int | None = None  # the batch rows are handed out from
+        self._n_batches = 0
+        self._live: dict[str, tuple] = {}  # trial id -> ("row", batch, row) | ("point", unit row, config)
+        self._last: dict[str, float] = {}  # trial id -> last reported metric
+        self._errored: dict[str, np.ndarray] = {}  # trial id -> unit row, for trials Tune may rerun
+        self._obs: list[tuple[np.ndarray, float]] = []  # results to observe at the next step
+        self._warm: list[tuple] = []  # warm starts (unit row, value, config) before the solver exists
+        self._best: tuple[dict, float] | None = None  # (config, value to minimize)
+        self._seen: set[bytes] = set()  # configs handed out (as float32 bytes of their values)
+        self.stats = {
+            "suggested": 0, "completed": 0, "failed": 0, "skipped": 0, "asks": 0, "tells": 0, "observed": 0,
+        }
+
+    def _set_space(self, spec: Mapping, from_ctor: bool) -> None:
+        params, consts = _parse_space(spec)
+        self._spec = spec
+        self._params, self._consts, self._from_ctor = params, consts, from_ctor
+        self._space_obj = Space.from_bounds({p["name"]: p["bound"] for p in params})
+        if self._rewards is not None:
+            for point, reward in zip(self._points, self._rewards):
+                self.add_evaluated_point(point, reward)
+            self._points, self._rewards = [], None
+        else:
+            for point in self._points:
+                self._point_row(point)  # validate early, naming the parameter
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        """Takes the space, metric and mode from Tune (``Tuner(param_space=...)``)."""
+        if self._spec is not None:
+            return False
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        self._set_space(config, from_ctor=False)
+        if metric:
+            self._metric = metric
+        if mode:
+            self._mode = mode
+        n = spec.get("num_samples")
+        if isinstance(n, int) and n > 0:
+            self._num_samples = n
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Enforces ``max_concurrent`` live trials itself (and sizes default batches by it)."""
+        self._max_concurrent = _check_int("max_concurrent", max_concurrent, 1, allow_none=False)
+        return True
+
+    @property
+    def space(self) -> Space | None:
+        """The converted arqon_jax :class:`~arqon_jax.Space` (``None`` before a space is set)."""
+        return self._space_obj if self._spec is not None else None
+
+    @property
+    def solver_config(self) -> dict | None:
+        """``budget`` (nominal), ``batch_size``, ``capacity``, ``method`` once the solver started."""
+        return None if self._cfg is None else dict(self._cfg)
+
+    def _ensure_solver(self) -> None:
+        if self._state is not None:
+            return
+        nominal = self._budget or self._num_samples or _DEFAULT_BUDGET
+        batch = self._batch_size_arg or max(4, self._max_concurrent or 1)
+        batch = min(batch, nominal)
+        capacity = min(2048, nominal) if (self._budget or self._num_samples) else 1024
+        capacity = self._solver_options.get("capacity", capacity)
+        self._cfg = {"budget": nominal, "batch_size": batch, "capacity": capacity, "method": self._method}
+        self._build_solver()
+        self._state = self._solver.init(jax.random.key(self._seed & 0xFFFFFFFF))
+        sign = -1.0 if self._mode == "max" else 1.0
+        for unit, v, params in self._warm:
+            self._obs.append((unit, sign * v))
+            self._update_best(params, sign * v)
+        self._warm = []
+
+    def _build_solver(self) -> None:
+        cfg = self._cfg
+        opts = {k: v for k, v in self._solver_options.items() if k != "capacity"}
+        if isinstance(opts.get("strategy_options"), Mapping):
+            # {"tpe": {"gamma": 0.25}} -> the hashable form make_solver caches on.
+            opts["strategy_options"] = tuple(
+                (name, tuple(dict(o).items())) for name, o in opts["strategy_options"].items()
+            )
+        if "anchors" in opts:
+            opts["anchors"] = tuple(opts["anchors"])
+        self._solver = make_solver(
+            self._space_obj, cfg["budget"], cfg["batch_size"], method=cfg["method"], capacity=cfg["capacity"], **opts
+        )
+        self._step = _jitted_step(self._solver)
+
+    # --------------------------------------------------------- conversions
+    def _with_consts(self, config: dict) -> dict:
+        if self._from_ctor:  # Tune merges param_space constants itself, not the constructor's
+            for path, value in self._consts:
+                _set_path(config, path, copy.deepcopy(value))
+        return config
+
+    def _row_config(self, values: np.ndarray) -> dict:
+        config: dict = {}
+        for rec, x in zip(self._params, values):
+            _set_path(config, rec["path"], _decode(rec, float(x)))
+        return self._with_consts(config)
+
+    def _point_row(self, point: Mapping) -> np.ndarray:
+        """A user config -> its unit-cube row ``(dim,)``."""
+        flat = _flatten_point(point)
+        missing = [r["name"] for r in self._params if r["name"] not in flat]
+        if missing:
+            raise ValueError(f"points_to_evaluate: point {point!r} misses the parameters {missing}")
+        values = np.array([[_encode(r, flat[r["name"]]) for r in self._params]], np.float64)
+        return np.asarray(self._space_obj.to_unit(values))[0]
+
+    def _value(self, trial_id: str, result: dict | None, error: bool) -> float:
+        """The trial's value to minimize; NaN (a failure) for errors and missing metrics."""
+        if error:
+            return math.nan
+        value = result.get(self._metric) if isinstance(result, Mapping) else None
+        if value is None:
+            value = self._last.get(trial_id)
+        if isinstance(value, bool):
+            return math.nan
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return math.nan
+        return -v if self._mode == "max" else v
+
+    # -------------------------------------------------------------- batches
+    def _run_step(self, tell: dict | None, ask: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Observes pending results, tells ``tell`` (a batch) and asks, in one compiled call."""
+        solver, dt = self._solver, self._solver.dtype
+        n, dim, k = solver.batch_size, solver.space.dim, _obs_rows(self._solver)
+        while True:
+            chunk, self._obs = self._obs[:k], self._obs[k:]
+            X_obs = np.zeros((k, dim))
+            y_obs = np.full(k, np.nan)
+            v_obs = np.zeros(k, bool)
+            for i, (unit, y) in enumerate(chunk):
+                X_obs[i], y_obs[i], v_obs[i] = unit, y, True
+            last = not self._obs
+            do_tell = last and tell is not None
+            X_t = tell["X"] if do_tell else np.zeros((n, dim))
+            y_t = tell["y"] if do_tell else np.full(n, np.nan)
+            v_t = (tell["done"] & ~tell["skip"]) if do_tell else np.zeros(n, bool)
+            X, V, self._state = self._step(
+                self._state, jnp.asarray(X_t, dt), jnp.asarray(y_t, dt), jnp.asarray(v_t), jnp.asarray(do_tell),
+                jnp.asarray(X_obs, dt), jnp.asarray(y_obs, dt), jnp.asarray(v_obs), jnp.asarray(last and ask),
+            )
+            self.stats["observed"] += len(chunk)
+            if last:
+                self.stats["tells"] += int(do_tell)
+                self.stats["asks"] += int(ask)
+                return (np.asarray(X), np.asarray(V, np.float64)) if ask else None
+
+    def _drop_if_finished(self, bid: int) -> None:
+        b = self._batches[bid]
+        if b["told"] and b["done"][: b["handed"]].all():
+            del self._batches[bid]
+
+    def _new_batch(self) -> None:
+        b = self._batches.get(self._cur)
+        tell = b if b is not None and not b["told"] else None
+        X, V = self._run_step(tell, ask=True)
+        if tell is not None:
+            b["told"] = True  # rows still running are observed when they finish
+            self._drop_if_finished(self._cur)
+        n = self._solver.batch_size
+        bid = self._n_batches
+        self._n_batches += 1
+        self._batches[bid] = {
+            "X": X, "values": V, "y": np.full(n, np.nan), "done": np.zeros(n, bool), "skip": np.zeros(n, bool),
+            "handed": 0, "told": False,
+        }
+        self._cur = bid
+
+    def _must_wait(self) -> bool:
+        """Whether the next ask must wait until the current batch has finished.
+
+        Nelder-Mead and CMA-ES learn from the rows of their last batch, and the
+        classifier (``method="auto"``) reads the probe results at the first refine ask:
+        there a partial batch would lose information. TPE and the probe never wait.
+        """
+        b = self._batches.get(self._cur)
+        if b is None or b["told"] or b["done"].all():
+            return False
+        solver = self._solver
+        if int(self._state.n_asked) < solver.probe_count:
+            return False  # the next batch is still a probe batch: it needs no results
+        choice = int(self._state.choice)
+        if choice < 0:
+            return len(solver.strategy_names) > 1  # the classifier decides at this ask
+        return solver.strategy_names[choice] in _SYNC_STRATEGIES
+
+    # ------------------------------------------------------------ Searcher API
+    def suggest(self, trial_id: str) -> dict | None:
+        """The next config, ``None`` (ask again later) or ``Searcher.FINISHED``."""
+        if self._spec is None:
+            raise RuntimeError(
+                "ArqonSearch: no search space. Pass space= to ArqonSearch or param_space= to tune.Tuner."
+            )
+        if not self._metric or not self._mode:
+            raise RuntimeError(
+                "ArqonSearch: metric and mode are not set. Pass metric= and mode= to ArqonSearch or to "
+                "tune.TuneConfig (Tune forwards TuneConfig's only when the space comes through param_space)."
+            )
+        self._ensure_solver()
+        if self._budget is not None and self.stats["suggested"] >= self._budget:
+            return Searcher.FINISHED
+        if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
+            return None
+        if self._points:
+            point = self._points[0]
+            unit = self._point_row(point)
+            self._points.pop(0)
+            self._seen.add(self._key(np.asarray(self._space_obj.from_unit(unit[None, :]))[0]))
+            self._live[trial_id] = ("point", unit, point)
+            self.stats["suggested"] += 1
+            flat = _flatten_point(point)
+            config: dict = {}
+            for rec in self._params:
+                _set_path(config, rec["path"], flat[rec["name"]])
+            return self._with_consts(config)
+        skipped = 0
+        while True:
+            b = self._batches.get(self._cur)
+            if b is None or b["handed"] >= len(b["y"]):
+                if self._must_wait():
+                    return None
+                self._new_batch()
+                b = self._batches[self._cur]
+            row = b["handed"]
+            b["handed"] += 1
+            key = self._key(b["values"][row])
+            if key in self._seen and self._may_skip(skipped):
+                # The same config as an earlier trial (discrete dimensions): skip the row.
+                # It is told as not evaluated; the next row or batch takes its place.
+                b["skip"][row] = b["done"][row] = True
+                skipped += 1
+                self.stats["skipped"] += 1
+                continue
+            self._seen.add(key)
+            self._live[trial_id] = ("row", self._cur, row)
+            self.stats["suggested"] += 1
+            return self._row_config(b["values"][row])
+
+    @staticmethod
+    def _key(values: np.ndarray) -> bytes:
+        return np.asarray(values, np.float32).tobytes()
+
+    def _may_skip(self, skipped: int) -> bool:
+        """Whether a duplicate row may be skipped: not when the space is used up or skips pile up."""
+        levels = self._space_obj.levels
+        if all(levels) and len(self._seen) >= math.prod(levels):
+            return False
+        return skipped < 4 * self._solver.batch_size
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Keeps the last value of the metric, for trials that complete with ``result=None``."""
+        if trial_id in self._live and isinstance(result, Mapping) and self._metric in result:
+            try:
+                self._last[trial_id] = float(result[self._metric])
+            except (TypeError, ValueError):
+                pass
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Records the trial's value (NaN, a failure, for errors or a missing metric).
+
+        Rows of the current batch wait in it for the next ``tell``; other results are
+        observed at the next solver step. No compiled call happens here.
+        """
+        entry = self._live.pop(trial_id, None)
+        if entry is None:
+            # A trial that errored and was rerun (Tuner.restore(resume_errored=True)): its
+            # failure is recorded already; a real value now is recorded as well.
+            unit = self._errored.pop(trial_id, None)
+            if unit is not None:
+                y = self._value(trial_id, result, error)
+                if math.isfinite(y):
+                    self._obs.append((unit, y))
+            self._last.pop(trial_id, None)
+            return
+        y = self._value(trial_id, result, error)
+        self._last.pop(trial_id, None)
+        self.stats["completed"] += 1
+        self.stats["failed"] += int(not math.isfinite(y))
+        if error:
+            unit = entry[1] if entry[0] == "point" else self._batches[entry[1]]["X"][entry[2]]
+            self._errored[trial_id] = np.asarray(unit)
+        if entry[0] == "point":
+            self._obs.append((entry[1], y))
+            self._update_best(entry[2], y)
+            return
+        _, bid, row = entry
+        b = self._batches.get(bid)
+        if b is None:  # unreachable: a batch is kept until all its handed rows completed
+            return
+        self._update_best(self._row_config(b["values"][row]), y)
+        b["done"][row] = True
+        if b["told"]:
+            self._obs.append((b["X"][row], y))
+            self._drop_if_finished(bid)
+        else:
+            b["y"][row] = y
+
+    def add_evaluated_point(
+        self,
+        parameters: dict,
+        value: float | None,
+        error: bool = False,
+        pruned: bool = False,
+        intermediate_values: list | None = None,
+    ) -> None:
+        """Records a config evaluated outside this search (warm start); not counted in the budget.
+
+        Args:
+            parameters: The config (nested dict or ``"a/b"`` keys), every parameter given.
+            value: Its metric value (``None``: a failure).
+            error: Whether it failed (recorded as a failure).
+            pruned: Ignored (the value is used as it is).
+            intermediate_values: Ignored.
+        """
+        del pruned, intermediate_values
+        if self._spec is None:
+            raise RuntimeError("add_evaluated_point: set the search space first (space= or set_search_properties)")
+        if not isinstance(parameters, Mapping):
+            raise TypeError(f"parameters: expected a dict, got {type(parameters).__name__}")
+        unit = self._point_row(parameters)
+        if isinstance(value, bool) or not (value is None or isinstance(value, (numbers.Real, np.number))):
+            raise TypeError(f"value: expected a number, got {value!r}")
+        v = math.nan if error or value is None else float(value)
+        if self._state is None:
+            # The sign for mode="max" is applied when the solver starts (mode may come later).
+            self._warm.append((unit, v, dict(parameters)))
+        else:
+            y = -v if self._mode == "max" else v
+            self._obs.append((unit, y))
+            self._update_best(dict(parameters), y)
+
+    # ------------------------------------------------------------- inspection
+    def flush(self) -> None:
+        """Records every finished trial in the solver now.
+
+        Results normally reach the solver at the next ask, in the same compiled call;
+        call this to read an up-to-date :attr:`best` (e.g. after ``Tuner.fit``). The
+        current batch is told as it is; its rows still running are observed later.
+        """
+        if self._state is None:
+            return
+        b = self._batches.get(self._cur)
+        tell = b if b is not None and not b["told"] and b["done"].any() else None
+        if tell is None and not self._obs:
+            return
+        self._run_step(tell, ask=False)
+        if tell is not None:
+            b["told"] = True
+            self._drop_if_finished(self._cur)
+
+    @property
+    def best(self) -> tuple[dict, float] | None:
+        """``(config, metric value)`` of the best finished trial or warm start (``None`` if none)."""
+        if self._best is None:
+            return None
+        config, y = self._best
+        return copy.deepcopy(config), (-y if self._mode == "max" else y)
+
+    def _update_best(self, config: dict, y: float) -> None:
+        if math.isfinite(y) and (self._best is None or y < self._best[1]):
+            self._best = (copy.deepcopy(config), y)
+
+    # ----------------------------------------------------------- save/restore
+    def get_state(self) -> dict:
+        """Everything needed to continue the search, as plain Python and numpy."""
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_solver", "_step", "_state")}
+        d = copy.deepcopy(d)
+        # The solver state goes through the shared versioned JSON format (exact arrays).
+        d["_state"] = None if self._state is None else state_to_json(_KIND, self._cfg, self._space_obj, self._state)
+        d["_format"] = 1
+        return d
+
+    def set_state(self, state: dict) -> None:
+        """Restores a state from :meth:`get_state` (rebuilding the solver from its config)."""
+        state = dict(state)
+        if state.pop("_format", None) != 1:
+            raise ValueError("restore: not an ArqonSearch state (unknown format)")
+        plain = state.pop("_state")
+        self.__dict__.update(state)
+        self._solver = self._step = self._state = None
+        if self._cfg is not None:
+            self._build_solver()
+            if plain is not None:
+                template = self._solver.init(jax.random.key(0))
+                _, self._state, _ = state_from_json(plain, _KIND, template, self._space_obj)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Pickles the state to ``checkpoint_path`` (Tune calls it at every experiment checkpoint)."""
+        with open(checkpoint_path, "wb") as fh:
+            pickle.dump(self.get_state(), fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Loads a state written by :meth:`save` (``Tuner.restore`` calls it)."""
+        with open(checkpoint_path, "rb") as fh:
+            self.set_state(pickle.load(fh))
+
+    def __getstate__(self) -> dict:
+        return self.get_state()
+
+    def __setstate__(self, state: dict) -> None:
+        self.set_state(state)
