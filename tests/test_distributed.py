@@ -1,0 +1,295 @@
+"""RayPool: fractional-GPU scheduling, equality with the in-process run, sharded probing,
+faults (raising objective, killed workers, retries given up) and clean shutdown.
+
+Runs on the shared session cluster ``ray_cluster`` (2 CPUs, one logical GPU, JAX on CPU).
+About 50-70 s on 2 busy cores, most of it starting JAX in the worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
+from arqon_jax.minimize import _host_steps
+
+pytestmark = pytest.mark.ray
+
+DIM = 4
+BOUNDS = [(-5.12, 5.12)] * DIM
+SHIFT = np.array([1.3, -2.1, 0.7, 2.9])
+BUDGET, BATCH = 96, 12
+ENV = {"JAX_PLATFORMS": "cpu"}
+
+
+# Objectives are built by factories: closures travel to the workers by value
+# (cloudpickle), so the workers need not import this test module.
+def make_rastrigin_jax():
+    shift = jnp.asarray(SHIFT, jnp.float32)
+
+    def rastrigin(X):
+        Z = X - shift
+        return 10.0 * Z.shape[1] + jnp.sum(Z**2 - 10.0 * jnp.cos(2.0 * jnp.pi * Z), axis=1)
+
+    return rastrigin
+
+
+def make_faulty(flag_dir: str, raising: bool = True):
+    """Numpy Rastrigin that raises on rows with x0 > 3 (or returns NaN there, raising=False).
+
+    If ``flag_dir/die_once`` exists, the first worker to claim it dies mid-chunk;
+    while ``flag_dir/die_always`` exists, a worker dies on any chunk holding x0 < -4.
+    """
+    shift = SHIFT.copy()
+
+    def faulty(X):
+        X = np.asarray(X, dtype=np.float64)  # not traceable: the worker falls back to the host call
+        if os.path.exists(os.path.join(flag_dir, "die_always")) and np.any(X[:, 0] < -4.0):
+            os._exit(1)
+        try:
+            os.rename(os.path.join(flag_dir, "die_once"), os.path.join(flag_dir, "die_once.claimed"))
+            os._exit(1)
+        except FileNotFoundError:
+            pass
+        Z = X - shift
+        y = 10.0 * X.shape[1] + np.sum(Z**2 - 10.0 * np.cos(2.0 * np.pi * Z), axis=1)
+        bad = X[:, 0] > 3.0
+        if raising and bad.any():
+            raise ValueError(f"bad point x0={X[bad, 0][0]:.3f}")
+        return np.where(bad, np.nan, y)
+
+    return faulty
+
+
+def _states(ids):
+    import ray
+
+    table = ray._private.state.actors()
+    return {i: table[i]["State"] for i in ids if i in table}
+
+
+def _assert_same_run(a, b):
+    assert a.nfev == b.nfev == BUDGET
+    assert a.n_failed == b.n_failed
+    np.testing.assert_array_equal(a.best_curve, b.best_curve)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.fun == b.fun
+
+
+@pytest.fixture(scope="module")
+def gpu_pool(ray_cluster):
+    from arqon_jax.distributed import RayPool
+
+    # Default resources: 1 logical GPU / 4 workers and 2 CPUs / 4 workers.
+    pool = RayPool(make_rastrigin_jax(), 4, env_vars=ENV)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def flag_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("flags"))
+
+
+@pytest.fixture(scope="module")
+def fault_pool(ray_cluster, flag_dir):
+    from arqon_jax.distributed import RayPool
+
+    pool = RayPool(make_faulty(flag_dir), 2, cpus_per_worker=0, gpus_per_worker=0, max_retries=2, env_vars=ENV)
+    yield pool
+    pool.close()
+
+
+def test_import_arqon_jax_does_not_import_ray():
+    code = "import sys, arqon_jax; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+def test_invalid_arguments(ray_cluster):
+    from arqon_jax.distributed import RayPool
+
+    with pytest.raises(ValueError, match="num_workers"):
+        RayPool(np.sum, 0)
+    with pytest.raises(ValueError, match="gpus_per_worker"):
+        RayPool(np.sum, 2, gpus_per_worker=-0.5)
+    with pytest.raises(TypeError, match="f:"):
+        RayPool("not callable", 2)
+
+
+class _LocalPool:
+    """The pool protocol in-process: fails the rows with x0 > 3 and pretends one retry per call."""
+
+    def __init__(self, f):
+        self.f, self.retries = f, 0
+
+    def evaluate(self, values, *, space=None, vectorized=True):
+        self.retries += 1
+        y = np.asarray(self.f(values), dtype=np.float64)
+        bad = np.flatnonzero(values[:, 0] > 3.0)
+        return y, {int(i): "ValueError: bad point" for i in bad}
+
+
+def test_minimize_pool_protocol_without_ray(tmp_path):
+    f_nan = make_faulty(str(tmp_path), raising=False)
+    pool = _LocalPool(f_nan)
+    res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=5, pool=pool)
+    ref = minimize(f_nan, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=5)
+    _assert_same_run(res, ref)
+    assert res.info["retries"] == BUDGET // BATCH
+    assert res.info["n_errors"] == res.n_failed > 0
+    assert all(0 <= i < BUDGET and m == "ValueError: bad point" for i, m in res.info["errors"].items())
+    with pytest.raises(ValueError, match="f: the pool evaluates pool.f"):
+        minimize(np.sum, BOUNDS, budget=BUDGET, pool=pool)
+    with pytest.raises(ValueError, match="jit"):
+        minimize(None, BOUNDS, budget=BUDGET, pool=pool, jit=True)
+    with pytest.raises(TypeError, match="pool"):
+        minimize(None, BOUNDS, budget=BUDGET, pool=object())
+
+
+def test_four_workers_share_one_gpu(gpu_pool):
+    assert gpu_pool.gpus_per_worker == 0.25 and gpu_pool.cpus_per_worker == 0.5
+    infos = gpu_pool.workers_info()
+    assert len({i["pid"] for i in infos}) == 4  # all four scheduled, one process each
+    for info in infos:
+        assert info["gpu_ids"] == ["0"]
+        assert info["cuda_visible_devices"] == "0"
+        assert info["jax_platforms"] == "cpu"
+
+
+def test_pool_run_equals_in_process_run(gpu_pool):
+    # A JAX objective is compiled on the workers, so the pooled run reproduces the
+    # in-process compiled (device-path) run bit for bit; the eager host path may differ
+    # in the last bit. (Host objectives: equality with the host path, tests below.)
+    res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3, pool=gpu_pool)
+    device = minimize(gpu_pool.f, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3)
+    assert device.info["path"] == "device" and res.info["path"] == "host"
+    _assert_same_run(res, device)
+    assert res.info["retries"] == 0 and res.info["n_errors"] == 0
+
+
+def test_sharded_probe_equals_driver_points(gpu_pool):
+    space = Space.from_bounds(BOUNDS)
+    plan = ProbePlan(("center",), 0.1)
+    y, errors, U = gpu_pool.evaluate_probe(5, 37, space, seed=11, plan=plan, return_points=True)
+    expected = np.asarray(probe_points(5, 37, DIM, seed=11, plan=plan))
+    np.testing.assert_array_equal(U, expected)
+    f_ref = np.asarray(gpu_pool.f(space.from_unit(jnp.asarray(expected))))
+    np.testing.assert_allclose(y, f_ref, rtol=1e-6)
+    assert errors == {}
+
+    # From a solver state: the same rows as the solver's own probe batches.
+    # minimize's own (cached, compiled) host steps: the batches a pooled run evaluates.
+    solver = make_solver(space, BUDGET, BATCH)
+    first, step, _ = _host_steps(solver)
+    state, X0, V0 = first(solver.init(jax.random.key(2)))
+    y0 = np.asarray(gpu_pool.f(V0))
+    state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool))
+    _, _, U = gpu_pool.evaluate_probe(0, 2 * BATCH, space, plan=plan, offsets=state.probe_offsets,
+                                      spice_key=state.spice_key, return_points=True)
+    np.testing.assert_array_equal(U, np.concatenate([np.asarray(X0), np.asarray(X1)]))
+
+
+def test_only_raising_rows_fail(fault_pool):
+    space = Space.from_bounds(BOUNDS)
+    values = np.asarray(space.from_unit(probe_points(0, 30, DIM, seed=4)), dtype=np.float64)
+    bad = set(np.flatnonzero(values[:, 0] > 3.0).tolist())
+    assert 0 < len(bad) < 30
+    y, errors = fault_pool.evaluate(values, space=space)
+    assert set(errors) == bad
+    assert all(m.startswith("ValueError: bad point") for m in errors.values())
+    ref = make_faulty("/nonexistent", raising=False)(values)
+    np.testing.assert_array_equal(y, ref)  # NaN exactly on the raising rows
+
+
+def test_raising_objective_completes_the_run(fault_pool, flag_dir):
+    res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=7, pool=fault_pool)
+    ref = minimize(make_faulty(flag_dir, raising=False), BOUNDS, budget=BUDGET, batch_size=BATCH, seed=7)
+    _assert_same_run(res, ref)
+    assert res.success and res.n_failed == res.info["n_errors"] > 0
+    assert set(res.info["errors"]) <= set(range(BUDGET))
+
+
+def test_worker_killed_mid_run(fault_pool, flag_dir):
+    import ray
+
+    from arqon_jax.distributed import _wait_dead
+
+    killed = []
+
+    def kill_after_third_batch(interim):
+        if interim.nit == 3:
+            victim = fault_pool.actors[0]
+            ray.kill(victim)
+            assert _wait_dead(victim, time.monotonic() + 30)  # deterministic: dead before the next batch
+            killed.append(victim._actor_id.hex())
+
+    retries0, deaths0 = fault_pool.retries, fault_pool.deaths
+    res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=7, pool=fault_pool,
+                   callback=kill_after_third_batch)
+    ref = minimize(make_faulty(flag_dir, raising=False), BOUNDS, budget=BUDGET, batch_size=BATCH, seed=7)
+    _assert_same_run(res, ref)  # nothing lost, nothing counted twice
+    assert killed and res.info["retries"] == fault_pool.retries - retries0 == 1
+    assert fault_pool.deaths - deaths0 == 1
+    assert killed[0] not in [a._actor_id.hex() for a in fault_pool.actors]
+
+
+def test_worker_dying_inside_f_is_replaced(fault_pool, flag_dir):
+    space = Space.from_bounds(BOUNDS)
+    values = np.asarray(space.from_unit(probe_points(0, 20, DIM, seed=9)), dtype=np.float64)
+    open(os.path.join(flag_dir, "die_once"), "w").close()
+    retries0 = fault_pool.retries
+    y, errors = fault_pool.evaluate(values, space=space)
+    assert os.path.exists(os.path.join(flag_dir, "die_once.claimed"))
+    assert fault_pool.retries - retries0 == 1
+    np.testing.assert_array_equal(y, make_faulty("/nonexistent", raising=False)(values))
+    assert all(m.startswith("ValueError") for m in errors.values())
+
+
+def test_retries_are_bounded(fault_pool, flag_dir):
+    space = Space.from_bounds(BOUNDS)
+    values = np.asarray(space.from_unit(probe_points(0, 20, DIM, seed=9)), dtype=np.float64)
+    values[3, 0] = -4.5  # chunk 0 (rows 0..9) kills its worker every time
+    values[10:, 0] = np.clip(values[10:, 0], -3.9, 2.9)  # chunk 1 is healthy
+    fault_pool.max_retries = 1
+    always = os.path.join(flag_dir, "die_always")
+    open(always, "w").close()
+    try:
+        retries0, deaths0 = fault_pool.retries, fault_pool.deaths
+        y, errors = fault_pool.evaluate(values, space=space)
+    finally:
+        os.remove(always)
+        fault_pool.max_retries = 2
+    assert fault_pool.retries - retries0 == 1 and fault_pool.deaths - deaths0 == 2
+    assert set(errors) == set(range(10)) and "worker died 2 times" in errors[0]
+    assert np.isnan(y[:10]).all()
+    np.testing.assert_array_equal(y[10:], make_faulty("/nonexistent", raising=False)(values[10:]))
+    # the pool is whole again
+    assert len({i["pid"] for i in fault_pool.workers_info()}) == 2
+
+
+def test_no_leaked_actors(ray_cluster, gpu_pool, fault_pool):
+    from arqon_jax.distributed import RayPool
+
+    def shape_bug(X):
+        return X.sum(axis=1) if X.shape[1] == DIM else X  # wrong shape in other dimensions
+
+    with RayPool(shape_bug, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
+        y, _ = pool.evaluate(np.ones((3, DIM)))
+        np.testing.assert_array_equal(y, [DIM] * 3)
+        with pytest.raises(ValueError, match=r"f returned shape \(3, 2\)"):  # a bug in f stops the run
+            pool.evaluate(np.ones((3, 2)))
+    assert set(_states(pool.actor_ids).values()) == {"DEAD"}
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.evaluate(np.zeros((3, DIM)))
+    # The module's pools, replacements and killed workers included.
+    for p in (gpu_pool, fault_pool):
+        p.close()
+        states = _states(p.actor_ids)
+        assert len(states) == len(p.actor_ids) and set(states.values()) == {"DEAD"}
