@@ -33,10 +33,11 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from .checkpoint import atomic_write_text
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -151,38 +152,6 @@ def _jsonable(obj: Any) -> Any:
 
 def _dumps(obj: Any, indent: int | None = None) -> str:
     return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replaces ``path`` with ``text`` atomically: temp file in the same folder, fsync, ``os.replace``.
-
-    A crash at any point leaves either the old file or the new one, never a mix.
-    """
-    folder = path.parent if str(path.parent) else Path(".")
-    mode = (path.stat().st_mode & 0o777) if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # The rename itself is durable only once the folder is synced (POSIX).
-    with contextlib.suppress(OSError, AttributeError):
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 @contextlib.contextmanager
@@ -525,8 +494,6 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .functions import make_problem
     from .minimize import minimize
 
@@ -661,7 +628,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if batch is not None:
             # The state is saved before the batch is printed: a proposal is never shown
             # without being recorded as handed out.
-            _write_atomic(path, solver.export())
+            atomic_write_text(path, solver.export())
     if batch is None:
         print("null")
         print(f"{PROG} ask: the budget is spent ({solver.n_proposed} proposals); nothing to ask", file=sys.stderr)
@@ -712,7 +679,7 @@ def cmd_tell(args: argparse.Namespace) -> int:
                 solver.tell(results)
             except (ValueError, TypeError) as exc:
                 raise CLIError(f"{exc} (nothing was recorded)") from None
-        _write_atomic(path, solver.export())
+        atomic_write_text(path, solver.export())
     for w in caught:
         print(f"{PROG} tell: warning: {w.message}", file=sys.stderr)
     if not args.quiet:

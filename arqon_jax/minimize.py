@@ -15,17 +15,20 @@ rows are told.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Mapping
+from functools import partial
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .checkpoint import read_checkpoint, write_checkpoint
 from .result import STATUS_CALLBACK, STATUS_ERROR, STATUS_NO_FINITE, STATUS_OK, OptimizeResult
-from .solver import METHODS, Solver, default_batch_size, make_solver
+from .solver import METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
 from .space import CATEGORICAL, Space
 
 __all__ = ["minimize", "make_minimizer"]
@@ -141,14 +144,9 @@ def _check_traced_output(out: Any, batch: int) -> None:
 
 
 # ---------------------------------------------------------------- device path
-def _device_runner(f: Callable, solver: Solver) -> Callable:
-    """A pure ``run(key) -> (state, curve)`` doing the whole budget on the device."""
-    key = (f, id(solver))
-    if key in _RUNNERS:
-        _RUNNERS.move_to_end(key)
-        return _RUNNERS[key]
-    space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
-    n_full, rem = divmod(budget, batch)
+def _device_body(f: Callable, solver: Solver):
+    """The scan body of the device loop (ask, evaluate, tell) and the evaluation alone."""
+    space, dtype = solver.space, solver.dtype
 
     def evaluate(U):
         y = f(_user_args_jax(space, space.from_unit(U)))
@@ -158,6 +156,19 @@ def _device_runner(f: Callable, solver: Solver) -> Callable:
         X, state = solver.ask(state)
         state = solver.tell(state, X, evaluate(X))
         return state, state.best_y
+
+    return body, evaluate
+
+
+def _device_runner(f: Callable, solver: Solver) -> Callable:
+    """A pure ``run(key) -> (state, curve)`` doing the whole budget on the device."""
+    key = (f, id(solver))
+    if key in _RUNNERS:
+        _RUNNERS.move_to_end(key)
+        return _RUNNERS[key]
+    batch, budget, dtype = solver.batch_size, solver.budget, solver.dtype
+    n_full, rem = divmod(budget, batch)
+    body, evaluate = _device_body(f, solver)
 
     def run(key):
         state = solver.init(key)
@@ -206,6 +217,96 @@ def make_minimizer(
     return run
 
 
+class _Checkpointing(NamedTuple):
+    """Where to write checkpoints, how often (batches), and what to resume from."""
+
+    path: Any
+    every: int
+    resume: Any
+
+    @property
+    def active(self) -> bool:
+        return self.path is not None or self.resume is not None
+
+
+def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
+    """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
+    space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
+    n_full, rem = divmod(budget, batch)
+    chunk, tail = _device_chunk_fns(f, solver)
+    no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
+    if ckpt.resume is not None:
+        state, _, done_curve, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every)
+        curves = [np.asarray(done_curve)]
+    else:
+        state, curves = jax.jit(solver.init)(key), []
+    done = sum(len(c) for c in curves)
+    while done < n_full:
+        state, c = chunk(state, min(ckpt.every, n_full - done))
+        curves.append(np.asarray(c))
+        done += len(curves[-1])
+        if ckpt.path is not None and (done < n_full or not rem):
+            cat = np.concatenate(curves)
+            write_checkpoint(ckpt.path, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device", ckpt.every)
+    if rem and done == n_full:
+        state, best = tail(state)
+        curves.append(np.asarray(best)[None])
+        if ckpt.path is not None:
+            cat = np.concatenate(curves)
+            write_checkpoint(ckpt.path, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device", ckpt.every)
+    return state, np.concatenate(curves) if curves else np.zeros(0)
+
+
+def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
+    return np.minimum((np.arange(n_steps) + 1) * batch, budget)
+
+
+def _device_chunk_fns(f: Callable, solver: Solver):
+    """``chunk(state, length)`` and ``tail(state)``: the device loop's pieces, compiled once each."""
+    key = ("chunks", f, id(solver))
+    if key in _RUNNERS:
+        _RUNNERS.move_to_end(key)
+        return _RUNNERS[key]
+    body, evaluate = _device_body(f, solver)
+    batch, rem = solver.batch_size, solver.budget % solver.batch_size
+
+    @partial(jax.jit, static_argnums=1)
+    def chunk(state, length):
+        return jax.lax.scan(body, state, None, length=length)
+
+    @jax.jit
+    def tail(state):
+        X, state = solver.ask(state)
+        y = jnp.concatenate([evaluate(X[:rem]), jnp.full((batch - rem,), jnp.nan, solver.dtype)])
+        state = solver.tell(state, X, y, jnp.arange(batch) < rem)
+        return state, state.best_y
+
+    return _cache_put(_RUNNERS, key, (chunk, tail))
+
+
+class _RecordingEvaluator:
+    """Evaluates ``f`` on the host and records the points it raises on, as a pool does."""
+
+    def __init__(self, f: Callable):
+        self.f = f
+
+    def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
+        n = values.shape[0]
+        try:
+            raw = _call_host(self.f, space, values, vectorized)
+        except Exception:  # noqa: BLE001 - find the points that raise, one by one
+            y, errors = np.full(n, np.nan), {}
+            for i in range(n):
+                try:
+                    raw_i = _call_host(self.f, space, values[i : i + 1], vectorized)
+                except Exception as exc:  # noqa: BLE001 - any exception of f is a failed evaluation here
+                    errors[i] = f"{type(exc).__name__}: {exc}"
+                    continue
+                y[i] = _check_host(raw_i, 1, vectorized)[0]  # a wrong output shape is an error, not a failure
+            return y, errors
+        return _check_host(raw, n, vectorized), {}
+
+
 # ------------------------------------------------------------------ host path
 def _host_steps(solver: Solver) -> tuple[Callable, Callable, Callable]:
     key = id(solver)
@@ -213,8 +314,9 @@ def _host_steps(solver: Solver) -> tuple[Callable, Callable, Callable]:
         return _HOST_STEPS[key]
     space = solver.space
 
-    def first(state):
-        X, state = solver.ask(state)
+    def first(key):
+        # init inside the jit: run eagerly, its many small ops cost tens of milliseconds.
+        X, state = solver.ask(solver.init(key))
         return state, X, space.from_unit(X)
 
     def step(state, X, y, valid):
@@ -276,11 +378,7 @@ def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message
             "statistic": stat,
             "statistic_name": "rank fitness-distance correlation of the probe",
             "threshold": solver.threshold,
-            "rule": (
-                f"nelder-mead if statistic > {solver.threshold} else tpe"
-                if solver.method == "auto" and len(solver.strategy_names) > 1
-                else f"forced by method={solver.method!r}"
-            ),
+            "rule": _rule(solver),
         }
     return OptimizeResult(
         x=x,
@@ -301,6 +399,20 @@ def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message
     )
 
 
+def _rule(solver: Solver) -> str:
+    if solver.method != "auto":
+        return f"forced by method={solver.method!r}"
+    if solver.strategy_names == ("cmaes",):  # the large-budget rule (solver.CMAES_EVALS_PER_DIM)
+        from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE
+
+        return (f"cmaes: the refine budget ({solver.budget - solver.probe_count}) reaches max({CMAES_EVALS_PER_DIM} "
+                f"per dimension, {CMAES_MIN_REFINE}) and a batch holds a CMA-ES population")
+    if len(solver.strategy_names) > 1:
+        return f"nelder-mead if statistic > {solver.threshold} else tpe"
+    return (f"tpe: the refine budget ({solver.budget - solver.probe_count}) is below {NM_EVALS_PER_DIM} evaluations per "
+            f"dimension, where batched Nelder-Mead does not pay off")
+
+
 # ------------------------------------------------------------------- minimize
 def minimize(
     f: Callable,
@@ -318,6 +430,12 @@ def minimize(
     capacity: int | None = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
     progress: bool = False,
+    pool: Any = None,
+    polish: bool = True,
+    errors: str = "raise",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    resume: bool | str | os.PathLike = False,
 ) -> OptimizeResult:
     """Minimizes ``f`` over a box with probe, classify, refine.
 
@@ -345,13 +463,42 @@ def minimize(
         callback: Host path only: called after each batch with an intermediate
             :class:`OptimizeResult`; returning ``True`` stops the run.
         progress: Show a progress line on stderr.
+        pool: Evaluate each batch on a pool of workers, e.g.
+            :class:`arqon_jax.distributed.RayPool`: any object with
+            ``evaluate(values, *, space, vectorized) -> (y (n,), errors {row: message})``.
+            The pool carries its own objective (``pool.f``): pass ``f=None`` (or
+            ``pool.f`` itself; another ``f`` is a ValueError). Forces the host path
+            (``jit=True`` is refused); ``bounds`` are required. Rows that raised on a
+            worker count as failed evaluations (NaN); ``info["errors"]`` maps their
+            evaluation index to the message (first 100; ``info["n_errors"]`` counts
+            them) and ``info["retries"]`` counts chunks re-run after a worker died.
+        polish: Gradient polish (:mod:`arqon_jax.polish`): on the device path, when
+            ``f`` is differentiable with ``jax.grad`` and the budget is at least 1000,
+            a reserve of at most 5% of the budget (at most 3200 evaluations) refines
+            the best points with projected L-BFGS after the main loop; one
+            ``value_and_grad`` at one point counts as 2 evaluations, and the budget
+            stays exact. ``info["polish"]`` reports ``evaluations``, ``before`` and
+            ``after`` (or ``skipped`` with the reason). ``False`` turns it off.
 
     Returns:
         An :class:`OptimizeResult`.
 
+        errors: Host path: ``"raise"`` (default) lets an exception in ``f`` propagate;
+            ``"record"`` records the points it raised on as failed evaluations (a
+            vectorized batch that raises is re-evaluated point by point to find them),
+            with the messages in ``info["errors"]``, and the run goes on.
+        checkpoint: A file to write the run's state to, atomically, every
+            ``checkpoint_every`` batches and at the end (:mod:`arqon_jax.checkpoint`).
+            On the device path the loop then runs in compiled chunks of
+            ``checkpoint_every`` batches.
+        checkpoint_every: Batches between checkpoints.
+        resume: A checkpoint file to continue from (it must exist), or ``True`` to
+            continue from ``checkpoint`` if that file exists. The final result equals
+            that of an uninterrupted run with the same arguments.
+
     Raises:
         TypeError, ValueError: For invalid arguments, before any evaluation, or when
-            ``f`` returns the wrong shape or type.
+            ``f`` returns the wrong shape or type; for a checkpoint of another problem.
         Exception: Whatever ``f`` raises on the host path, with the run so far attached
             as ``exc.partial_result``.
     """
@@ -362,7 +509,23 @@ def minimize(
             return minimize(
                 f, bounds, budget=budget, batch_size=batch_size, seed=seed, key=key, method=method, vectorized=vectorized,
                 jit=jit, x64=False, probe_ratio=probe_ratio, capacity=capacity, callback=callback, progress=progress,
+                pool=pool, polish=polish, errors=errors, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                resume=resume,
             )
+    if pool is not None:
+        if not callable(getattr(pool, "evaluate", None)):
+            raise TypeError(f"pool: expected an object with evaluate(values, *, space, vectorized), got {type(pool).__name__}")
+        pool_f = getattr(pool, "f", None)
+        if f is None:
+            f = pool_f
+            if f is None:
+                raise TypeError("f: None needs a pool that carries its objective (pool.f)")
+        elif pool_f is not None and f is not pool_f:
+            raise ValueError("f: the pool evaluates pool.f, which is not this f; pass f=None (or pool.f)")
+        if bounds is None:
+            raise ValueError("bounds: required when evaluating on a pool")
+        if jit:
+            raise ValueError("jit: a pool evaluates on the host path; jit=True cannot be combined with pool")
     f, space = _resolve_problem(f, bounds)
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
@@ -386,11 +549,30 @@ def minimize(
         raise TypeError(f"jit: expected None, True or False, got {jit!r}")
     if jit and not vectorized:
         raise ValueError("jit: the device path needs a vectorized f (vectorized=True)")
+    if not isinstance(polish, bool):
+        raise TypeError(f"polish: expected a bool, got {polish!r}")
+    if errors not in ("raise", "record"):
+        raise ValueError(f"errors: expected 'raise' or 'record', got {errors!r}")
+    if errors == "record" and pool is not None:
+        raise ValueError("errors: a pool already records failures per point; leave errors='raise'")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every: expected an integer >= 1, got {checkpoint_every!r}")
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume: True needs checkpoint=path (resume=path names a file directly)")
+        resume = checkpoint if os.path.exists(checkpoint) else None
+    elif resume is False:
+        resume = None
+    elif not isinstance(resume, (str, os.PathLike)):
+        raise TypeError(f"resume: expected a bool or a path, got {resume!r}")
+    elif not os.path.exists(resume):
+        raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
+    ckpt = _Checkpointing(checkpoint, int(checkpoint_every), resume)
 
     solver = make_solver(space, int(budget), int(batch_size), method=method, probe_ratio=probe_ratio, capacity=capacity)
 
     use_device = False
-    if vectorized and jit is not False and callback is None:
+    if vectorized and jit is not False and callback is None and pool is None and errors == "raise":
         ok, out = _traceable(f, space, solver.batch_size, solver.dtype)
         if ok:
             _check_traced_output(out, solver.batch_size)
@@ -398,35 +580,75 @@ def minimize(
         elif jit:
             raise TypeError("f: jit=True needs a JAX-traceable objective (jax.numpy only, no conversion to numpy)")
 
+    # --- gradient polish (arqon_jax/polish.py): its reserve comes off the main loop's budget.
+    from .polish import decide_polish, run_polish
+
+    host_reason = None if use_device else (
+        "a pool evaluates f" if pool is not None else "a callback runs on the host path" if callback is not None
+        else "errors='record' runs on the host path" if errors == "record"
+        else "jit=False" if jit is False else "vectorized=False" if not vectorized else "f is not JAX-traceable")
+    polish_plan, polish_info = decide_polish(polish, f, space, int(budget), solver, host_reason)
+    if polish_plan is not None:
+        solver = make_solver(space, int(budget) - polish_plan.evaluations, int(batch_size), method=method,
+                             probe_ratio=probe_ratio, capacity=capacity)
+    # --- end gradient polish
+
     prog = _Progress(solver.budget, progress)
     if use_device:
         t0 = time.perf_counter()
-        state, curve = _device_runner(f, solver)(key)
+        if ckpt.active:
+            state, curve = _run_device_chunked(f, solver, key, ckpt)
+        else:
+            state, curve = _device_runner(f, solver)(key)
         curve = np.asarray(curve)
         n_steps = len(curve)
         nfev_curve = np.minimum((np.arange(n_steps) + 1) * solver.batch_size, solver.budget)
+        if polish_plan is not None:
+            state, curve, nfev_curve, polish_info = run_polish(f, solver, polish_plan, state, curve, nfev_curve)
         prog.update(solver.budget, float(state.best_y), force=True)
-        info = {"path": "device", "wall_time_s": time.perf_counter() - t0}
-        return _build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
-    return _run_host(f, solver, key, vectorized, callback, prog)
+        info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
+        result = _build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
+        if polish_plan is not None:
+            result.trace.append((solver.budget, "polish"))
+        return result
+    if errors == "record":
+        pool = _RecordingEvaluator(f)
+    result = _run_host(f, solver, key, vectorized, callback, prog, pool, ckpt)
+    result.info["polish"] = polish_info
+    return result
 
 
-def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress) -> OptimizeResult:
+def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
+              ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
     first, step, tell = _host_steps(solver)
     space, batch, budget = solver.space, solver.batch_size, solver.budget
     n_steps = -(-budget // batch)
     curve = np.empty(n_steps, np.float64)
     nfev_curve = np.empty(n_steps, np.int64)
     info: dict = {"path": "host"}
+    if pool is not None:
+        info.update(pool=type(pool).__name__, retries=0, n_errors=0, errors={})
+        retries0 = getattr(pool, "retries", 0)
     t0 = time.perf_counter()
-    state, X, V = first(solver.init(key))
     nfev, it = 0, 0
+    if ckpt is not None and ckpt.resume:
+        state, X, done_curve, done_nfev = read_checkpoint(ckpt.resume, solver, "host", ckpt.every)
+        it = len(done_curve)
+        curve[:it], nfev_curve[:it] = done_curve, done_nfev
+        nfev = int(done_nfev[-1]) if it else 0
+        V = space.from_unit(jnp.asarray(X))
+        info["resumed_from"] = str(ckpt.resume)
+    else:
+        state, X, V = first(key)
     status, message = STATUS_OK, None
     while nfev < budget:
         n = min(batch, budget - nfev)
         values = np.asarray(V, dtype=np.float64)[:n]
         try:
-            raw = _call_host(f, space, values, vectorized)
+            if pool is None:
+                raw = _call_host(f, space, values, vectorized)
+            else:
+                raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
         except Exception as exc:
             info["error"] = f"{type(exc).__name__}: {exc}"
             partial = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR,
@@ -434,7 +656,17 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             exc.partial_result = partial
             exc.add_note(f"arqon_jax: the run so far is attached as exc.partial_result ({nfev} evaluations).")
             raise
-        y = _check_host(raw, n, vectorized)
+        if pool is None:
+            y = _check_host(raw, n, vectorized)
+        else:
+            y = _as_values(raw, n, "pool.evaluate").copy()
+            if errors:
+                y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
+                info["n_errors"] += len(errors)
+                for row, msg in sorted(errors.items()):
+                    if len(info["errors"]) < 100:
+                        info["errors"][nfev + int(row)] = msg
+            info["retries"] = getattr(pool, "retries", 0) - retries0
         nfev += n
         y_full = np.full(batch, np.nan, np.float64)
         y_full[:n] = y
@@ -446,6 +678,8 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         best = float(state.best_y)
         curve[it], nfev_curve[it] = best, nfev
         it += 1
+        if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
+            write_checkpoint(ckpt.path, solver, state, X, curve[:it], nfev_curve[:it], "host", ckpt.every)
         prog.update(nfev, best)
         if callback is not None:
             interim = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info))

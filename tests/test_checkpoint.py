@@ -1,0 +1,131 @@
+"""Checkpoint and resume: a run killed with SIGKILL and resumed ends exactly like an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import arqon_jax as aj
+from tests import _slow_objectives as slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _nfev_in(path: Path) -> int:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return 0  # not written yet (a torn file is impossible: writes are atomic)
+    curve = doc["extra"]["nfev_curve"]
+    return curve[-1] if curve else 0
+
+
+def _kill_midway(objective: str, path: Path) -> int:
+    code = (
+        "import arqon_jax as aj\n"
+        "from tests import _slow_objectives as s\n"
+        f"aj.minimize(s.{objective}, s.BOUNDS, checkpoint={str(path)!r}, **s.RUN)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while _nfev_in(path) < 100:
+            if proc.poll() is not None:
+                raise AssertionError(f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("no checkpoint with 100 evaluations within 240 s")
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return _nfev_in(path)
+
+
+@pytest.mark.parametrize("objective", ["device_f", "host_f"])
+def test_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path, objective):
+    f = getattr(slow, objective)
+    killed_at = _kill_midway(objective, tmp_path / "run.json")
+    assert 100 <= killed_at < slow.RUN["budget"]
+    resumed = aj.minimize(f, slow.BOUNDS, checkpoint=tmp_path / "run.json", resume=True, **slow.RUN)
+    full = aj.minimize(f, slow.BOUNDS, checkpoint=tmp_path / "other.json", **slow.RUN)
+    assert resumed.info["path"] == full.info["path"] == ("device" if objective == "device_f" else "host")
+    assert resumed.nfev == full.nfev == slow.RUN["budget"]
+    assert resumed.fun == full.fun
+    np.testing.assert_array_equal(resumed.x, full.x)
+    np.testing.assert_array_equal(resumed.best_curve, full.best_curve)
+
+
+def test_checkpointed_device_run_equals_a_plain_one(tmp_path):
+    plain = aj.minimize(_quick, slow.BOUNDS, budget=95, batch_size=10, seed=1, polish=False)
+    chunked = aj.minimize(_quick, slow.BOUNDS, budget=95, batch_size=10, seed=1, polish=False,
+                          checkpoint=tmp_path / "c.json", checkpoint_every=3)
+    assert plain.info["path"] == chunked.info["path"] == "device"
+    assert plain.fun == chunked.fun
+    np.testing.assert_array_equal(plain.best_curve, chunked.best_curve)
+
+
+def _quick(x):
+    import jax.numpy as jnp
+
+    return jnp.sum((x - 0.25) ** 2, axis=-1)
+
+
+@pytest.fixture()
+def finished(tmp_path):
+    path = tmp_path / "done.json"
+    aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, seed=0, polish=False, checkpoint=path, checkpoint_every=2)
+    return path
+
+
+def test_resume_refuses_another_problem(finished):
+    with pytest.raises(ValueError, match="another search space"):
+        aj.minimize(_quick, [(-2.0, 2.0)] * 4, budget=40, batch_size=10, polish=False, resume=finished, checkpoint_every=2)
+    with pytest.raises(ValueError, match="budget"):
+        aj.minimize(_quick, slow.BOUNDS, budget=50, batch_size=10, polish=False, resume=finished, checkpoint_every=2)
+    with pytest.raises(ValueError, match="path"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=finished, checkpoint_every=2, jit=False)
+
+
+def test_resume_refuses_newer_versions_and_corrupt_files(finished, tmp_path):
+    doc = json.loads(finished.read_text())
+    doc["version"] = 99
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="newer"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=newer, checkpoint_every=2)
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text(finished.read_text()[:-40])
+    with pytest.raises(ValueError, match="JSON"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=corrupt, checkpoint_every=2)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, resume=tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="checkpoint"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, resume=True)
+
+
+def test_errors_record_keeps_the_run_going():
+    seen = []
+
+    def f(x):
+        x = np.asarray(x)
+        seen.append(len(x))
+        if np.any(x[:, 0] > 0.8):
+            raise RuntimeError("solver diverged")
+        return np.sum(x**2, axis=1)
+
+    r = aj.minimize(f, slow.BOUNDS, budget=60, batch_size=10, seed=0, errors="record")
+    assert r.nfev == 60 and r.n_failed >= 1
+    assert r.n_failed == len(r.info["errors"]) and all("diverged" in m for m in r.info["errors"].values())
+    assert np.isfinite(r.fun) and r.x[0] <= 0.8
+    with pytest.raises(RuntimeError, match="diverged"):
+        aj.minimize(f, slow.BOUNDS, budget=60, batch_size=10, seed=0)  # the default lets it propagate
