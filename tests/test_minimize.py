@@ -92,7 +92,7 @@ def test_same_result_across_processes():
 
 
 def test_host_and_device_paths_agree():
-    dev = aj.minimize(sphere2, BOUNDS2, budget=50, batch_size=10, seed=5)
+    dev = aj.minimize(sphere2, BOUNDS2, budget=50, batch_size=10, seed=5, polish=False)  # the host path has no polish
     host = aj.minimize(lambda x: np.asarray(sphere2(jnp.asarray(x, jnp.float32))), BOUNDS2, budget=50, batch_size=10, seed=5, jit=False)
     assert dev.info["path"] == "device" and host.info["path"] == "host"
     np.testing.assert_array_equal(dev.x, host.x)
@@ -199,7 +199,7 @@ def test_budget_is_exact_and_last_batch_is_cut(jit):
         rows.append(x.shape[0])
         return jnp.sum(jnp.asarray(x) ** 2, axis=-1)
 
-    r = aj.minimize(f, BOUNDS2, budget=37, batch_size=10, seed=0, jit=jit)
+    r = aj.minimize(f, BOUNDS2, budget=37, batch_size=10, seed=0, jit=jit, polish=False)
     assert r.nfev == 37 and r.nit == 4 and list(r.nfev_curve) == [10, 20, 30, 37]
     if not jit:
         assert rows == [10, 10, 10, 7]
@@ -225,11 +225,11 @@ def test_second_call_does_not_recompile():
         traces.append(1)  # runs only while JAX traces f
         return jnp.sum((x - 0.3) ** 2, axis=-1)
 
-    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
     n = len(traces)
     runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     size = runner._cache_size()
-    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1)
+    aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1, polish=False)
     assert len(traces) == n + 1  # only the eval_shape traceability check, no compile
     assert runner._cache_size() == size == 1
 
