@@ -77,7 +77,7 @@ import jax
 import numpy as np
 
 from .probe import kronecker
-from .solver import METHODS, Solver, default_batch_size, make_solver
+from .solver import METHODS, Solver, _validate_int, default_batch_size, make_solver
 from .space import CATEGORICAL, INTEGER, LOG, Space, _scale_code
 from .state_io import decode_array, encode_array, read_state_header, state_from_json, state_to_json
 
@@ -113,16 +113,9 @@ def _int_field(cfg: Mapping, name: str, low: int, high: int | None = None, defau
             raise ValueError(f"config: missing required field {name!r}")
         return default
     value = cfg[name]
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
-    return value
+    if isinstance(value, float) and value.is_integer():  # JSON writers often emit 100.0
+        value = int(value)
+    return _validate_int(name, value, low, high)
 
 
 def _check_bounds(bounds: Any) -> Space:

@@ -62,7 +62,9 @@ def _number(value: Any, where: str) -> float:
 def _check_pair(low: float, high: float, scale: int, where: str) -> tuple[float, float]:
     if not low < high:
         raise ValueError(f"{where}: low must be < high, got low={low!r}, high={high!r}")
-    if abs(low) > _F32_MAX or abs(high) > _F32_MAX or not math.isfinite(float(np.float32(high) - np.float32(low))):
+    with np.errstate(over="ignore"):  # an overflowing span is exactly what this check refuses
+        span = float(np.float32(high) - np.float32(low))
+    if abs(low) > _F32_MAX or abs(high) > _F32_MAX or not math.isfinite(span):
         raise ValueError(f"{where}: range [{low!r}, {high!r}] does not fit in float32 (|high - low| must be < 3.4e38)")
     if scale == LOG and low <= 0:
         raise ValueError(f"{where}: log scale needs low > 0, got low={low!r}")

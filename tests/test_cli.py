@@ -292,19 +292,21 @@ def test_ask_count_and_jsonl(capsys, tmp_path):
 
 
 def test_write_atomic_keeps_old_state_when_the_write_fails(tmp_path, monkeypatch):
+    from arqon_jax import checkpoint
+
     path = tmp_path / "state.json"
     path.write_text("old")
 
     def broken_replace(src, dst):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(cli.os, "replace", broken_replace)
+    monkeypatch.setattr(checkpoint.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        cli._write_atomic(path, "new")
+        cli.atomic_write_text(path, "new")  # the CLI writes state files with this
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # the temp file was removed
     monkeypatch.undo()
-    cli._write_atomic(path, "new")
+    cli.atomic_write_text(path, "new")
     assert path.read_text() == "new"
 
 
