@@ -13,8 +13,10 @@ VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA
 
 @settings(max_examples=60, deadline=None)
 @given(
-    cap=st.integers(1, 12),
-    batches=st.lists(st.tuples(st.lists(VALUES, min_size=1, max_size=6), st.randoms(use_true_random=False)), min_size=1, max_size=4),
+    # A few shapes only: each new (capacity, batch) shape compiles, the values are what vary.
+    cap=st.sampled_from([1, 5, 12]),
+    batches=st.lists(st.tuples(st.sampled_from([1, 3, 6]).flatmap(lambda n: st.lists(VALUES, min_size=n, max_size=n)),
+                               st.randoms(use_true_random=False)), min_size=1, max_size=4),
 )
 def test_merge_insert_equals_full_sort_and_keeps_the_best(cap, batches):
     h = h_sort = H.history_init(cap, 2, jnp.float32)
