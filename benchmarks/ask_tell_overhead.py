@@ -36,8 +36,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import numpy as np  # noqa: E402
-
 import arqon_jax  # noqa: E402
 from arqon_jax import ArqonSolver  # noqa: E402
 from benchmarks._common import command_line, machine_info, write_results  # noqa: E402

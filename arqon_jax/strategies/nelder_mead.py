@@ -24,7 +24,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..history import EMPTY, OK, History
+from ..history import OK, History
 from .base import Geometry, Strategy, project, wrap_diff
 
 __all__ = ["make_nelder_mead", "NMState"]
