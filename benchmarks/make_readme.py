@@ -94,15 +94,24 @@ def _usage(name: str, doc: str) -> list[str]:
     return lines or [f"python benchmarks/{name}.py"]
 
 
+# Scripts whose result files are not named after the script.
+RESULT_NAMES = {"auto_rule_large": ["auto_cmaes_rule"]}
+
+
 def make_index() -> str:
     rows = ["| script | what it measures | run | latest results |", "|---|---|---|---|"]
     for name, path in _scripts().items():
         doc = _docstring(path)
         summary = doc.strip().split("\n\n")[0].replace("\n", " ") if doc.strip() else ""
         run = "<br>".join(f"`{u}`" for u in _usage(name, doc))
-        md, js = RESULTS / f"{name}.md", RESULTS / f"{name}.json"
-        if md.exists():
-            res = f"[{name}.md](results/{name}.md)" + (f", [json](results/{name}.json)" if js.exists() else "")
+        # A script writes <name>.md, or several <prefix>_*.md, or results named in RESULT_NAMES.
+        names = RESULT_NAMES.get(name) or [name] + sorted(p.stem for p in RESULTS.glob(f"{name}_*.md"))
+        found = [n for n in names if (RESULTS / f"{n}.md").exists()]
+        if found:
+            res = ", ".join(
+                f"[{n}.md](results/{n}.md)" + (f" ([json](results/{n}.json))" if (RESULTS / f"{n}.json").exists() else "")
+                for n in found
+            )
         else:
             res = "not run yet"
         rows.append(f"| [{name}.py]({name}.py) | {_cell(summary)} | {run} | {res} |")
