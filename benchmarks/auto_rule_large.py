@@ -92,7 +92,6 @@ def main() -> int:
         dims, budgets, per_dim, seeds = (2, 10), (1_000, 10_000, 100_000), (50, 200), min(seeds, 2)
     jax.config.update("jax_enable_x64", True)
     cells, rows = [], []
-    t_start = time.perf_counter()
     # Finished (dim, budget, method) results, so an interrupted run can resume.
     cache_path = Path(__file__).resolve().parent / "results" / f"auto_cmaes_rule.partial-s{seeds}.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
@@ -101,7 +100,7 @@ def main() -> int:
         nf = len(fns)
         fidx = jnp.repeat(jnp.arange(nf), seeds)
         for budget in sorted(set(budgets) | {k * dim for k in per_dim}):
-            gaps, secs = {}, {}
+            gaps, secs, per_seed = {}, {}, {}
             for method in METHODS:
                 if method == "tpe" and budget > args.tpe_max_budget:
                     gaps[method], secs[method] = np.full(nf, np.nan), 0.0
@@ -116,7 +115,8 @@ def main() -> int:
                     cache[tag] = {"best": best.tolist(), "seconds": time.perf_counter() - t0}
                     cache_path.write_text(json.dumps(cache))
                 secs[method] = cache[tag]["seconds"]
-                gaps[method] = np.median(np.maximum(np.asarray(cache[tag]["best"]), 0.0), axis=1)
+                per_seed[method] = np.maximum(np.asarray(cache[tag]["best"]), 0.0)
+                gaps[method] = np.median(per_seed[method], axis=1)
                 print(f"dim {dim} budget {budget} batch {batch} {method:12s} {secs[method]:6.1f}s "
                       + " ".join(f"{g:.3g}" for g in gaps[method]), flush=True)
             for i, name in enumerate(FUNCTIONS):
@@ -128,7 +128,8 @@ def main() -> int:
                 cma_ok = vals["cmaes"] <= best or vals["cmaes"] < 1e-8
                 cells.append({"function": name, "dim": dim, "budget": budget, "batch": batch,
                               "budget_per_dim": budget // dim, **vals, "winner": winner, "cmaes_as_good": cma_ok,
-                              "seconds": secs})
+                              "seconds": secs,
+                              "per_seed": {m: per_seed[m][i].tolist() for m in per_seed}})
                 rows.append([name, dim, budget, budget // dim, batch]
                             + [f"{vals[m]:.3g}" if not np.isnan(vals[m]) else "not run" for m in METHODS]
                             + [winner, "yes" if cma_ok else "no"])

@@ -28,8 +28,16 @@ Three parts, side by side in one run on this machine:
     python benchmarks/large_budget.py             # 10-D and 20-D, 5 seeds, all functions, full grid
     python benchmarks/large_budget.py --parts throughput
 
-Writes benchmarks/results/large_budget.{json,md} and large_budget.png. CPU only
-here: GPU figures are not part of this run.
+Writes benchmarks/results/<name>.{json,md,png} (``--name``, default large_budget) and
+a log. ``--merge a,b,...`` combines earlier result files into one report and plot.
+CPU only here: GPU figures are not part of these runs.
+
+On record (2 shared cores; each part run separately, then merged into large_budget.md):
+quality in 10-D (all 9 functions, shifted and rotated, 3 seeds: ``--quick --functions
+...``, large_budget_quality) and 20-D (3 seeds, large_budget_quality_d20); throughput
+for dim 10 and 100 at batch 1024-65536 with the breakdown (large_budget_throughput) and
+dim 1000 at batch 1024-16384 (large_budget_throughput_d1000; 65536 x 1000 left out for
+memory). Not run: 5 seeds, dim 1000 x 65536, GPU.
 """
 
 from __future__ import annotations
@@ -486,7 +494,10 @@ def main() -> int:
             cells += doc.get("quality", [])
             tput += doc.get("throughput", [])
             brk += doc.get("breakdown", [])
-            metas.append({"stem": stem, "date": doc["meta"]["date"], "command": doc["meta"].get("command"),
+            cmd = doc["meta"].get("command") or ("python benchmarks/large_budget.py " + " ".join(
+                f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in doc.get("args", {}).items()
+                if v not in (None, False)))
+            metas.append({"stem": stem, "date": doc["meta"]["date"], "command": cmd,
                           "load_average": doc["meta"].get("load_average"), "elapsed_s": doc.get("elapsed_s")})
         info = machine_info()
         md = report(args, info, cells, tput, sum(m["elapsed_s"] or 0 for m in metas), brk)
