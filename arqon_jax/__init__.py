@@ -10,7 +10,7 @@ from . import functions
 from .compat import ArqonProbe, ArqonSolver
 from .minimize import make_minimizer, minimize
 from .probe import ProbePlan, kronecker, probe_points
-from .result import OptimizeResult
+from .result import OptimizationError, OptimizationInterrupted, OptimizeResult
 from .solver import Solver, SolverState, default_batch_size, make_solver
 from .space import Space
 
@@ -20,6 +20,8 @@ __all__ = [
     "minimize",
     "make_minimizer",
     "OptimizeResult",
+    "OptimizationError",
+    "OptimizationInterrupted",
     "Space",
     "kronecker",
     "probe_points",

@@ -12,31 +12,51 @@ equals that of an uninterrupted run with the same seed.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import re
+import socket
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from .state_io import state_from_json, state_to_json
+from .state_io import read_state_header, state_from_json, state_to_json
 
 __all__ = ["atomic_write_text", "write_checkpoint", "read_checkpoint", "KIND"]
 
 KIND = "minimize"
 
 
+# Temp files are named ".<target name>.<host tag>-<pid>.<random>.tmp", so that a later
+# writer can tell a leftover of a killed writer from a write in progress.
+_HOST_TAG = hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+_DEAD_WRITER_GRACE_S = 60.0  # a dead writer's temp file younger than this is left alone
+_STALE_TEMP_S = 3600.0  # no write takes an hour: older temp files are leftovers, whoever wrote them
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Replaces ``path`` with ``text`` atomically: temp file in the same folder, fsync, ``os.replace``.
 
     A crash at any point leaves either the old file or the new one, never a mix. The
-    file keeps its permissions (new files get the usual umask-based mode).
+    file keeps its permissions (new files get the usual umask-based mode). A symlink
+    is written through: its target is replaced and the link stays. Temp files left
+    next to the target by killed writers are removed.
+
+    Raises:
+        OSError: If the file cannot be written (also for a symlink loop); the old
+            file is then untouched.
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    mode = (path.stat().st_mode & 0o777) if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    target = _write_target(Path(path))
+    folder = target.parent
+    _remove_stale_temps(target)
+    mode = (target.stat().st_mode & 0o777) if target.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_HOST_TAG}-{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -47,7 +67,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             os.umask(umask)
             mode = 0o666 & ~umask
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -59,6 +79,68 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _write_target(path: Path) -> Path:
+    """The file a write to ``path`` must replace: the final target when ``path`` is a symlink.
+
+    Replacing the link itself would turn it into a regular file, and whoever reads
+    through the link would keep seeing the old content.
+    """
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath stops at a loop
+        raise OSError(errno.ELOOP, "too many levels of symbolic links", str(path))
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Removes temp files of earlier writes to ``target`` whose writer is gone.
+
+    A temp file is a leftover when its writer (same host, named by pid) no longer
+    runs and the file is over a minute old, or, whoever wrote it, when it is over an
+    hour old. Only regular files with the exact temp name pattern are touched.
+    """
+    pattern = re.compile(re.escape(f".{target.name}.") + r"(?:([0-9a-f]{8})-(\d+)\.)?[a-z0-9_]{8}\.tmp")
+    prefix = f".{target.name}."
+    now = time.time()
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return  # the write itself reports an unusable folder
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        m = pattern.fullmatch(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        age = now - st.st_mtime
+        host, pid = m.group(1), m.group(2)
+        # os.kill(pid, 0) only tests for a process on POSIX (on Windows it terminates it).
+        dead_writer = (
+            os.name == "posix" and host == _HOST_TAG and pid is not None and int(pid) != os.getpid()
+            and age > _DEAD_WRITER_GRACE_S and not _pid_alive(int(pid))
+        )
+        if dead_writer or age > _STALE_TEMP_S:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _config(solver, path_kind: str, checkpoint_every: int) -> dict:
@@ -75,7 +157,8 @@ def _config(solver, path_kind: str, checkpoint_every: int) -> dict:
     }
 
 
-def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kind: str, checkpoint_every: int) -> None:
+def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kind: str, checkpoint_every: int,
+                     best: dict | None = None) -> None:
     """Writes a checkpoint atomically.
 
     Args:
@@ -87,22 +170,30 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         nfev_curve: Evaluations after each batch so far, ``(nit,)``.
         path_kind: ``"host"`` or ``"device"`` (their states are not interchangeable).
         checkpoint_every: Batches between checkpoints (device runs chunk by it).
+        best: The host path's float64 best, ``{"y": float, "values": [dim floats]}``.
     """
     text = state_to_json(
         KIND,
         _config(solver, path_kind, checkpoint_every),
         solver.space,
         (jax.device_get(state), np.asarray(pending_X)),
-        extra={"curve": np.asarray(curve, np.float64).tolist(), "nfev_curve": np.asarray(nfev_curve, np.int64).tolist()},
+        extra={"curve": np.asarray(curve, np.float64).tolist(), "nfev_curve": np.asarray(nfev_curve, np.int64).tolist(),
+               "best": best},
     )
     atomic_write_text(path, text)
 
 
-def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int
+                    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict | None]:
     """Reads a checkpoint written for this very problem.
 
+    ``checkpoint_every`` may differ from the run that wrote it: it only says when
+    checkpoints are written (device runs scan the same steps in other chunk lengths),
+    so it does not change the result.
+
     Returns:
-        ``(state, pending_X, curve, nfev_curve)``.
+        ``(state, pending_X, curve, nfev_curve, best)``; ``best`` as given to
+        :func:`write_checkpoint` (None for device runs).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -113,15 +204,31 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int) -> tupl
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"resume: no checkpoint at {str(path)!r}") from None
-    template = (solver.init(jax.random.key(0)), np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))
     try:
-        config, (state, pending), extra = state_from_json(text, KIND, template, space=solver.space)
+        doc = read_state_header(text, KIND)
     except ValueError as exc:
         raise ValueError(f"resume: {exc}") from None
+    # The configuration is compared before the state's structure: another budget or
+    # method changes the structure too, and the message should name the argument.
+    config = doc["config"]
     expected = _config(solver, path_kind, checkpoint_every)
+    expected.pop("checkpoint_every")
     diff = [f"{k}: checkpoint {config.get(k)!r}, this run {v!r}" for k, v in expected.items() if config.get(k) != v]
     if diff:
         raise ValueError("resume: the checkpoint was written by another run configuration (" + "; ".join(diff) + ")")
+    template = (solver.init(jax.random.key(0)), np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))
+    try:
+        _, (state, pending), extra = state_from_json(doc, KIND, template, space=solver.space)
+    except ValueError as exc:
+        raise ValueError(f"resume: {exc}") from None
     curve = np.asarray(extra.get("curve", []), np.float64)
     nfev_curve = np.asarray(extra.get("nfev_curve", []), np.int64)
-    return state, np.asarray(pending), curve, nfev_curve
+    best = extra.get("best")
+    if best is not None:
+        try:
+            best = {"y": float(best["y"]), "values": [float(v) for v in best["values"]]}
+        except (TypeError, ValueError, KeyError):
+            raise ValueError("resume: corrupt checkpoint: field 'best' must hold 'y' and 'values'") from None
+        if len(best["values"]) != solver.space.dim:
+            raise ValueError(f"resume: corrupt checkpoint: 'best' has {len(best['values'])} values, expected {solver.space.dim}")
+    return state, np.asarray(pending), curve, nfev_curve, best

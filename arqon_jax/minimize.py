@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections import OrderedDict
 from functools import partial
 from typing import Any, Callable, Mapping, NamedTuple
@@ -27,13 +28,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checkpoint import read_checkpoint, write_checkpoint
-from .result import STATUS_CALLBACK, STATUS_ERROR, STATUS_NO_FINITE, STATUS_OK, OptimizeResult
-from .solver import METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
-from .space import CATEGORICAL, Space
+from .host.cache import ObjectiveCache
+from .host.config import seed_key
+from .result import (
+    STATUS_CALLBACK,
+    STATUS_ERROR,
+    STATUS_NO_FINITE,
+    STATUS_OK,
+    OptimizationError,
+    OptimizationInterrupted,
+    OptimizeResult,
+)
+from .polish import decide_polish, run_polish
+from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
+from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
+from .space import Space
+from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
 
-_RUNNERS: "OrderedDict[tuple, Callable]" = OrderedDict()
+# Device programs per objective, holding it weakly (see host/cache.py); host steps per
+# solver, which holds no user object.
+_DEVICE = ObjectiveCache()
 _HOST_STEPS: "OrderedDict[int, tuple]" = OrderedDict()
 _CACHE_SIZE = 32
 
@@ -50,8 +66,6 @@ def _cache_put(cache: OrderedDict, key, value):
 def _resolve_problem(f: Any, bounds: Any) -> tuple[Callable, Space]:
     """Accepts a plain callable with bounds, or a ``surfaces`` test function alone."""
     if bounds is None:
-        from .surfaces_adapter import from_surfaces
-
         adapted = from_surfaces(f)
         if adapted is None:
             raise ValueError("bounds: required (only surfaces test functions carry their own bounds)")
@@ -61,75 +75,20 @@ def _resolve_problem(f: Any, bounds: Any) -> tuple[Callable, Space]:
     return f, Space.from_bounds(bounds)
 
 
-def _user_args_jax(space: Space, values: jax.Array) -> Any:
-    return space.to_user(values)
-
-
-def _user_args_host(space: Space, values: np.ndarray) -> Any:
-    if space.names is None:
-        return values
-    out = {}
-    for i, name in enumerate(space.names):
-        col = values[:, i]
-        if space.scales[i] == CATEGORICAL:
-            opts = np.empty(len(space.choices[i]), dtype=object)
-            opts[:] = list(space.choices[i])
-            col = opts[np.rint(col).astype(np.int64)]
-        out[name] = col
-    return out
-
-
-def _as_values(y: Any, n: int, where: str) -> np.ndarray:
-    """Objective output to a float64 ``(n,)`` array; None counts as a failure (NaN)."""
-    if isinstance(y, Mapping) or isinstance(y, (str, bytes)):
-        raise TypeError(f"{where}: f must return numbers, got {type(y).__name__}")
-    try:
-        arr = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{where}: f must return numbers, got {type(y).__name__} ({exc})") from None
-    if arr.ndim == 0 and n == 1:
-        arr = arr.reshape(1)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.shape != (n,):
-        raise ValueError(f"{where}: f returned shape {arr.shape}, expected ({n},) (one value per row of the batch)")
-    return arr
-
-
-def _scalar(v: Any, where: str) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, (str, bytes, Mapping)):
-        raise TypeError(f"{where}: f must return a number, got {type(v).__name__} {v!r}")
-    try:
-        arr = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{where}: f must return a number, got {type(v).__name__} {v!r}") from None
-    if arr.size != 1:
-        raise ValueError(f"{where}: f returned shape {arr.shape} for one point, expected a scalar")
-    return float(arr.reshape(()))
-
-
-def _call_host(f: Callable, space: Space, values: np.ndarray, vectorized: bool) -> Any:
-    """Calls ``f`` on a batch of values; what it returns is checked by :func:`_check_host`."""
-    if vectorized:
-        return f(_user_args_host(space, values))
-    if space.names is None:
-        return [f(row) for row in values]
-    return [f(rec) for rec in space.to_records(values)]
-
-
-def _check_host(raw: Any, n: int, vectorized: bool) -> np.ndarray:
-    if vectorized:
-        return _as_values(raw, n, "f")
-    return np.array([_scalar(v, "f") for v in raw], dtype=np.float64)
-
-
 def _traceable(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]:
+    if not space.device_choices:
+        # A JAX objective could only see choice indexes, not the choices a host
+        # objective gets: evaluate on the host so both paths see the same values.
+        return False, None
+    return _traceable_indexes(f, space, batch, dtype)
+
+
+def _traceable_indexes(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]:
+    """Like :func:`_traceable`, but string choices are allowed (``f`` sees their index)."""
     spec = jax.ShapeDtypeStruct((batch, space.dim), dtype)
     try:
-        out = jax.eval_shape(lambda U: f(_user_args_jax(space, space.from_unit(U))), spec)
-    except Exception:  # any failure to trace means: evaluate on the host
+        out = jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), spec)
+    except Exception:  # any failure to trace means: not a device objective
         return False, None
     return True, out
 
@@ -139,17 +98,22 @@ def _check_traced_output(out: Any, batch: int) -> None:
     dtype = getattr(out, "dtype", None)
     if shape is None or not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
         raise TypeError(f"f: must return a numeric array of shape ({batch},), got {out!r}")
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
     if tuple(shape) not in ((batch,), (batch, 1)):
         raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)")
 
 
 # ---------------------------------------------------------------- device path
-def _device_body(f: Callable, solver: Solver):
-    """The scan body of the device loop (ask, evaluate, tell) and the evaluation alone."""
+def _device_body(get_f: Callable[[], Callable], solver: Solver):
+    """The scan body of the device loop (ask, evaluate, tell) and the evaluation alone.
+
+    ``get_f()`` returns the objective when tracing; the compiled loop does not hold it.
+    """
     space, dtype = solver.space, solver.dtype
 
     def evaluate(U):
-        y = f(_user_args_jax(space, space.from_unit(U)))
+        y = get_f()(space.to_user(space.from_unit(U)))
         return jnp.reshape(y, (U.shape[0],)).astype(dtype)
 
     def body(state, _):
@@ -162,13 +126,13 @@ def _device_body(f: Callable, solver: Solver):
 
 def _device_runner(f: Callable, solver: Solver) -> Callable:
     """A pure ``run(key) -> (state, curve)`` doing the whole budget on the device."""
-    key = (f, id(solver))
-    if key in _RUNNERS:
-        _RUNNERS.move_to_end(key)
-        return _RUNNERS[key]
+    return _DEVICE.get(f, ("run", id(solver)), lambda get_f: _build_device_runner(get_f, solver))
+
+
+def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Callable:
     batch, budget, dtype = solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
-    body, evaluate = _device_body(f, solver)
+    body, evaluate = _device_body(get_f, solver)
 
     def run(key):
         state = solver.init(key)
@@ -181,7 +145,7 @@ def _device_runner(f: Callable, solver: Solver) -> Callable:
             curve = jnp.concatenate([curve, state.best_y[None]])
         return state, curve
 
-    return _cache_put(_RUNNERS, key, jax.jit(run))
+    return jax.jit(run)
 
 
 def make_minimizer(
@@ -199,12 +163,23 @@ def make_minimizer(
     For JAX-traceable vectorized ``f``. ``x_best`` is in parameter units ``(dim,)``
     (categorical dimensions as choice indexes), ``best_curve`` has one entry per batch.
     Use it to run many seeds at once: ``jax.vmap(run)(jax.random.split(key, 8))``.
+    ``f`` receives numeric categorical choices as their values, other (e.g. string)
+    choices as their index ``0..k-1``.
+
+    Raises:
+        TypeError: If ``f`` is not JAX-traceable or returns the wrong type.
+        ValueError: For invalid arguments, or bounds the current default float type
+            cannot represent or resolve (enable x64 with
+            ``jax.config.update("jax_enable_x64", True)``).
     """
     f, space = _resolve_problem(f, bounds)
+    issues = space.float32_issues(jnp.zeros((), float).dtype)
+    if issues:
+        raise ValueError("bounds: " + "; ".join(issues) + '; enable float64 with jax.config.update("jax_enable_x64", True)')
     budget_i = budget
     batch = default_batch_size(budget_i) if batch_size is None else batch_size
     solver = make_solver(space, budget, batch, method=method, probe_ratio=probe_ratio, capacity=capacity)
-    ok, out = _traceable(f, space, solver.batch_size, solver.dtype)
+    ok, out = _traceable_indexes(f, space, solver.batch_size, solver.dtype)
     if not ok:
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
     _check_traced_output(out, solver.batch_size)
@@ -236,25 +211,41 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     chunk, tail = _device_chunk_fns(f, solver)
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
-        state, _, done_curve, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every)
+        state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every)
         curves = [np.asarray(done_curve)]
     else:
         state, curves = jax.jit(solver.init)(key), []
+        if ckpt.path is not None:  # fails before the first evaluation if it cannot be written
+            _write(ckpt, solver, state, no_pending, np.zeros(0), np.zeros(0, np.int64), "device")
     done = sum(len(c) for c in curves)
-    while done < n_full:
-        state, c = chunk(state, min(ckpt.every, n_full - done))
-        curves.append(np.asarray(c))
-        done += len(curves[-1])
-        if ckpt.path is not None and (done < n_full or not rem):
+    cat = np.concatenate(curves) if curves else np.zeros(0)
+    try:
+        while done < n_full:
+            new_state, c = chunk(state, min(ckpt.every, n_full - done))
+            curves.append(np.asarray(c))
+            state, done = new_state, done + len(curves[-1])
             cat = np.concatenate(curves)
-            write_checkpoint(ckpt.path, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device", ckpt.every)
-    if rem and done == n_full:
-        state, best = tail(state)
-        curves.append(np.asarray(best)[None])
-        if ckpt.path is not None:
-            cat = np.concatenate(curves)
-            write_checkpoint(ckpt.path, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device", ckpt.every)
-    return state, np.concatenate(curves) if curves else np.zeros(0)
+            if ckpt.path is not None and (done < n_full or not rem):
+                _write(ckpt, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device")
+        if rem and done == n_full:
+            new_state, best = tail(state)
+            curves.append(np.asarray(best)[None])
+            state, cat = new_state, np.concatenate(curves)
+            if ckpt.path is not None:
+                _write(ckpt, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device")
+    except BaseException as exc:
+        # Chunks already finished are handed back: the state after the last whole chunk.
+        if not isinstance(exc, (Exception, KeyboardInterrupt)) or isinstance(exc, (OptimizationError,
+                                                                                   OptimizationInterrupted)):
+            raise
+        nfev = int(_nfev(len(cat), batch, budget)[-1]) if len(cat) else 0
+        what = "Interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        msg = f"{what} (after {nfev} evaluations)."
+        so_far = _build_result(solver, state, cat, _nfev(len(cat), batch, budget), STATUS_ERROR, msg,
+                               {"path": "device"})
+        cls = OptimizationInterrupted if isinstance(exc, KeyboardInterrupt) else OptimizationError
+        raise cls(f"{msg} The run so far is exc.partial_result.", so_far) from exc
+    return state, cat
 
 
 def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
@@ -263,11 +254,11 @@ def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
 
 def _device_chunk_fns(f: Callable, solver: Solver):
     """``chunk(state, length)`` and ``tail(state)``: the device loop's pieces, compiled once each."""
-    key = ("chunks", f, id(solver))
-    if key in _RUNNERS:
-        _RUNNERS.move_to_end(key)
-        return _RUNNERS[key]
-    body, evaluate = _device_body(f, solver)
+    return _DEVICE.get(f, ("chunks", id(solver)), lambda get_f: _build_device_chunks(get_f, solver))
+
+
+def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
+    body, evaluate = _device_body(get_f, solver)
     batch, rem = solver.batch_size, solver.budget % solver.batch_size
 
     @partial(jax.jit, static_argnums=1)
@@ -281,7 +272,7 @@ def _device_chunk_fns(f: Callable, solver: Solver):
         state = solver.tell(state, X, y, jnp.arange(batch) < rem)
         return state, state.best_y
 
-    return _cache_put(_RUNNERS, key, (chunk, tail))
+    return chunk, tail
 
 
 class _RecordingEvaluator:
@@ -354,11 +345,17 @@ class _Progress:
 
 
 # --------------------------------------------------------------------- result
-def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message: str | None, info: dict) -> OptimizeResult:
+def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message: str | None, info: dict,
+                  best: tuple[float, np.ndarray] | None = None) -> OptimizeResult:
+    """The result of a run; ``best`` is the host path's float64 ``(f, values)`` best."""
     space = solver.space
-    best_y = float(state.best_y)
-    x_unit = np.asarray(state.best_x)
-    values = np.asarray(space.from_unit(jnp.asarray(x_unit)[None, :]), dtype=np.float64)
+    if best is None:
+        best_y = float(state.best_y)
+        x_unit = np.asarray(state.best_x)
+        values = np.asarray(space.from_unit(jnp.asarray(x_unit)[None, :]), dtype=np.float64)
+    else:
+        best_y, values = best[0], np.asarray(best[1], np.float64)[None, :]
+        x_unit = np.asarray(space.to_unit(jnp.asarray(values)))[0]
     x: Any = space.to_records(values)[0] if space.names is not None else values[0]
     nfev = int(state.history.count)
     finite = math.isfinite(best_y)
@@ -403,8 +400,6 @@ def _rule(solver: Solver) -> str:
     if solver.method != "auto":
         return f"forced by method={solver.method!r}"
     if solver.strategy_names == ("cmaes",):  # the large-budget rule (solver.CMAES_EVALS_PER_DIM)
-        from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE
-
         return (f"cmaes: the refine budget ({solver.budget - solver.probe_count}) reaches max({CMAES_EVALS_PER_DIM} "
                 f"per dimension, {CMAES_MIN_REFINE}) and a batch holds a CMA-ES population")
     if len(solver.strategy_names) > 1:
@@ -443,20 +438,31 @@ def minimize(
         f: The objective. Vectorized (default): takes ``(batch, dim)`` values (array
             bounds) or a dict of ``(batch,)`` arrays (dict bounds) and returns
             ``(batch,)`` values. With ``vectorized=False``: takes one point (a ``(dim,)``
-            array or a dict of scalars) and returns one number. NaN, inf or None are
-            recorded as failed evaluations. A ``surfaces`` test function may be passed
-            without bounds.
+            array or a dict of scalars) and returns one number. Integer parameters
+            arrive as whole numbers and categorical ones as the choices themselves, on
+            both paths. A JAX objective gets numeric choices as their values; string or
+            object choices cannot be JAX values, so such a space runs on the host path
+            (with ``jit=True`` it runs on the device and ``f`` gets the choice index).
+            NaN, +-inf or None are recorded as failed evaluations; finite values are
+            never failures (the host path tracks the best in float64, exactly as ``f``
+            returned it). Complex values are refused. A ``surfaces`` test function may
+            be passed without bounds.
         bounds: See :meth:`arqon_jax.Space.from_bounds`.
         budget: Exact number of evaluations.
         batch_size: Points per batch; defaults to :func:`default_batch_size`.
-        seed: Integer seed (ignored when ``key`` is given).
+        seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
+            given).
         key: A JAX PRNG key.
         method: ``"auto"`` (probe, classify, refine), ``"tpe"``, ``"nelder-mead"``,
             ``"cmaes"`` or ``"random"`` (uniform search, the baseline).
         vectorized: Whether ``f`` takes a whole batch.
         jit: ``True`` forces the device path (``f`` must be JAX-traceable), ``False`` the
-            host path; ``None`` detects traceability.
+            host path; ``None`` detects traceability (``result.info["path"]`` says
+            which ran; a numpy objective may trace and run on the device).
         x64: Run in float64 (needed for ``f - f* < 1e-8`` when ``|f*|`` is large).
+            Bounds float32 cannot represent or resolve (fewer than 4096 float32
+            values between them, or a subnormal bound) switch it on with a warning,
+            and ``info["x64"]`` says why.
         probe_ratio: Share of the budget spent probing, in ``(0, 1]``.
         capacity: History rows kept (default ``min(budget, 2048)``); see
             :mod:`arqon_jax.history` for what happens when it is full.
@@ -468,10 +474,11 @@ def minimize(
             ``evaluate(values, *, space, vectorized) -> (y (n,), errors {row: message})``.
             The pool carries its own objective (``pool.f``): pass ``f=None`` (or
             ``pool.f`` itself; another ``f`` is a ValueError). Forces the host path
-            (``jit=True`` is refused); ``bounds`` are required. Rows that raised on a
-            worker count as failed evaluations (NaN); ``info["errors"]`` maps their
-            evaluation index to the message (first 100; ``info["n_errors"]`` counts
-            them) and ``info["retries"]`` counts chunks re-run after a worker died.
+            (``jit=True`` is refused), so there is no gradient polish; ``bounds`` are
+            required. Rows that raised on a worker count as failed evaluations (NaN);
+            ``info["errors"]`` maps their evaluation index to the message (first 100;
+            ``info["n_errors"]`` counts them) and ``info["retries"]`` counts chunks
+            re-run after a worker died.
         polish: Gradient polish (:mod:`arqon_jax.polish`): on the device path, when
             ``f`` is differentiable with ``jax.grad`` and the budget is at least 1000,
             a reserve of at most 5% of the budget (at most 3200 evaluations) refines
@@ -479,39 +486,43 @@ def minimize(
             ``value_and_grad`` at one point counts as 2 evaluations, and the budget
             stays exact. ``info["polish"]`` reports ``evaluations``, ``before`` and
             ``after`` (or ``skipped`` with the reason). ``False`` turns it off.
-
-    Returns:
-        An :class:`OptimizeResult`.
-
-        errors: Host path: ``"raise"`` (default) lets an exception in ``f`` propagate;
-            ``"record"`` records the points it raised on as failed evaluations (a
-            vectorized batch that raises is re-evaluated point by point to find them),
-            with the messages in ``info["errors"]``, and the run goes on.
-        checkpoint: A file to write the run's state to, atomically, every
-            ``checkpoint_every`` batches and at the end (:mod:`arqon_jax.checkpoint`).
-            On the device path the loop then runs in compiled chunks of
-            ``checkpoint_every`` batches.
-        checkpoint_every: Batches between checkpoints.
+        errors: Host path: ``"raise"`` (default) stops the run on an exception in
+            ``f`` (see Raises); ``"record"`` records the points it raised on as failed
+            evaluations (a vectorized batch that raises is re-evaluated point by point
+            to find them), with the messages in ``info["errors"]``, and the run goes on.
+        checkpoint: A file to write the run's state to, atomically, before the first
+            evaluation (so a folder that does not exist, or a space JSON cannot hold,
+            fails at once), every ``checkpoint_every`` batches and at the end
+            (:mod:`arqon_jax.checkpoint`). On the device path the loop then runs in
+            compiled chunks of ``checkpoint_every`` batches.
+        checkpoint_every: Batches between checkpoints; it does not change the result,
+            so a run may resume with another value.
         resume: A checkpoint file to continue from (it must exist), or ``True`` to
             continue from ``checkpoint`` if that file exists. The final result equals
             that of an uninterrupted run with the same arguments.
 
+    Returns:
+        An :class:`OptimizeResult`.
+
     Raises:
-        TypeError, ValueError: For invalid arguments, before any evaluation, or when
-            ``f`` returns the wrong shape or type; for a checkpoint of another problem.
-        Exception: Whatever ``f`` raises on the host path, with the run so far attached
-            as ``exc.partial_result``.
+        TypeError, ValueError: For invalid arguments, before any evaluation; when ``f``
+            returns the wrong shape or type; for a checkpoint of another problem
+            (naming the argument that differs, e.g. ``budget`` or ``method``).
+        OSError: If the checkpoint cannot be written before the first evaluation.
+        OptimizationError: An exception of ``f``, the pool, ``callback`` or a later
+            checkpoint write stopped the run; the original exception is its
+            ``__cause__`` and the run so far is ``exc.partial_result``. On the device
+            path this needs ``checkpoint`` (the loop then runs in chunks; the partial
+            result holds the chunks finished).
+        OptimizationInterrupted: Ctrl-C (a ``KeyboardInterrupt`` subclass), with the
+            run so far as ``exc.partial_result``; same paths as above.
     """
+    args = dict(locals())
     if not isinstance(x64, bool):
         raise TypeError(f"x64: expected a bool, got {x64!r}")
     if x64:
         with jax.enable_x64(True):
-            return minimize(
-                f, bounds, budget=budget, batch_size=batch_size, seed=seed, key=key, method=method, vectorized=vectorized,
-                jit=jit, x64=False, probe_ratio=probe_ratio, capacity=capacity, callback=callback, progress=progress,
-                pool=pool, polish=polish, errors=errors, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                resume=resume,
-            )
+            return minimize(**{**args, "x64": False})
     if pool is not None:
         if not callable(getattr(pool, "evaluate", None)):
             raise TypeError(f"pool: expected an object with evaluate(values, *, space, vectorized), got {type(pool).__name__}")
@@ -527,6 +538,15 @@ def minimize(
         if jit:
             raise ValueError("jit: a pool evaluates on the host path; jit=True cannot be combined with pool")
     f, space = _resolve_problem(f, bounds)
+    issues = space.float32_issues(jnp.zeros((), float).dtype)
+    if issues:
+        # The run would search a coarse grid (or step outside the box) without a word.
+        reason = "; ".join(issues)
+        warnings.warn(f"bounds: {reason}; running in float64 (pass x64=True to say so)", UserWarning, stacklevel=2)
+        with jax.enable_x64(True):
+            result = minimize(**{**args, "x64": False})
+        result.info["x64"] = f"switched on: {reason}"
+        return result
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
@@ -540,9 +560,7 @@ def minimize(
     if not 1 <= batch_size <= budget:
         raise ValueError(f"batch_size: expected an integer in [1, budget={budget}], got {batch_size}")
     if key is None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed: expected an integer, got {type(seed).__name__} {seed!r}")
-        key = jax.random.key(int(seed) & 0xFFFFFFFF)
+        key = seed_key(seed)
     if callback is not None and not callable(callback):
         raise TypeError("callback: expected a callable")
     if jit not in (None, True, False):
@@ -573,16 +591,15 @@ def minimize(
 
     use_device = False
     if vectorized and jit is not False and callback is None and pool is None and errors == "raise":
-        ok, out = _traceable(f, space, solver.batch_size, solver.dtype)
+        # jit=True is the documented opt-in for string choices as indexes.
+        ok, out = (_traceable_indexes if jit else _traceable)(f, space, solver.batch_size, solver.dtype)
         if ok:
             _check_traced_output(out, solver.batch_size)
             use_device = True
         elif jit:
             raise TypeError("f: jit=True needs a JAX-traceable objective (jax.numpy only, no conversion to numpy)")
 
-    # --- gradient polish (arqon_jax/polish.py): its reserve comes off the main loop's budget.
-    from .polish import decide_polish, run_polish
-
+    # The gradient polish's reserve comes off the main loop's budget.
     host_reason = None if use_device else (
         "a pool evaluates f" if pool is not None else "a callback runs on the host path" if callback is not None
         else "errors='record' runs on the host path" if errors == "record"
@@ -591,7 +608,6 @@ def minimize(
     if polish_plan is not None:
         solver = make_solver(space, int(budget) - polish_plan.evaluations, int(batch_size), method=method,
                              probe_ratio=probe_ratio, capacity=capacity)
-    # --- end gradient polish
 
     prog = _Progress(solver.budget, progress)
     if use_device:
@@ -618,6 +634,54 @@ def minimize(
     return result
 
 
+class _HostBest:
+    """The best evaluation of a host run, in float64 as ``f`` returned it.
+
+    The solver works in its dtype (float32 by default), which can neither hold values
+    beyond +-3.4e38 nor tell 1e7 from 1e7 + 0.5; the reported best must be exactly
+    what ``f`` returned at the reported point, so it is tracked here.
+    """
+
+    def __init__(self, dim: int):
+        self.y = math.inf
+        self.values = None  # (dim,) float64 once a finite value was seen
+        self.dim = dim
+
+    def update(self, values: np.ndarray, y: np.ndarray) -> None:
+        finite = np.isfinite(y)
+        if finite.any():
+            i = int(np.argmin(np.where(finite, y, np.inf)))
+            if y[i] < self.y:
+                self.y, self.values = float(y[i]), np.array(values[i], np.float64)
+
+    def as_tuple(self):
+        return None if self.values is None else (self.y, self.values)
+
+    def to_json(self) -> dict | None:
+        return None if self.values is None else {"y": self.y, "values": self.values.tolist()}
+
+    def load(self, d: Any) -> None:
+        if isinstance(d, dict):
+            self.y, self.values = float(d["y"]), np.asarray(d["values"], np.float64).reshape(self.dim)
+
+
+def _for_solver(y: np.ndarray, dtype) -> np.ndarray:
+    """Host values as the solver sees them: finite values clipped to its dtype's range.
+
+    A finite value beyond the range is still a finite (very bad or very good) value,
+    not a failure; NaN and +-inf stay failures.
+    """
+    big = float(jnp.finfo(dtype).max)
+    return np.where(np.isfinite(y), np.clip(y, -big, big), np.nan)
+
+
+def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None) -> None:
+    try:
+        write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best)
+    except (TypeError, ValueError, OSError) as exc:
+        raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
+
+
 def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
               ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
     first, step, tell = _host_steps(solver)
@@ -627,65 +691,90 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
     nfev_curve = np.empty(n_steps, np.int64)
     info: dict = {"path": "host"}
     if pool is not None:
-        info.update(pool=type(pool).__name__, retries=0, n_errors=0, errors={})
+        info.update(retries=0, n_errors=0, errors={})
+        if not isinstance(pool, _RecordingEvaluator):
+            info["pool"] = type(pool).__name__
         retries0 = getattr(pool, "retries", 0)
     t0 = time.perf_counter()
     nfev, it = 0, 0
+    best = _HostBest(space.dim)
     if ckpt is not None and ckpt.resume:
-        state, X, done_curve, done_nfev = read_checkpoint(ckpt.resume, solver, "host", ckpt.every)
+        state, X, done_curve, done_nfev, best_json = read_checkpoint(ckpt.resume, solver, "host", ckpt.every)
         it = len(done_curve)
         curve[:it], nfev_curve[:it] = done_curve, done_nfev
         nfev = int(done_nfev[-1]) if it else 0
+        best.load(best_json)
         V = space.from_unit(jnp.asarray(X))
         info["resumed_from"] = str(ckpt.resume)
     else:
         state, X, V = first(key)
+        if ckpt is not None and ckpt.path is not None:
+            # Before the first evaluation: a folder that does not exist or a space JSON
+            # cannot store fails now, not after the whole budget was spent.
+            _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host")
     status, message = STATUS_OK, None
-    while nfev < budget:
-        n = min(batch, budget - nfev)
-        values = np.asarray(V, dtype=np.float64)[:n]
-        try:
+
+    def so_far(msg: str) -> OptimizeResult:
+        return _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
+
+    try:
+        while nfev < budget:
+            n = min(batch, budget - nfev)
+            values = np.asarray(V, dtype=np.float64)[:n]
+            try:
+                if pool is None:
+                    raw = _call_host(f, space, values, vectorized)
+                else:
+                    raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
+            except Exception as exc:
+                info["error"] = f"{type(exc).__name__}: {exc}"
+                msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
             if pool is None:
-                raw = _call_host(f, space, values, vectorized)
+                y = _check_host(raw, n, vectorized)
             else:
-                raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
-        except Exception as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}"
-            partial = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR,
-                                    f"f raised {type(exc).__name__} after {nfev} evaluations.", info)
-            exc.partial_result = partial
-            exc.add_note(f"arqon_jax: the run so far is attached as exc.partial_result ({nfev} evaluations).")
+                y = _as_values(raw, n, "pool.evaluate").copy()
+                if errors:
+                    y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
+                    info["n_errors"] += len(errors)
+                    for row, msg in sorted(errors.items()):
+                        if len(info["errors"]) < 100:
+                            info["errors"][nfev + int(row)] = msg
+                info["retries"] = getattr(pool, "retries", 0) - retries0
+            nfev += n
+            best.update(values, y)
+            y_full = np.full(batch, np.nan, np.float64)
+            y_full[:n] = _for_solver(y, solver.dtype)
+            valid = np.arange(batch) < n
+            if nfev >= budget:
+                state = tell(state, X, y_full, valid)
+            else:
+                state, X, V = step(state, X, y_full, valid)
+            curve[it], nfev_curve[it] = best.y, nfev
+            it += 1
+            if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
+                try:
+                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json())
+                except Exception as exc:
+                    msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
+                    raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+            prog.update(nfev, best.y)
+            if callback is not None:
+                interim = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
+                                        best.as_tuple())
+                try:
+                    stop = callback(interim)
+                except Exception as exc:
+                    msg = f"callback raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                    raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+                if stop is True and nfev < budget:
+                    status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
+                    break
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, OptimizationInterrupted):
             raise
-        if pool is None:
-            y = _check_host(raw, n, vectorized)
-        else:
-            y = _as_values(raw, n, "pool.evaluate").copy()
-            if errors:
-                y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
-                info["n_errors"] += len(errors)
-                for row, msg in sorted(errors.items()):
-                    if len(info["errors"]) < 100:
-                        info["errors"][nfev + int(row)] = msg
-            info["retries"] = getattr(pool, "retries", 0) - retries0
-        nfev += n
-        y_full = np.full(batch, np.nan, np.float64)
-        y_full[:n] = y
-        valid = np.arange(batch) < n
-        if nfev >= budget:
-            state = tell(state, X, y_full, valid)
-        else:
-            state, X, V = step(state, X, y_full, valid)
-        best = float(state.best_y)
-        curve[it], nfev_curve[it] = best, nfev
-        it += 1
-        if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
-            write_checkpoint(ckpt.path, solver, state, X, curve[:it], nfev_curve[:it], "host", ckpt.every)
-        prog.update(nfev, best)
-        if callback is not None:
-            interim = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info))
-            if callback(interim) is True and nfev < budget:
-                status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
-                break
-    prog.update(nfev, float(state.best_y), force=True)
+        msg = f"Interrupted after {nfev} evaluations."
+        raise OptimizationInterrupted(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+    prog.update(nfev, best.y, force=True)
     info["wall_time_s"] = time.perf_counter() - t0
-    return _build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info)
+    return _build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())

@@ -30,7 +30,6 @@ Design (all static sizes, one compiled program per problem, deterministic):
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -39,6 +38,7 @@ import numpy as np
 import optax
 
 from .history import OK
+from .host.cache import ObjectiveCache
 from .space import CATEGORICAL, INTEGER, Space
 
 __all__ = [
@@ -70,8 +70,7 @@ POLISH_MAX_STEPS = 200
 _RADIUS0 = 0.05
 _MEMORY = 10
 
-_POLISHERS: "OrderedDict[tuple, Callable]" = OrderedDict()
-_CACHE_SIZE = 32
+_POLISHERS = ObjectiveCache()
 
 
 class PolishPlan(NamedTuple):
@@ -115,15 +114,14 @@ def plan_polish(budget: int, batch_size: int) -> tuple[PolishPlan | None, str | 
     return plan, None
 
 
-def _user_args(space: Space, values):
-    return space.to_user(values)
+def _value_and_grad(get_f: Callable[[], Callable], space: Space, k: int, dtype):
+    """``U (k, dim) -> (y (k,), G (k, dim))``: values and per-row gradients in the unit cube.
 
-
-def _value_and_grad(f: Callable, space: Space, k: int, dtype):
-    """``U (k, dim) -> (y (k,), G (k, dim))``: values and per-row gradients in the unit cube."""
+    ``get_f()`` returns the objective at trace time (compiled code does not hold it).
+    """
 
     def values(U):
-        y = f(_user_args(space, space.from_unit(U)))
+        y = get_f()(space.to_user(space.from_unit(U)))
         return jnp.reshape(y, (k,)).astype(dtype)
 
     def loss(U):
@@ -152,13 +150,13 @@ def polish_skip_reason(f: Callable, space: Space, plan: PolishPlan, dtype) -> st
         return "no continuous dimension to polish (integer and categorical dimensions stay fixed)"
     spec = jax.ShapeDtypeStruct((plan.points, space.dim), dtype)
     try:
-        raw = jax.eval_shape(lambda U: f(_user_args(space, space.from_unit(U))), spec)
+        raw = jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), spec)
     except Exception as exc:  # noqa: BLE001 - any failure means: do not polish
         return f"f cannot be traced for {plan.points} points ({type(exc).__name__})"
     if not jnp.issubdtype(getattr(raw, "dtype", np.dtype(bool)), jnp.floating):
         return f"f returns {getattr(raw, 'dtype', type(raw).__name__)} values, which have no gradient"
     try:
-        jax.eval_shape(_value_and_grad(f, space, plan.points, dtype), spec)
+        jax.eval_shape(_value_and_grad(lambda: f, space, plan.points, dtype), spec)
     except Exception as exc:  # noqa: BLE001
         return f"f is not differentiable with jax.grad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     return None
@@ -181,16 +179,16 @@ def polish_runner(f: Callable, solver, plan: PolishPlan) -> Callable:
     ``plan.evaluations``) and its best point updated. ``curve`` is the best value
     after each step.
     """
-    key = (f, id(solver), plan)
-    if key in _POLISHERS:
-        _POLISHERS.move_to_end(key)
-        return _POLISHERS[key]
+    return _POLISHERS.get(f, (id(solver), plan), lambda get_f: _build_polisher(get_f, solver, plan))
+
+
+def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> Callable:
     space, dtype = solver.space, solver.dtype
     k, steps, cost = plan
     scales = np.asarray(space.scales)
     move = jnp.asarray(~np.isin(scales, (INTEGER, CATEGORICAL)))
     per = jnp.asarray(np.asarray(space.periodic, bool))
-    evaluate = _value_and_grad(f, space, k, dtype)
+    evaluate = _value_and_grad(get_f, space, k, dtype)
     tx = optax.scale_by_lbfgs(memory_size=_MEMORY)
 
     def project(U):
@@ -265,12 +263,7 @@ def polish_runner(f: Callable, solver, plan: PolishPlan) -> Callable:
         (state, ps), curve = jax.lax.scan(body, (state, ps), None, length=steps - 1)
         return state, jnp.concatenate([best0, curve]), ps.nonfinite
 
-    fn = jax.jit(run)
-    _POLISHERS[key] = fn
-    _POLISHERS.move_to_end(key)
-    while len(_POLISHERS) > _CACHE_SIZE:
-        _POLISHERS.popitem(last=False)
-    return fn
+    return jax.jit(run)
 
 
 def decide_polish(polish: bool, f: Callable, space: Space, budget: int, solver, host_reason: str | None
@@ -294,7 +287,8 @@ def decide_polish(polish: bool, f: Callable, space: Space, budget: int, solver, 
     if not polish:
         return skipped("polish=False")
     if host_reason is not None:
-        return skipped(f"{host_reason}: the polish needs a JAX-differentiable f on the device path")
+        return skipped(f"{host_reason}: the polish runs only on the device path "
+                       "(a JAX f, in-process, without callback or errors='record')")
     if solver.method == "random":
         return skipped("method='random' is the uniform-search baseline")
     plan, reason = plan_polish(budget, solver.batch_size)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OptimizeResult"]
+__all__ = ["OptimizeResult", "OptimizationError", "OptimizationInterrupted"]
 
 # status codes, as in scipy: 0 success; others explain why not
 STATUS_OK = 0
@@ -91,3 +91,34 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.10g}"
     return repr(v)
+
+
+class OptimizationError(RuntimeError):
+    """A run that stopped on an exception, with what it had done so far.
+
+    Raised from the original exception (``__cause__``), which is left untouched:
+    an exception of ``f``, of ``callback`` or of writing a checkpoint.
+
+    Attributes:
+        partial_result: The :class:`OptimizeResult` of the evaluations done before the
+            exception (status 3); its ``fun`` and ``x`` are the best so far.
+    """
+
+    def __init__(self, message: str, partial_result: OptimizeResult):
+        super().__init__(message)
+        self.partial_result = partial_result
+
+
+class OptimizationInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during a run, with what it had done so far.
+
+    A subclass of ``KeyboardInterrupt``, so code that catches Ctrl-C still does.
+
+    Attributes:
+        partial_result: The :class:`OptimizeResult` of the evaluations done before the
+            interruption (status 3).
+    """
+
+    def __init__(self, message: str, partial_result: OptimizeResult):
+        super().__init__(message)
+        self.partial_result = partial_result

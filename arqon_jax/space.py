@@ -76,6 +76,27 @@ def _check_pair(low: float, high: float, scale: int, where: str) -> tuple[float,
     return low, high
 
 
+def _same_choice(a: Any, b: Any) -> bool:
+    """Whether two choices are the same option: equal and of the same type (1 is not True)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and odd objects: equal only when identical
+        return False
+
+
+def _check_distinct(choices: Sequence, where: str) -> None:
+    # Two equal choices would decode to one value but be two arms of the model, and a
+    # told value could not say which arm it belongs to.
+    for j, b in enumerate(choices):
+        for a in choices[:j]:
+            if _same_choice(a, b):
+                raise ValueError(f"{where}: duplicate choice {b!r} in {list(choices)!r}; each option must appear once")
+
+
 def _parse_entry(spec: Any, where: str) -> tuple[float, float, int, tuple | None]:
     """One parameter: ``(low, high)`` or ``{"min", "max", "scale"}`` or ``{"choices": [...]}``."""
     if isinstance(spec, Mapping):
@@ -89,6 +110,7 @@ def _parse_entry(spec: Any, where: str) -> tuple[float, float, int, tuple | None
                 raise ValueError(f"{where}: 'choices' must be a non-empty list, got {choices!r}")
             if len(choices) == 1:
                 raise ValueError(f"{where}: 'choices' needs at least 2 options; pass a constant instead")
+            _check_distinct(choices, where)
             return 0.0, float(len(choices) - 1), CATEGORICAL, tuple(choices)
         allowed = {"min", "max", "scale", "low", "high"}
         extra = keys - allowed
@@ -209,6 +231,21 @@ class Space:
             high.append(hi)
         return cls(low=tuple(low), high=tuple(high), scales=tuple(codes))
 
+    def __eq__(self, other: Any) -> bool:
+        # Dataclass equality says (True, False) == (1, 0); two such spaces would share
+        # compiled code and cached solvers, and the second would see the first's choices.
+        if not isinstance(other, Space):
+            return NotImplemented
+        if (self.low, self.high, self.scales, self.names) != (other.low, other.high, other.scales, other.names):
+            return False
+        if self.choices is None or other.choices is None:
+            return self.choices is other.choices
+        return all(
+            (a is None and b is None) or (a is not None and b is not None and len(a) == len(b)
+                                          and all(_same_choice(u, v) for u, v in zip(a, b)))
+            for a, b in zip(self.choices, other.choices)
+        )
+
     def __hash__(self) -> int:
         # Choices may be unhashable (e.g. lists of layer sizes); equal spaces have
         # choices of equal lengths, so hashing the lengths keeps hash consistent with ==.
@@ -291,15 +328,64 @@ class Space:
         return _snap(self, jnp.asarray(u))
 
     # ------------------------------------------------------ user-facing forms
+    @property
+    def device_choices(self) -> bool:
+        """Whether every categorical dimension's choices are numbers JAX can hold.
+
+        True when each choice list is all bools or all real numbers (no bools among
+        them) that fit the default integer/float types. Then :meth:`to_user` hands a
+        JAX objective the choices themselves, as the host path does; otherwise (strings,
+        objects, mixed bools and numbers) a JAX objective could only see choice indexes.
+        """
+        if self.choices is None:
+            return True
+        return all(c is None or _numeric_table(c) is not None for c in self.choices)
+
     def to_user(self, values: Any) -> Any:
-        """Turns a ``(batch, dim)`` array of values into the user form.
+        """Turns a ``(batch, dim)`` JAX array of values into the user form.
 
         Array bounds give the array back; dict bounds give ``{name: (batch,) array}``.
-        Categorical dimensions are returned as choice indexes here; see ``to_records``.
+        Categorical dimensions with numeric choices (see :attr:`device_choices`) give
+        the chosen values, the same values a host objective receives; other categorical
+        dimensions give the choice index ``0..k-1``.
         """
         if self.names is None:
             return values
-        return {name: values[..., i] for i, name in enumerate(self.names)}
+        out = {}
+        for i, name in enumerate(self.names):
+            col = values[..., i]
+            table = None if self.choices is None or self.choices[i] is None else _numeric_table(self.choices[i])
+            if table is not None:
+                idx = jnp.clip(jnp.round(col), 0, len(table) - 1).astype(jnp.int32)
+                col = jnp.asarray(table)[idx]
+            out[name] = col
+        return out
+
+    def float32_issues(self, dtype: Any = np.float32) -> list[str]:
+        """Dimensions whose bounds ``dtype`` cannot represent or resolve, as messages.
+
+        A dimension is flagged when a nonzero bound is below the smallest normal number
+        of ``dtype`` (XLA on CPU flushes subnormals to zero, so such a bound decodes to
+        0, outside the box), or when ``dtype`` holds fewer than 4096 distinct values in
+        ``[low, high]`` (e.g. ``(1e8, 1e8 + 100)`` in float32: 13 values).
+        Integer dimensions are exact (bounds within +-2**24) and categorical ones are
+        indexes, so neither is flagged. Empty for float64 unless the bounds are subnormal.
+        """
+        info = np.finfo(np.dtype(dtype))
+        out = []
+        for i, (lo, hi, sc) in enumerate(zip(self.low, self.high, self.scales)):
+            if sc in (INTEGER, CATEGORICAL):
+                continue
+            name = self.param_name(i)
+            tiny = [b for b in (lo, hi) if b != 0 and abs(b) < info.tiny]
+            if tiny:
+                out.append(f"{name}: bound {tiny[0]!r} is below {info.dtype}'s smallest normal number {info.tiny:.3g}")
+                continue
+            step = float(np.spacing(np.asarray(max(abs(lo), abs(hi)), info.dtype)))
+            distinct = (hi - lo) / step
+            if distinct < _MIN_DISTINCT:
+                out.append(f"{name}: {info.dtype} holds only ~{max(int(distinct), 1)} distinct values in [{lo!r}, {hi!r}]")
+        return out
 
     def from_user(self, params: Any) -> np.ndarray:
         """Turns user parameters (array ``(batch, dim)`` or dict of ``(batch,)``) into values."""
@@ -363,6 +449,28 @@ class Space:
         discrete = np.isin(np.asarray(self.scales), (INTEGER, CATEGORICAL))
         ok &= ~discrete | (v == np.round(v))
         return ok.all(axis=-1)
+
+
+_MIN_DISTINCT = 4096
+
+
+def _numeric_table(choices: tuple) -> np.ndarray | None:
+    """The choices as a numpy array JAX can hold, or None (strings, objects, mixes)."""
+    if all(isinstance(c, (bool, np.bool_)) for c in choices):
+        return np.asarray(choices, dtype=bool)
+    if any(isinstance(c, (bool, np.bool_)) or not isinstance(c, (numbers.Real, np.integer, np.floating)) for c in choices):
+        return None
+    if all(isinstance(c, (numbers.Integral, np.integer)) for c in choices):
+        info = np.iinfo(np.dtype(jnp.zeros((), int).dtype))
+        if all(info.min <= int(c) <= info.max for c in choices):
+            return np.asarray([int(c) for c in choices], dtype=info.dtype)
+        return None
+    ftype = jnp.zeros((), float).dtype
+    arr = np.asarray([float(c) for c in choices], dtype=ftype)
+    # A float choice the default dtype would round (or overflow) is not the user's value.
+    if not np.array_equal(arr.astype(np.float64), np.asarray([float(c) for c in choices]), equal_nan=True):
+        return None
+    return arr
 
 
 def _inward(lo: np.ndarray, hi: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:

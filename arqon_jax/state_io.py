@@ -174,6 +174,8 @@ def read_state_header(text: Any, kind: str) -> dict:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"state: not valid JSON ({exc}); expected the text written by export()") from None
+        except RecursionError:
+            raise ValueError("state: JSON nested too deeply; expected the text written by export()") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise ValueError(f"state: not an arqon_jax state (format={found!r}, expected {FORMAT!r})")

@@ -184,8 +184,10 @@ def test_exception_in_f_propagates_with_partial_result():
             raise RuntimeError("simulation crashed")
         return np.sum(x**2, axis=1)
 
-    with pytest.raises(RuntimeError, match="simulation crashed") as info:
+    with pytest.raises(aj.OptimizationError, match="simulation crashed") as info:
         aj.minimize(f, BOUNDS2, budget=100, batch_size=10, seed=0, jit=False)
+    assert isinstance(info.value.__cause__, RuntimeError)  # the user's exception, untouched
+    assert not hasattr(info.value.__cause__, "partial_result")
     partial = info.value.partial_result
     assert partial.nfev == 20 and partial.status == 3 and math.isfinite(partial.fun)
 

@@ -28,6 +28,10 @@ from .base import Geometry, Strategy, reflect, wrap_diff
 
 __all__ = ["make_tpe"]
 
+# Largest (candidates x window x dim) block scored at once: 2**24 elements, 64 MiB in
+# float32. Larger problems score their candidates in chunks of rows.
+_MAX_BLOCK = 2**24
+
 
 class TPEState(NamedTuple):
     """TPE keeps no model between steps: everything is refit from the history."""
@@ -73,6 +77,12 @@ def make_tpe(
 
     Returns:
         A :class:`Strategy`.
+
+    Memory: the state is one counter. An ``ask`` holds the candidates, ``O(m dim)``
+    with ``m = n_candidates``, and scores them against a window of
+    ``w = min(capacity, max_good + max_bad)`` stored points in blocks of at most
+    ``2**24`` elements (64 MiB in float32): ``O(m dim + min(m w dim, 2**24))``,
+    whatever the dimension. Time per ``ask``: ``O(m w dim + batch m dim)``.
     """
     dim = geometry.dim
     window = int(min(capacity, max_good + max_bad))
@@ -86,6 +96,16 @@ def make_tpe(
     plain = multivariate and not (any(geometry.periodic) or is_cat.any())
     bw_scale = bandwidth if bandwidth is not None else (0.2 if multivariate else 0.1)
     k_cat = np.maximum(levels, 1)
+    chunk = int(max(1, min(m, _MAX_BLOCK // max(1, window * dim))))
+    n_chunks = -(-m // chunk)
+
+    def by_rows(fn, x):
+        """``fn`` over the rows of ``x (m, dim)``, ``chunk`` rows at a time: bounded memory."""
+        if n_chunks == 1:
+            return fn(x)
+        pad = n_chunks * chunk - m
+        xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, dim))]) if pad else x
+        return jax.lax.map(fn, xp.reshape(n_chunks, chunk, dim)).reshape(n_chunks * chunk)[:m]
 
     def init(key, history):
         del key, history
@@ -163,15 +183,15 @@ def make_tpe(
         snapped = (jnp.clip(jnp.floor(cand * k), 0, k - 1) + 0.5) / k
         cand = jnp.where(jnp.asarray(is_disc), snapped, cand)
 
-        score = _log_mix(cand, Xw, good, bw_g) - _log_mix(cand, Xw, bad, bw_b)
+        score = by_rows(lambda c: _log_mix(c, Xw, good, bw_g) - _log_mix(c, Xw, bad, bw_b), cand)
         score = jnp.where(jnp.isfinite(score), score, -1e30)
         if is_disc.any():
             # Push down candidates that repeat a stored point (only discrete dimensions
             # make exact repeats likely; continuous candidates never coincide).
-            dup = jnp.any(
-                (jnp.max(jnp.abs(wrap_diff(geometry, cand[:, None, :], Xw[None, :, :])), -1) < 1e-7) & (st != EMPTY)[None, :],
+            dup = by_rows(lambda c: jnp.any(
+                (jnp.max(jnp.abs(wrap_diff(geometry, c[:, None, :], Xw[None, :, :])), -1) < 1e-7) & (st != EMPTY)[None, :],
                 axis=1,
-            )
+            ), cand)
             score = jnp.where(dup, score - 1e12, score)
 
         def pick(carry, _):
@@ -186,8 +206,8 @@ def make_tpe(
         _, X = jax.lax.scan(pick, score, None, length=batch_size)
         return X, state._replace(steps=state.steps + 1)
 
-    def tell(state, X, y, valid, history):
-        del X, y, valid, history
+    def tell(state, key, X, y, valid, history):
+        del key, X, y, valid, history
         return state
 
     return Strategy("tpe", init, ask, tell)

@@ -1,0 +1,110 @@
+"""Calling user objectives on the host and checking what they return.
+
+Every front door that evaluates a user function on the host (``minimize``'s host
+path, ``RayPool`` workers, the CLI) goes through these functions, so an objective sees
+the same arguments and its output is judged by the same rules everywhere:
+
+* Values are float64; ``None``, NaN and +-inf are failed evaluations (NaN here).
+* Complex values are refused (``TypeError``): dropping the imaginary part would
+  silently optimize another function.
+* Strings, dicts and other non-numbers are refused with a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..space import CATEGORICAL, Space
+
+__all__ = ["user_args_host", "as_values", "scalar", "call_host", "check_host"]
+
+
+def user_args_host(space: Space, values: np.ndarray) -> Any:
+    """``(batch, dim)`` float64 values in the user's form for a vectorized objective.
+
+    Array bounds give the array; dict bounds give ``{name: (batch,) array}`` with each
+    categorical column holding the choices themselves (an object array).
+    """
+    if space.names is None:
+        return values
+    out = {}
+    for i, name in enumerate(space.names):
+        col = values[:, i]
+        if space.scales[i] == CATEGORICAL:
+            opts = np.empty(len(space.choices[i]), dtype=object)
+            opts[:] = list(space.choices[i])
+            col = opts[np.rint(col).astype(np.int64)]
+        out[name] = col
+    return out
+
+
+def _refuse_complex(arr: Any, where: str) -> None:
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{where}: got complex values; the objective must return real numbers (e.g. abs(z) or z.real)")
+
+
+def as_values(y: Any, n: int, where: str) -> np.ndarray:
+    """Objective output to a float64 ``(n,)`` array; None counts as a failure (NaN).
+
+    Raises:
+        TypeError: For non-numeric or complex output.
+        ValueError: For output of the wrong shape.
+    """
+    if isinstance(y, Mapping) or isinstance(y, (str, bytes)):
+        raise TypeError(f"{where}: must return numbers, got {type(y).__name__}")
+    _refuse_complex(y, where)
+    try:
+        arr = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where}: must return numbers, got {type(y).__name__} ({exc})") from None
+    if arr.ndim == 0 and n == 1:
+        arr = arr.reshape(1)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape != (n,):
+        raise ValueError(f"{where}: returned shape {arr.shape}, expected ({n},) (one value per row of the batch)")
+    return arr
+
+
+def scalar(v: Any, where: str) -> float:
+    """One objective value as a float; None is a failure (NaN).
+
+    Raises:
+        TypeError: For non-numeric or complex values.
+        ValueError: For more than one value.
+    """
+    if v is None:
+        return math.nan
+    if isinstance(v, (str, bytes, Mapping)):
+        raise TypeError(f"{where}: must return a number, got {type(v).__name__} {v!r}")
+    _refuse_complex(v, where)
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: must return a number, got {type(v).__name__} {v!r}") from None
+    if arr.size != 1:
+        raise ValueError(f"{where}: returned shape {arr.shape} for one point, expected a scalar")
+    return float(arr.reshape(()))
+
+
+def call_host(f: Callable, space: Space, values: np.ndarray, vectorized: bool) -> Any:
+    """Calls ``f`` on ``(n, dim)`` values; check what it returns with :func:`check_host`.
+
+    Vectorized: one call with the whole batch. Pointwise: one call per row, with a
+    ``(dim,)`` array (array bounds) or a dict of Python scalars (dict bounds).
+    """
+    if vectorized:
+        return f(user_args_host(space, values))
+    if space.names is None:
+        return [f(row) for row in values]
+    return [f(rec) for rec in space.to_records(values)]
+
+
+def check_host(raw: Any, n: int, vectorized: bool) -> np.ndarray:
+    """What :func:`call_host` got back, as float64 ``(n,)`` values."""
+    if vectorized:
+        return as_values(raw, n, "f")
+    return np.array([scalar(v, "f") for v in raw], dtype=np.float64)

@@ -1,0 +1,384 @@
+"""minimize's answers to the kinds of fault found by hostile inputs.
+
+Each test names the kind it covers and tries several inputs of that kind.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import arqon_jax as aj
+from arqon_jax.space import Space
+from arqon_jax.strategies import tpe as tpe_mod
+from arqon_jax.strategies.base import Geometry
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+# ------------------------------------------------ values float32 cannot hold or resolve
+@pytest.mark.parametrize("value", [1e39, -1e39, 1e300, -F32_MAX * 2])
+def test_finite_values_beyond_float32_are_not_failures(value):
+    r = aj.minimize(lambda x: np.full(len(x), value), [(0, 1)], budget=20, jit=False)
+    assert r.n_failed == 0
+    assert r.fun == value
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+@pytest.mark.parametrize("offset", [1e7, -1e9, 1e15])
+def test_reported_best_is_exactly_what_f_returned(vectorized, offset):
+    def f(p):
+        return offset + np.asarray(p["x"], np.float64)
+
+    r = aj.minimize(f, {"x": (0.0, 0.5)}, budget=40, vectorized=vectorized, seed=3)
+    assert r.fun == offset + r.x["x"]  # exact, in float64
+    assert r.best_curve[-1] == r.fun
+    assert np.all(np.diff(r.best_curve) <= 0)
+
+
+def test_best_values_differing_below_float32_resolution_pick_the_smaller():
+    # Two far-apart points whose values float32 rounds to the same number.
+    def f(x):
+        return 1e7 + np.abs(x[:, 0] - 0.3)
+
+    r = aj.minimize(f, [(0.0, 1.0)], budget=60, jit=False, seed=1)
+    assert r.fun == 1e7 + abs(r.x[0] - 0.3)
+    assert abs(r.x[0] - 0.3) < 0.05
+
+
+@pytest.mark.parametrize("bounds", [[(1e8, 1e8 + 100)], [(-1e8 - 100, -1e8)], [(1e6, 1e6 + 1)]])
+def test_unresolvable_range_switches_to_float64_with_a_warning(bounds):
+    seen = []
+
+    def f(x):
+        seen.extend(x[:, 0].tolist())
+        return (x[:, 0] - (bounds[0][0] + 0.37 * (bounds[0][1] - bounds[0][0]))) ** 2
+
+    with pytest.warns(UserWarning, match=r"x\[0\].*float64"):
+        r = aj.minimize(f, bounds, budget=100, jit=False)
+    assert "x64" in r.info
+    assert len(set(seen)) > 90  # float32 holds ~13 values there
+    lo, hi = bounds[0]
+    assert all(lo <= v <= hi for v in seen)
+
+
+@pytest.mark.parametrize("bounds,scale", [((1e-40, 1e-39), "linear"), ((1e-45, 1e-39), "log"), ((-1e-39, -1e-40), "linear")])
+def test_subnormal_bounds_never_leave_the_box(bounds, scale):
+    seen = []
+
+    def f(p):
+        seen.append(p["x"])
+        return abs(p["x"])
+
+    with pytest.warns(UserWarning, match="smallest normal"):
+        r = aj.minimize(f, {"x": {"min": bounds[0], "max": bounds[1], "scale": scale}}, budget=30, vectorized=False)
+    assert all(bounds[0] <= v <= bounds[1] for v in seen)
+    assert 0.0 not in seen
+    assert bounds[0] <= r.x["x"] <= bounds[1]
+
+
+def test_make_minimizer_refuses_unresolvable_bounds():
+    with pytest.raises(ValueError, match=r"x\[0\].*jax_enable_x64"):
+        aj.make_minimizer(lambda x: jnp.sum(x, 1), [(1e8, 1e8 + 100)], budget=20)
+
+
+def test_resolvable_ranges_do_not_warn(recwarn):
+    aj.minimize(lambda x: np.sum(x, 1), [(0, 1), (1000, 1001), (-1e30, 1e30)], budget=20, jit=False)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+# ------------------------------------------------------------- work lost at the end
+def _counting(calls):
+    def f(x):
+        calls.append(len(x))
+        return np.sum(x**2, axis=1)
+
+    return f
+
+
+def test_checkpoint_in_missing_folder_fails_before_any_evaluation(tmp_path):
+    calls = []
+    with pytest.raises(OSError, match="checkpoint"):
+        aj.minimize(_counting(calls), [(-1, 1)], budget=50, jit=False, checkpoint=tmp_path / "missing" / "c.json")
+    assert calls == []
+
+
+def test_checkpoint_of_unstorable_choices_fails_before_any_evaluation(tmp_path):
+    calls = []
+
+    def f(p):
+        calls.append(p)
+        return float(p["g"](p["x"]))
+
+    bounds = {"g": {"choices": [np.tanh, np.sin]}, "x": (0.0, 1.0)}
+    with pytest.raises(TypeError, match="checkpoint"):
+        aj.minimize(f, bounds, budget=30, vectorized=False, checkpoint=tmp_path / "c.json")
+    assert calls == []
+
+
+def test_device_checkpoint_in_missing_folder_fails_before_the_run(tmp_path):
+    with pytest.raises(OSError, match="checkpoint"):
+        aj.minimize(lambda x: jnp.sum(x**2, 1), [(-1, 1)], budget=50, checkpoint=tmp_path / "nope" / "c.json")
+
+
+def test_checkpoint_write_failing_later_hands_back_the_run(tmp_path):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+
+    def callback(res):
+        if res.nfev == 20:
+            (folder / "c.json").unlink()
+            folder.rmdir()
+
+    with pytest.raises(aj.OptimizationError, match="checkpoint") as info:
+        aj.minimize(_counting([]), [(-1, 1)], budget=100, batch_size=10, jit=False, callback=callback,
+                    checkpoint=folder / "c.json", checkpoint_every=3)
+    partial = info.value.partial_result
+    assert partial.nfev == 30 and math.isfinite(partial.fun)
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@pytest.mark.parametrize("where", ["f", "callback"])
+def test_keyboard_interrupt_hands_back_the_run(where):
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        if where == "f" and len(calls) == 4:
+            raise KeyboardInterrupt
+        return np.sum(x**2, axis=1)
+
+    def callback(res):
+        if where == "callback" and res.nfev == 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        aj.minimize(f, [(-1, 1)] * 2, budget=100, batch_size=10, jit=False, callback=callback)
+    assert isinstance(info.value, aj.OptimizationInterrupted)
+    partial = info.value.partial_result
+    assert partial.nfev == 30 and partial.status == 3
+    assert partial.fun == float(np.sum(np.asarray(partial.x) ** 2))
+
+
+def test_exception_in_callback_hands_back_the_run():
+    def callback(res):
+        if res.nfev == 20:
+            raise ValueError("plotting failed")
+
+    with pytest.raises(aj.OptimizationError, match="plotting failed") as info:
+        aj.minimize(_counting([]), [(-1, 1)], budget=100, batch_size=10, jit=False, callback=callback)
+    assert info.value.partial_result.nfev == 20
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_resume_with_another_checkpoint_every_gives_the_same_result(tmp_path, jit):
+    f = (lambda x: jnp.sum(x**2, 1)) if jit else (lambda x: np.sum(x**2, 1))
+    kw = dict(budget=90, batch_size=10, seed=4, jit=jit, polish=False)
+    full = aj.minimize(f, [(-1, 2)] * 2, **kw)
+    path = tmp_path / "c.json"
+    stop = {"n": 0}
+
+    def cb(res):
+        stop["n"] = res.nfev
+        return res.nfev >= 40
+
+    if jit:  # the device path has no callback: run a shorter budget's worth through a checkpoint
+        aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=2, **kw)
+    else:
+        aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=2, callback=cb, **{**kw, "jit": False})
+    resumed = aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=5, resume=True, **kw)
+    assert resumed.fun == full.fun
+    np.testing.assert_array_equal(np.asarray(resumed.x), np.asarray(full.x))
+
+
+@pytest.mark.parametrize("change,name", [({"budget": 120}, "budget"), ({"method": "random"}, "method"),
+                                         ({"batch_size": 20}, "batch_size")])
+def test_resume_with_another_configuration_names_the_argument(tmp_path, change, name):
+    path = tmp_path / "c.json"
+    kw = dict(budget=60, batch_size=10, seed=0, jit=False)
+    aj.minimize(lambda x: np.sum(x**2, 1), [(-1, 1)] * 2, checkpoint=path, **kw)
+    with pytest.raises(ValueError, match=f"{name}: checkpoint"):
+        aj.minimize(lambda x: np.sum(x**2, 1), [(-1, 1)] * 2, checkpoint=path, resume=True, **{**kw, **change})
+
+
+# ----------------------------------------------- memory that grows with the problem
+@pytest.mark.parametrize("bounds", [[(0, 1)] * 6, {"a": (0, 1), "b": {"min": 0, "max": 5, "scale": "integer"},
+                                                    "c": {"choices": ["x", "y", "z"]}}])
+def test_tpe_scores_in_bounded_blocks_with_the_same_proposals(monkeypatch, bounds):
+    from arqon_jax.solver import make_solver
+
+    space = Space.from_bounds(bounds)
+    solver = make_solver(space, 200, 10, method="tpe", probe_ratio=0.5)
+    state = solver.init(jax.random.key(0))
+    for _ in range(12):
+        X, state = solver.ask(state)
+        state = solver.tell(state, X, jnp.sum((X - 0.3) ** 2, 1))
+    history = state.history
+    geom = Geometry.from_space(space)
+    whole = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)
+    monkeypatch.setattr(tpe_mod, "_MAX_BLOCK", space.dim * 200 * 3)  # chunks of 3 rows
+    chunked = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)
+    key = jax.random.key(5)
+    s0 = whole.init(key, history)
+    X1, _ = jax.jit(whole.ask)(s0, key, history)
+    X2, _ = jax.jit(chunked.ask)(s0, key, history)
+    np.testing.assert_allclose(np.asarray(X1), np.asarray(X2), rtol=0, atol=1e-6)
+
+
+def _big_closure(path: str):
+    data = np.ones(1_000_000)
+
+    if path == "host":
+        def f(x, data=data):
+            return np.sum(np.asarray(x) ** 2, 1) + 0 * data[0]
+    else:
+        def f(x, data=data):
+            return jnp.sum(x**2, 1) + 0 * data[0]
+    return f
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(jit=False), dict(budget=1200, batch_size=100), dict(checkpoint=True)])
+def test_compile_caches_do_not_keep_the_objective_alive(tmp_path, kw):
+    kw = dict(kw)
+    if kw.pop("checkpoint", False):
+        kw["checkpoint"] = tmp_path / "c.json"
+    f = _big_closure("host" if kw.get("jit") is False else "device")
+    ref = weakref.ref(f)
+    aj.minimize(f, [(-1, 1)] * 2, **{"budget": 40, **kw})
+    del f
+    gc.collect()
+    assert ref() is None
+
+
+def test_same_objective_reuses_its_compiled_loop():
+    f = _big_closure("device")
+    aj.minimize(f, [(-1, 1)] * 2, budget=40)
+    with jax.log_compiles():
+        import logging
+
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logging.getLogger("jax").addHandler(handler)
+        try:
+            aj.minimize(f, [(-1, 1)] * 2, budget=40, seed=1)
+        finally:
+            logging.getLogger("jax").removeHandler(handler)
+    assert not [r for r in records if "Compiling" in r.getMessage() and "run" in r.getMessage()]
+
+
+# ----------------------------------------------------------- identity and consistency
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_spaces_equal_by_value_but_not_by_type_do_not_share_a_solver(vectorized):
+    def run(choices):
+        seen = set()
+
+        def f(p):
+            vals = p["c"] if vectorized else [p["c"]]
+            seen.update(type(v) for v in vals)
+            return np.zeros(len(vals)) if vectorized else 0.0
+
+        aj.minimize(f, {"c": {"choices": choices}}, budget=10, vectorized=vectorized, jit=False)
+        return seen
+
+    assert run([True, False]) == {bool}
+    assert run([1, 0]) == {int}
+    assert run([1.0, 0.0]) == {float}
+
+
+@pytest.mark.parametrize("choices", [["a", "a", "b"], [1, 2, 1], [np.int64(3), np.int64(3)], [(1, 2), (1, 2)]])
+def test_duplicate_choices_are_refused(choices):
+    with pytest.raises(ValueError, match="duplicate choice"):
+        aj.minimize(lambda p: 0.0, {"c": {"choices": choices}}, budget=10, vectorized=False)
+
+
+def test_distinct_types_are_not_duplicates():
+    Space.from_bounds({"c": {"choices": [1, True, 1.5]}})
+
+
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (2**64, ValueError), (True, TypeError), (1.0, TypeError)])
+def test_bad_seeds_are_refused(seed, exc):
+    with pytest.raises(exc, match="seed"):
+        aj.minimize(lambda x: np.sum(x, 1), [(0, 1)], budget=10, seed=seed, jit=False)
+
+
+def test_all_64_seed_bits_count():
+    def run(seed):
+        return aj.minimize(lambda x: np.sum(x, 1), [(0, 1)] * 3, budget=20, seed=seed, method="random", jit=False).x
+
+    assert not np.array_equal(run(1), run(2**32 + 1))
+    assert not np.array_equal(run(2**32 - 1), run(2**64 - 1))
+    np.testing.assert_array_equal(run(2**40 + 7), run(2**40 + 7))
+
+
+@pytest.mark.parametrize("f,kw", [
+    (lambda x: np.sum(x, 1) * (1 + 1j), {"jit": False}),
+    (lambda x: [complex(v, 1) for v in np.sum(x, 1)], {"jit": False}),
+    (lambda x: complex(np.sum(x), 0), {"vectorized": False}),
+    (lambda x: np.complex128(1), {"vectorized": False}),
+    (lambda x: jnp.sum(x, 1).astype(jnp.complex64), {}),
+])
+def test_complex_objectives_are_refused(f, kw):
+    with pytest.raises(TypeError, match="complex"):
+        aj.minimize(f, [(0, 1)] * 2, budget=10, **kw)
+
+
+# ----------------------------------------------------------- what a new user trips on
+def test_numeric_choices_reach_a_jax_objective_as_values():
+    r = aj.minimize(lambda p: jnp.where(p["k"] == 10, 0.0, 1.0) + (p["x"] - 0.2) ** 2,
+                    {"k": {"choices": [1, 5, 10]}, "x": (0.0, 1.0)}, budget=100)
+    assert r.info["path"] == "device"
+    assert r.x["k"] == 10 and r.fun < 0.01
+
+
+@pytest.mark.parametrize("choices", [[1, 5, 10], [0.5, 2.0, 8.0], [True, False], [-3, 7]])
+def test_both_paths_see_the_same_choice_values(choices):
+    seen = {}
+
+    def host(p):
+        seen.setdefault("host", set()).update(np.asarray(p["k"]).tolist())
+        return np.asarray(p["x"], np.float64)
+
+    aj.minimize(host, {"k": {"choices": choices}, "x": (0.0, 1.0)}, budget=30, jit=False)
+    dev = aj.minimize(lambda p: p["x"] + 0 * p["k"].astype(jnp.float32) + 100.0 * (p["k"] == choices[-1]),
+                      {"k": {"choices": choices}, "x": (0.0, 1.0)}, budget=30)
+    assert seen["host"] <= set(choices)
+    assert dev.x["k"] in choices and dev.x["k"] != choices[-1]  # the device objective saw values
+
+
+def test_string_choices_run_on_the_host_path_with_the_choices():
+    seen = set()
+
+    def f(p):
+        seen.update(p["act"].tolist())
+        return jnp.asarray(p["x"])
+
+    r = aj.minimize(f, {"act": {"choices": ["relu", "tanh"]}, "x": (0.0, 1.0)}, budget=20)
+    assert r.info["path"] == "host"
+    assert seen == {"relu", "tanh"}
+
+
+def test_string_choices_with_jit_true_give_indexes_as_documented():
+    r = aj.minimize(lambda p: p["x"] + 10.0 * (p["act"] == 0), {"act": {"choices": ["relu", "tanh"]}, "x": (0.0, 1.0)},
+                    budget=30, jit=True)
+    assert r.info["path"] == "device" and r.x["act"] == "tanh"
+
+
+def test_no_persistent_cache_warning_on_import_and_run(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import arqon_jax as aj, numpy as np; "
+            "aj.minimize(lambda x: np.sum(x, 1), [(0, 1)], budget=10, jit=False)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "filelock" not in out.stderr and "Error reading" not in out.stderr
