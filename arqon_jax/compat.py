@@ -10,7 +10,7 @@ solver (:func:`arqon_jax.make_solver`) and :class:`ArqonProbe` over the probe ke
 Configuration (ArqonHPO's schema plus optional fields of ours)::
 
     {
-      "seed": 42,                 # int >= 0; optional here (default 0), required by ArqonHPO
+      "seed": 42,                 # int in [0, 2**64), all bits used; optional here (default 0)
       "budget": 100,              # int >= 1: total evaluations (proposals + seeded points)
       "bounds": {                 # name -> {"min", "max", "scale"}; scale is "Linear" (default),
         "lr": {"min": 1e-4, "max": 0.1, "scale": "Log"},     # "Log", "Periodic", or ours:
@@ -22,10 +22,15 @@ Configuration (ArqonHPO's schema plus optional fields of ours)::
       # ours, all optional:
       "batch_size": 10,           # rows per solver step (default: arqon_jax.default_batch_size(budget))
       "method": "auto",           # "auto" | "tpe" | "nelder-mead" | "cmaes" | "random"
-      "capacity": null            # history rows kept (default min(budget, 2048))
+      "capacity": null,           # history rows kept (default min(budget, 2048))
+      "x64": false                # run the solver in float64 instead of float32
     }
 
 Unknown fields are ignored with a warning (ArqonHPO ignores them silently).
+
+Precision: the solver runs in float32 unless ``"x64": true``; told values stay float64 on
+the host, and bounds float32 cannot represent or resolve switch to float64 with a warning
+(see :class:`ArqonSolver`).
 
 Differences from ArqonHPO 0.3.3 (see ``shared/reference/arqonhpo.md``), all on purpose:
 
@@ -63,6 +68,7 @@ proposed, until the space has none left (``None``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -76,21 +82,24 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from .host.config import check_int, check_seed, seed_key
 from .probe import kronecker
-from .solver import METHODS, Solver, _validate_int, default_batch_size, make_solver
-from .space import CATEGORICAL, INTEGER, LOG, Space, _scale_code
+from .solver import METHODS, Solver, default_batch_size, make_solver
+from .space import CATEGORICAL, INTEGER, LOG, Space
 from .state_io import decode_array, encode_array, read_state_header, state_from_json, state_to_json
 
 __all__ = ["ArqonSolver", "ArqonProbe"]
 
-_SOLVER_FIELDS = ("seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity")
-_PROBE_FIELDS = ("bounds", "seed", "budget", "probe_ratio", "strategy_params", "batch_size", "method", "capacity")
-_MAX_SEED = 2**64
+_SOLVER_FIELDS = (
+    "seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity", "x64",
+)
+_PROBE_FIELDS = _SOLVER_FIELDS
+_MAX_BUDGET = 2**31 - 2**25
 # Solver steps in a row that bring no new point (discrete spaces close to exhausted)
 # before falling back to uniform random points.
 _MAX_EMPTY_STEPS = 2
 _RANDOM_TRIES = 64
-_F32_MAX = float(np.finfo(np.float32).max)
+_F64_MAX = float(np.finfo(np.float64).max)
 
 
 # ------------------------------------------------------------------ config parsing
@@ -115,7 +124,15 @@ def _int_field(cfg: Mapping, name: str, low: int, high: int | None = None, defau
     value = cfg[name]
     if isinstance(value, float) and value.is_integer():  # JSON writers often emit 100.0
         value = int(value)
-    return _validate_int(name, value, low, high)
+    return check_int(name, value, low, high)
+
+
+def _scale_of(scale: Any) -> int | None:
+    """The scale code Space gives an ArqonHPO scale name, or None if Space refuses it."""
+    try:
+        return Space.from_bounds({"p": {"min": 1.0, "max": 2.0, "scale": scale}}).scales[0]
+    except (TypeError, ValueError):
+        return None  # unknown or categorical: Space.from_bounds on the real bounds says why
 
 
 def _check_bounds(bounds: Any) -> Space:
@@ -139,9 +156,7 @@ def _check_bounds(bounds: Any) -> Space:
                 raise ValueError(f"{where}[{side!r}]: must be finite, got {value!r}")
         lo, hi = float(spec.get("min", spec.get("low"))), float(spec.get("max", spec.get("high")))
         scale = spec.get("scale", "Linear")
-        code = _scale_code(scale, f"{where}['scale']")
-        if code == CATEGORICAL:
-            raise ValueError(f"{where}['scale']: categorical parameters need {{'choices': [...]}} instead of min/max")
+        code = _scale_of(scale)
         if not lo < hi:
             raise ValueError(f"{where}: min must be < max, got min={lo!r}, max={hi!r}")
         if code == LOG and lo <= 0:
@@ -159,8 +174,8 @@ def _solver_config(config: Any) -> tuple[dict, Space]:
     """Validates a solver configuration; returns it normalized (every field filled) and its Space."""
     cfg = _load_config(config)
     _warn_unknown(cfg, _SOLVER_FIELDS, "ArqonSolver")
-    seed = _int_field(cfg, "seed", 0, _MAX_SEED - 1, default=0)
-    budget = _int_field(cfg, "budget", 1, 2**31 - 2**25)
+    seed = 0 if cfg.get("seed") is None else check_seed(cfg["seed"])
+    budget = _int_field(cfg, "budget", 1, _MAX_BUDGET)
     if "bounds" not in cfg:
         raise ValueError("config: missing required field 'bounds'")
     space = _check_bounds(cfg["bounds"])
@@ -177,6 +192,23 @@ def _solver_config(config: Any) -> tuple[dict, Space]:
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
     capacity = _int_field(cfg, "capacity", 1, default=None)
+    x64 = cfg.get("x64", False)
+    x64 = False if x64 is None else x64
+    if not isinstance(x64, (bool, np.bool_)):
+        raise TypeError(f"x64: expected true or false, got {type(x64).__name__} {x64!r}")
+    x64 = bool(x64)
+    issues = [] if x64 else space.float32_issues(np.float32)
+    if issues:
+        # Refusing would break ArqonHPO configurations that work there (it runs in
+        # float64); staying in float32 would propose a few distinct points or points
+        # outside the bounds.
+        warnings.warn(
+            f"ArqonSolver: {'; '.join(issues)}: running the solver in float64 (\"x64\": true) instead; "
+            "set \"x64\": true in the config to silence this warning",
+            UserWarning,
+            stacklevel=3,
+        )
+        x64 = True
     norm = {
         "seed": seed,
         "budget": budget,
@@ -186,6 +218,7 @@ def _solver_config(config: Any) -> tuple[dict, Space]:
         "batch_size": batch,
         "method": method.lower(),
         "capacity": capacity,
+        "x64": x64,
     }
     return norm, space
 
@@ -196,14 +229,6 @@ def _jsonable(obj: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _seed_key(seed: int) -> jax.Array:
-    """A PRNG key from a 64-bit seed (both halves count)."""
-    key = jax.random.key(seed & 0xFFFFFFFF)
-    if seed >> 32:
-        key = jax.random.fold_in(key, seed >> 32)
-    return key
 
 
 # --------------------------------------------------------------- compiled steps
@@ -251,6 +276,11 @@ def _steps(solver: Solver) -> _Steps:
     return steps
 
 
+def _precision(x64: bool):
+    """The context the solver of a configuration is built, compiled and stepped in."""
+    return jax.enable_x64(True) if x64 else contextlib.nullcontext()
+
+
 def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -267,7 +297,8 @@ def _unit_from_values(space: Space, V: np.ndarray, dtype) -> np.ndarray:
 def _solver_y(y: np.ndarray, dtype) -> np.ndarray:
     """Host values to the solver's dtype: finite values stay finite (clipped to its range)."""
     y = np.asarray(y, np.float64)
-    return np.where(np.isfinite(y), np.clip(y, -_F32_MAX, _F32_MAX), np.nan).astype(dtype)
+    top = float(np.finfo(dtype).max)
+    return np.where(np.isfinite(y), np.clip(y, -top, top), np.nan).astype(dtype)
 
 
 # ------------------------------------------------------------------ host records
@@ -301,18 +332,6 @@ class _Batch:
             "next_row": self.next_row,
         }
 
-    @classmethod
-    def from_json(cls, d: dict) -> "_Batch":
-        b = cls(bool(d["asked"]), decode_array(d["X"], "state batch X"), decode_array(d["V"], "state batch V"))
-        b.ids = decode_array(d["ids"], "state batch ids").astype(np.int64)
-        b.y = decode_array(d["y"], "state batch y").astype(np.float64)
-        b.rep = decode_array(d["rep"], "state batch rep").astype(bool)
-        b.moved = decode_array(d["moved"], "state batch moved").astype(bool)
-        b.next_row = int(d["next_row"])
-        b.n_out = int(np.sum(b.ids >= 0))
-        b.n_rep = int(np.sum(b.rep | b.moved))
-        return b
-
 
 class _Pending:
     """A proposal handed out and waiting for its value."""
@@ -328,7 +347,7 @@ def _load_results(data: Any, where: str) -> list:
         data = bytes(data).decode("utf-8")
     if isinstance(data, str):
         try:
-            data = json.loads(data)  # accepts NaN and Infinity
+            data = json.loads(data, parse_float=_json_float)  # accepts NaN and Infinity
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: not valid JSON ({exc})") from None
     if isinstance(data, Mapping):
@@ -338,18 +357,92 @@ def _load_results(data: Any, where: str) -> list:
     return list(data)
 
 
+def _json_float(text: str) -> float:
+    # A finite literal beyond float64 (1e400) is a huge value, not a failure; json would
+    # read it as inf. "Infinity" and "NaN" do not come through here.
+    v = float(text)
+    return v if math.isfinite(v) else math.copysign(_F64_MAX, v)
+
+
 def _value(v: Any, where: str) -> float:
-    if type(v) is float or type(v) is int:
-        return float(v)
+    """A told value as float64: None is a failure (NaN), as are NaN and +-inf.
+
+    A finite value beyond float64 (a huge int, a longdouble) is clipped to its largest
+    finite value rather than becoming a failure. Complex values are refused: keeping the
+    real part would optimize another function without a word.
+    """
+    if type(v) is float:
+        return v
     if v is None:
         return math.nan
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{where}: expected a number or None, got {v!r}")
-    if isinstance(v, (numbers.Real, np.number)):
-        return float(v)
-    if hasattr(v, "__array__") and np.size(v) == 1:
-        return float(np.asarray(v).reshape(()))
+    if isinstance(v, (complex, np.complexfloating)) or (hasattr(v, "__array__") and np.iscomplexobj(v)):
+        raise TypeError(f"{where}: got the complex value {v!r}; tell a real number (e.g. abs(z) or z.real)")
+    if isinstance(v, numbers.Real) and not isinstance(v, np.generic):
+        try:
+            return float(v)
+        except OverflowError:  # 10**400, Fraction(10**400): finite, beyond float64
+            return _F64_MAX if v > 0 else -_F64_MAX
+    if isinstance(v, np.generic) or hasattr(v, "__array__"):
+        try:
+            arr = np.asarray(v)
+        except Exception:  # noqa: BLE001 - an object whose __array__ fails is not a number
+            arr = None
+        if arr is None or arr.size != 1 or arr.dtype.kind not in "iuf":
+            kind = "" if arr is None else f" of dtype {arr.dtype} and shape {arr.shape}"
+            raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__}{kind}")
+        item = arr.reshape(())
+        with np.errstate(over="ignore"):
+            out = float(item)
+        if math.isinf(out) and bool(np.isfinite(item)):  # a longdouble beyond float64
+            return math.copysign(_F64_MAX, out)
+        return out
     raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__} {v!r}")
+
+
+# ------------------------------------------------------------------ state checks
+def _corrupt(where: str, why: str) -> ValueError:
+    return ValueError(f"state: corrupt {where}: {why}")
+
+
+def _member(d: Any, key: str, where: str) -> Any:
+    if not isinstance(d, Mapping):
+        raise _corrupt(where, f"expected an object, got {type(d).__name__}")
+    if key not in d:
+        raise _corrupt(f"{where}[{key!r}]", "missing")
+    return d[key]
+
+
+def _state_int(d: Any, key: str, where: str, low: int, high: int | None = None) -> int:
+    v = _member(d, key, where)
+    where = f"{where}[{key!r}]"
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _corrupt(where, f"expected an integer, got {type(v).__name__} {v!r}")
+    if v < low or (high is not None and v > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise _corrupt(where, f"expected an integer {rng}, got {v}")
+    return v
+
+
+def _state_array(d: Any, key: str, where: str, dtype: Any, shape: tuple) -> np.ndarray:
+    """``d[key]`` decoded; its dtype and shape must be ``dtype`` and ``shape`` (None: any length)."""
+    entry = _member(d, key, where)
+    where = f"{where}[{key!r}]"
+    try:
+        arr = decode_array(entry, "array")
+    except ValueError as exc:
+        raise _corrupt(where, str(exc).removeprefix("array: ")) from None
+    want = np.dtype(dtype)
+    if arr.dtype != want or arr.ndim != len(shape) or any(w is not None and w != n for w, n in zip(shape, arr.shape)):
+        shown = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise _corrupt(where, f"expected {want.name} of shape {shown}, got {arr.dtype.name} of shape {arr.shape}")
+    return arr
+
+
+def _check_finite(X: np.ndarray, where: str) -> None:
+    if not np.all(np.isfinite(X)):
+        raise _corrupt(where, "non-finite unit coordinates")
 
 
 # -------------------------------------------------------------------- ArqonSolver
@@ -361,6 +454,19 @@ class ArqonSolver:
 
     Raises:
         ValueError, TypeError: For an invalid configuration, naming the field.
+
+    Warns:
+        UserWarning: When float32 cannot represent or resolve the bounds of a parameter
+            (a nonzero bound below float32's smallest normal number, or fewer than 4096
+            float32 values between min and max, e.g. ``(1e8, 1e8 + 100)``) and ``"x64"``
+            is false: the warning names the parameter and the solver runs in float64, as
+            with ``"x64": true`` (which :attr:`config` and ``export()`` then hold).
+            Staying in float32 would propose a handful of distinct points, or points
+            outside the bounds; refusing would break configurations ArqonHPO accepts.
+
+    Precision: told values are kept in float64 on the host (:attr:`best`, the history
+    and ``export()`` hold them as told); the solver sees them in its dtype, finite values
+    beyond its range clipped to its largest finite value, never counted as failures.
 
     Example::
 
@@ -375,8 +481,9 @@ class ArqonSolver:
 
     def __init__(self, config: Any):
         cfg, space = _solver_config(config)
-        self._setup(cfg, space)
-        self._state = self._steps.init(_seed_key(cfg["seed"]))
+        with _precision(cfg["x64"]):
+            self._setup(cfg, space)
+            self._state = self._steps.init(seed_key(cfg["seed"]))
         self._reset_host()
 
     # ------------------------------------------------------------ internals
@@ -406,10 +513,18 @@ class ArqonSolver:
         self._n_extra = 0
         self._n_results = 0
         self._serial = 0  # solver asks so far
+        # (value, key, eval_id) of the best finite result, in float64: the solver's own
+        # best is in its dtype, which may round or clip what was told.
+        self._best: tuple[float, tuple, int | None] | None = None
 
     @property
     def _remaining(self) -> int:
         return self._config["budget"] - self._n_handed - self._n_extra
+
+    def _records(self, V: np.ndarray) -> list[dict]:
+        if self._plain:  # only continuous parameters: values are the floats themselves
+            return [dict(zip(self._names, row)) for row in np.asarray(V, np.float64).tolist()]
+        return self._space.to_records(V)
 
     def _take(self, n_max: int) -> list[dict]:
         """Hands out up to ``n_max`` new rows of the open batches, in order."""
@@ -434,10 +549,7 @@ class ArqonSolver:
                 break
         if not out_V:
             return []
-        if self._plain:  # only continuous parameters: values are the floats themselves
-            names = self._names
-            return [dict(zip(names, row)) for row in np.stack(out_V).tolist()]
-        return self._space.to_records(np.stack(out_V))
+        return self._records(np.stack(out_V))
 
     def _close(self, b: _Batch) -> tuple[np.ndarray, np.ndarray]:
         """Values and valid mask to report batch ``b``; its unreported proposals become late."""
@@ -521,7 +633,9 @@ class ArqonSolver:
     def _random_batch(self) -> bool:
         """Fallback when the solver keeps proposing known points: fresh uniform points, if any."""
         B = self._solver.batch_size
-        rng = np.random.default_rng([self._config["seed"] & 0xFFFFFFFF, self._n_handed, self._serial])
+        # SeedSequence takes every bit of the seed (one 32-bit word per 32 bits), so
+        # seeds equal in their low 32 bits get different streams.
+        rng = np.random.default_rng([self._config["seed"], self._n_handed, self._serial])
         for _ in range(_RANDOM_TRIES // B + 1):
             X = rng.random((B, self._dim)).astype(self._dtype)
             b = _Batch(False, X, np.asarray(self._space.from_unit(X)).astype(np.float64))
@@ -552,7 +666,8 @@ class ArqonSolver:
         """
         if self._remaining <= 0:
             return None
-        return self._next(self._remaining, all_probe=True) or None
+        with _precision(self._config["x64"]):
+            return self._next(self._remaining, all_probe=True) or None
 
     def ask_one(self) -> dict | None:
         """One candidate, or ``None`` when the budget is spent; works in any phase.
@@ -562,7 +677,8 @@ class ArqonSolver:
         """
         if self._remaining <= 0:
             return None
-        out = self._next(1, all_probe=False)
+        with _precision(self._config["x64"]):
+            out = self._next(1, all_probe=False)
         return out[0] if out else None
 
     def tell(self, results: Any) -> None:
@@ -609,6 +725,21 @@ class ArqonSolver:
         """The normalized configuration (every field filled in)."""
         return copy.deepcopy(self._config)
 
+    @property
+    def best(self) -> dict | None:
+        """The best result recorded so far, or ``None`` while no finite value was told.
+
+        A dict ``{"params", "value", "eval_id"}``: ``value`` is the float64 value told
+        for ``params`` (not the solver's rounded copy; a finite value beyond float64 is
+        clipped to its largest finite value); ``eval_id`` is the proposal it answered,
+        ``None`` for a warm start. Failed evaluations (``None``, NaN, +-inf) never count;
+        on a tie the earlier result stays. It never gets worse.
+        """
+        if self._best is None:
+            return None
+        value, key, eid = self._best
+        return {"params": self._records(np.asarray([key], np.float64))[0], "value": value, "eval_id": eid}
+
     def export(self) -> str:
         """Everything needed to continue, as versioned JSON text.
 
@@ -641,6 +772,9 @@ class ArqonSolver:
             "seen": encode_array(np.asarray(list(self._seen), np.float64) if self._seen else empty_v),
             "known_keys": encode_array(np.asarray(list(self._known), np.float64) if self._known else empty_v),
             "known_y": encode_array(np.asarray(list(self._known.values()), np.float64)),
+            "best": None if self._best is None else {
+                "value": self._best[0], "key": list(self._best[1]), "eval_id": self._best[2],
+            },
         }
         return state_to_json("ArqonSolver", self._config, self._space, self._state, extra)
 
@@ -648,48 +782,187 @@ class ArqonSolver:
     def from_state(cls, state: str) -> "ArqonSolver":
         """Rebuilds a solver from :meth:`export`'s text.
 
+        Every field is checked against the invariants the solver relies on (counters
+        within the budget and above every handed-out ``eval_id``, each ``eval_id``
+        waiting once, arrays of the right dtype and shape, points inside the space), so
+        a hand-edited state is refused instead of handing out colliding ids or points.
+
         Raises:
-            ValueError: If the text is corrupt, not an arqon_jax ArqonSolver state, or
-                written by a newer version.
+            ValueError: If the text is corrupt (``state: corrupt <field>: ...``), not an
+                arqon_jax ArqonSolver state, or written by a newer version.
         """
         doc = read_state_header(state, "ArqonSolver")
-        cfg, space = _solver_config(doc["config"])
-        obj = cls.__new__(cls)
-        obj._setup(cfg, space)
-        template = obj._steps.init(_seed_key(0))  # structure, shapes and dtypes only
-        _, obj._state, extra = state_from_json(doc, "ArqonSolver", template, space=space)
-        obj._reset_host()
         try:
-            obj._restore_host(extra)
-        except (KeyError, TypeError, IndexError) as exc:
-            raise ValueError(f"state: corrupt solver bookkeeping ({type(exc).__name__}: {exc})") from None
+            cfg, space = _solver_config(doc["config"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"state: corrupt config: {exc}") from None
+        obj = cls.__new__(cls)
+        with _precision(cfg["x64"]):
+            obj._setup(cfg, space)
+            template = obj._steps.init(seed_key(0))  # structure, shapes and dtypes only
+            _, obj._state, extra = state_from_json(doc, "ArqonSolver", template, space=space)
+        obj._reset_host()
+        obj._restore_host(extra)
         return obj
 
-    def _restore_host(self, extra: dict) -> None:
-        c = extra["counters"]
-        self._n_handed, self._n_extra = int(c["n_handed"]), int(c["n_extra"])
-        self._n_results, self._serial = int(c["n_results"]), int(c["serial"])
-        self._batches = [_Batch.from_json(d) for d in extra["batches"]]
-        for b in self._batches:
+    def _restore_host(self, extra: Mapping) -> None:
+        B, dim, budget = self._solver.batch_size, self._dim, self._config["budget"]
+        cw = "extra['counters']"
+        c = _member(extra, "counters", "extra")
+        n_handed = _state_int(c, "n_handed", cw, 0, budget)
+        n_extra = _state_int(c, "n_extra", cw, 0, budget)
+        if n_handed + n_extra > budget:
+            raise _corrupt(f"{cw}['n_extra']",
+                           f"{n_handed} proposals plus {n_extra} warm starts exceed the budget {budget}")
+        n_results = _state_int(c, "n_results", cw, 0, budget)
+        serial = _state_int(c, "serial", cw, 0)
+        asked = int(np.asarray(self._state.n_asked)) & 0xFFFFFFFF  # int32 in the solver state
+        if (serial * B) & 0xFFFFFFFF != asked:
+            raise _corrupt(f"{cw}['serial']",
+                           f"{serial} solver steps of {B} rows, but the solver state asked {asked} rows")
+
+        owner: dict[int, str] = {}  # every eval_id in the state -> where it is, to refuse repeats
+        raw = _member(extra, "batches", "extra")
+        if not isinstance(raw, list):
+            raise _corrupt("extra['batches']", f"expected a list, got {type(raw).__name__}")
+        batches = [self._batch_from_state(d, f"extra['batches'][{j}]", owner) for j, d in enumerate(raw)]
+        pending: dict[int, _Pending] = {}
+        where_of: dict[int, str] = {}
+        for j, b in enumerate(batches):
             for r in np.flatnonzero((b.ids >= 0) & ~b.rep & ~b.moved):
-                self._pending[int(b.ids[r])] = _Pending(b.keys[r], b, int(r))
-        pc = extra["pending_closed"]
-        ids = decode_array(pc["ids"], "state pending ids")
-        us = decode_array(pc["X"], "state pending X").astype(self._dtype)
-        ks = decode_array(pc["keys"], "state pending keys")
+                pending[int(b.ids[r])] = _Pending(b.keys[r], b, int(r))
+                where_of[int(b.ids[r])] = f"extra['batches'][{j}]['V']"
+
+        pw = "extra['pending_closed']"
+        pc = _member(extra, "pending_closed", "extra")
+        ids = _state_array(pc, "ids", pw, np.int64, (None,))
+        us = _state_array(pc, "X", pw, self._dtype, (len(ids), dim))
+        ks = _state_array(pc, "keys", pw, np.float64, (len(ids), dim))
+        self._check_ids(ids, f"{pw}['ids']", owner)
+        _check_finite(us, f"{pw}['X']")
+        self._check_inside(ks, f"{pw}['keys']")
         for eid, u, k in zip(ids.tolist(), us, ks.tolist()):
-            self._pending[int(eid)] = _Pending(tuple(k), None, -1, u)
-        self._pending = dict(sorted(self._pending.items()))
-        self._by_key = {p.key: eid for eid, p in self._pending.items()}
-        ex = extra["extras"]
-        self._extra_X = list(decode_array(ex["X"], "state extras X").astype(self._dtype))
-        self._extra_y = decode_array(ex["y"], "state extras y").astype(np.float64).tolist()
-        self._seen = dict.fromkeys(tuple(r) for r in decode_array(extra["seen"], "state seen").tolist())
-        kk = decode_array(extra["known_keys"], "state known keys").tolist()
-        ky = decode_array(extra["known_y"], "state known values").tolist()
-        self._known = {tuple(k): float(v) for k, v in zip(kk, ky)}
-        if len(self._extra_X) != len(self._extra_y) or len(kk) != len(ky):
-            raise ValueError("state: corrupt solver bookkeeping (array lengths differ)")
+            pending[eid] = _Pending(tuple(k), None, -1, u)
+            where_of[eid] = f"{pw}['keys']"
+        if owner and max(owner) >= n_handed:
+            top = max(owner)
+            raise _corrupt(f"{cw}['n_handed']", f"{n_handed} proposals handed out, but eval_id {top} is in "
+                           f"{owner[top]} (the next proposal would repeat an eval_id)")
+        pending = dict(sorted(pending.items()))
+        by_key: dict[tuple, int] = {}
+        for eid, p in pending.items():
+            if p.key in by_key:
+                raise _corrupt(where_of[eid],
+                               f"proposals {by_key[p.key]} and {eid} wait at the same parameters {p.key}")
+            by_key[p.key] = eid
+        if n_results != n_handed - len(pending) + n_extra:
+            raise _corrupt(f"{cw}['n_results']", f"{n_results} results, but {n_handed} proposals ({len(pending)} still "
+                           f"waiting) and {n_extra} warm starts make {n_handed - len(pending) + n_extra}")
+
+        ew = "extra['extras']"
+        ex = _member(extra, "extras", "extra")
+        ey = _state_array(ex, "y", ew, np.float64, (None,))
+        eX = _state_array(ex, "X", ew, self._dtype, (len(ey), dim))
+        if not np.all(np.isfinite(eX) & (eX >= 0) & (eX <= 1)):
+            raise _corrupt(f"{ew}['X']", "unit coordinates must lie in [0, 1]")
+
+        seen_arr = _state_array(extra, "seen", "extra", np.float64, (None, dim))
+        self._check_inside(seen_arr, "extra['seen']")
+        seen = dict.fromkeys(tuple(r) for r in seen_arr.tolist())
+        if len(seen) != len(seen_arr):
+            raise _corrupt("extra['seen']", "a point is listed twice")
+        kk = _state_array(extra, "known_keys", "extra", np.float64, (None, dim))
+        ky = _state_array(extra, "known_y", "extra", np.float64, (len(kk),))
+        known = {tuple(k): float(v) for k, v in zip(kk.tolist(), ky.tolist())}
+        if len(known) != len(kk):
+            raise _corrupt("extra['known_keys']", "a point is listed twice")
+        # A point missing from seen could be proposed again.
+        for what, keys in (("a recorded point", known), ("a waiting proposal", by_key)):
+            missing = next((k for k in keys if k not in seen), None)
+            if missing is not None:
+                raise _corrupt("extra['seen']", f"{what} {missing} is missing")
+
+        self._batches, self._pending, self._by_key = batches, pending, by_key
+        self._extra_X, self._extra_y = list(eX), ey.tolist()
+        self._seen, self._known = seen, known
+        self._n_handed, self._n_extra, self._n_results, self._serial = n_handed, n_extra, n_results, serial
+        self._best = self._best_from_state(extra, pending)
+
+    def _best_from_state(self, extra: Mapping, pending: dict) -> tuple | None:
+        finite = [(v, k) for k, v in self._known.items() if math.isfinite(v)]
+        if "best" not in extra:  # written before the best was stored: the recorded values give it
+            if not finite:
+                return None
+            v, k = min(finite, key=lambda t: t[0])
+            return v, tuple(float(x) for x in k), None
+        bw = "extra['best']"
+        b = extra["best"]
+        if b is None:
+            if finite:
+                raise _corrupt(bw, f"null, but the value {finite[0][0]!r} was recorded at {finite[0][1]}")
+            return None
+        value = _member(b, "value", bw)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _corrupt(f"{bw}['value']", f"expected a finite number, got {type(value).__name__} {value!r}")
+        value = float(value)
+        key = _member(b, "key", bw)
+        if (not isinstance(key, list) or len(key) != self._dim
+                or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in key)):
+            raise _corrupt(f"{bw}['key']", f"expected a list of {self._dim} numbers, got {key!r}")
+        key = tuple(float(x) for x in key)
+        if key not in self._known:
+            raise _corrupt(f"{bw}['key']", f"{key} is not a recorded point")
+        lowest = min((v for v, _ in finite), default=math.inf)
+        if value > lowest:
+            raise _corrupt(f"{bw}['value']", f"{value!r} is worse than the recorded value {lowest!r}")
+        eid = _member(b, "eval_id", bw)
+        if eid is not None:
+            if isinstance(eid, bool) or not isinstance(eid, int) or not 0 <= eid < self._n_handed or eid in pending:
+                raise _corrupt(f"{bw}['eval_id']", f"expected null or the eval_id of a recorded proposal, got {eid!r}")
+        return value, key, eid
+
+    def _batch_from_state(self, d: Any, where: str, owner: dict) -> _Batch:
+        B, dim = self._solver.batch_size, self._dim
+        asked = _member(d, "asked", where)
+        if not isinstance(asked, bool):
+            raise _corrupt(f"{where}['asked']", f"expected true or false, got {asked!r}")
+        X = _state_array(d, "X", where, self._dtype, (B, dim))
+        V = _state_array(d, "V", where, np.float64, (B, dim))
+        ids = _state_array(d, "ids", where, np.int64, (B,))
+        y = _state_array(d, "y", where, np.float64, (B,))
+        rep = _state_array(d, "rep", where, np.bool_, (B,))
+        moved = _state_array(d, "moved", where, np.bool_, (B,))
+        next_row = _state_int(d, "next_row", where, 0, B)
+        _check_finite(X, f"{where}['X']")
+        self._check_inside(V, f"{where}['V']")
+        out = ids >= 0
+        self._check_ids(ids[out], f"{where}['ids']", owner)
+        if np.any(ids < -1) or np.any(out[next_row:]):
+            raise _corrupt(f"{where}['ids']", f"expected -1 or an eval_id >= 0 in rows 0..{next_row - 1} only "
+                           f"(next_row is {next_row}), got {ids.tolist()}")
+        if np.any((rep | moved) & ~out):
+            bad = "rep" if np.any(rep & ~out) else "moved"
+            raise _corrupt(f"{where}[{bad!r}]", "a row never handed out is marked as reported")
+        if np.any(rep & moved):
+            raise _corrupt(f"{where}['moved']", "a row is marked both as reported and as reported elsewhere")
+        b = _Batch(asked, X, V)
+        b.ids, b.y, b.rep, b.moved, b.next_row = ids, y, rep, moved, next_row
+        b.n_out = int(np.sum(out))
+        b.n_rep = int(np.sum(rep | moved))
+        return b
+
+    def _check_ids(self, ids: np.ndarray, where: str, owner: dict) -> None:
+        for eid in ids.tolist():
+            if eid < 0:
+                raise _corrupt(where, f"negative eval_id {eid}")
+            if eid in owner:
+                raise _corrupt(where, f"eval_id {eid} appears twice (also in {owner[eid]})")
+            owner[eid] = where
+
+    def _check_inside(self, V: np.ndarray, where: str) -> None:
+        bad = np.flatnonzero(~self._space.contains(V)) if len(V) else ()
+        if len(bad):
+            raise _corrupt(where, f"row {int(bad[0])}: " + self._outside(V[bad[0]], "params"))
 
     # ------------------------------------------------------------- recording
     def _params_row(self, p: Any, where: str) -> list[float]:
@@ -839,6 +1112,8 @@ class ArqonSolver:
             self._seen[key] = None
             self._known[key] = y
             self._n_results += 1
+            if math.isfinite(y) and (self._best is None or y < self._best[0]):
+                self._best = (y, tuple(float(k) for k in key), e)
 
     def __reduce__(self):
         # Pickling (Ray Tune pickles searchers, copy.deepcopy) goes through export(), so
@@ -861,7 +1136,10 @@ class ArqonProbe:
         config: JSON text or dict with ``bounds`` (as for :class:`ArqonSolver`); other
             ArqonHPO fields (``seed``, ``budget``, ...) are accepted and ignored, as in
             ArqonHPO, and may be absent.
-        seed: The sequence's seed (ArqonHPO's ``frac(seed / pi)`` offset), an int >= 0.
+        seed: The sequence's seed, an integer in ``[0, 2**64)`` (ArqonHPO's
+            ``frac(seed / pi)`` offset, computed in float64 as ArqonHPO does, so seeds
+            above ``2**53`` that round to the same float share it; ``shift=True`` also
+            uses all 64 bits exactly).
         shift: ``False`` (default) gives ArqonHPO 0.3.3's sequence, so a sharded sweep
             started with ``arqonhpo.ArqonProbe`` can be continued with this one.
             ``True`` adds our seed-derived Cranley-Patterson shift per dimension: with
@@ -879,11 +1157,9 @@ class ArqonProbe:
         if "bounds" not in cfg:
             raise ValueError("config: missing required field 'bounds'")
         self._space = _check_bounds(cfg["bounds"])
-        if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or not 0 <= seed < _MAX_SEED:
-            raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+        self.seed = check_seed(seed)
         if not isinstance(shift, bool):
             raise TypeError(f"shift: expected a bool, got {shift!r}")
-        self.seed = int(seed)
         self.shift = shift
         sp = self._space
         self._lo = np.asarray(sp.low, np.float64)

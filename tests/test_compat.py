@@ -374,13 +374,19 @@ def test_tell_matches_by_params_without_eval_id_and_handles_moved_params():
         ({"bounds": {"lr": {"min": 0.5, "max": 0.1}}}, ValueError, r"bounds\['lr'\]: min must be < max"),
         ({"bounds": {"lr": {"min": 0.0, "max": 0.1, "scale": "Log"}}}, ValueError, r"bounds\['lr'\]: scale 'Log' needs min > 0, got min=0.0"),
         ({"bounds": {"lr": {"min": -1, "max": 0.1, "scale": "log"}}}, ValueError, r"bounds\['lr'\]: scale 'log' needs min > 0"),
-        ({"bounds": {"lr": {"min": 0, "max": 1, "scale": "Cubic"}}}, ValueError, r"bounds\['lr'\]\['scale'\]: unknown scale 'Cubic'"),
+        ({"bounds": {"lr": {"min": 0, "max": 1, "scale": "Cubic"}}}, ValueError, r"bounds\['lr'\]: unknown scale 'Cubic'"),
+        ({"bounds": {"lr": {"min": 0, "max": 1, "scale": "categorical"}}}, ValueError, r"bounds\['lr'\]: categorical scale needs"),
         ({"bounds": {"lr": {"max": 1}}}, ValueError, r"bounds\['lr'\]: missing 'min'"),
         ({"bounds": {"lr": {"min": "a", "max": 1}}}, TypeError, r"bounds\['lr'\]\['min'\]: expected a number"),
         ({"bounds": {}}, ValueError, r"bounds: the search space is empty"),
         ({"probe_ratio": 0}, ValueError, r"probe_ratio: expected a number in \(0, 1\], got 0"),
         ({"probe_ratio": 1.5}, ValueError, r"probe_ratio: expected a number in \(0, 1\], got 1.5"),
-        ({"seed": -1}, ValueError, r"seed: expected an integer in \[0, 18446744073709551615\]"),
+        ({"seed": -1}, ValueError, r"seed: expected an integer in \[0, 2\*\*64\), got -1"),
+        ({"seed": 2**64}, ValueError, r"seed: expected an integer in \[0, 2\*\*64\)"),
+        ({"seed": True}, TypeError, r"seed: expected an integer in \[0, 2\*\*64\), got bool True"),
+        ({"x64": 1}, TypeError, r"x64: expected true or false, got int 1"),
+        ({"bounds": {"act": {"choices": ["relu", "relu", "gelu"]}}}, ValueError,
+         r"bounds\['act'\]: duplicate choice 'relu' in \['relu', 'relu', 'gelu'\]"),
         ({"batch_size": 41}, ValueError, r"batch_size: expected an integer in \[1, 40\]"),
         ({"method": "bayes"}, ValueError, r"method: unknown method 'bayes'"),
         ({"strategy_params": [1]}, TypeError, r"strategy_params: expected a dict"),
@@ -483,7 +489,7 @@ _SUBPROCESS = r"""
 import json, math, sys
 sys.modules["ray"] = None  # not needed here; importing it is slow
 sys.path.insert(0, sys.argv[1])
-from test_compat import CFG, _drive, run_ask_tell
+from tests.test_compat import CFG, _drive, run_ask_tell
 from arqon_jax import ArqonSolver
 b = ArqonSolver.from_state(open(sys.argv[2]).read())
 print(json.dumps({"restored": _drive(b, 6, int(sys.argv[3])), "fresh": run_ask_tell(ArqonSolver(CFG))}))
@@ -527,7 +533,7 @@ def test_corrupt_or_foreign_state_is_refused():
     leaves[3]["data"] = "not base64!"
     with pytest.raises(ValueError, match=r"state: leaf 3 .* is corrupt"):
         ArqonSolver.from_state(json.dumps(dict(doc, leaves=leaves)))
-    with pytest.raises(ValueError, match=r"state: corrupt solver bookkeeping"):
+    with pytest.raises(ValueError, match=r"state: corrupt extra\['counters'\]: missing"):
         ArqonSolver.from_state(json.dumps(dict(doc, extra={})))
     with pytest.raises(TypeError, match=r"state: expected the JSON text"):
         ArqonSolver.from_state(None)
