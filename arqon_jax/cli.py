@@ -11,9 +11,19 @@ Commands (``arqon-jax COMMAND --help`` for each)::
     arqon-jax probe --config cfg.json --start 0 --count 1000 [--format csv|json]
     arqon-jax bench NAME [ARGS...]                  # runs benchmarks/NAME.py; lists them if unknown
 
-User mistakes (bad JSON, a missing file, invalid bounds, an unknown function) print one
-line ``arqon-jax COMMAND: error: ...`` on stderr and exit with status 2; an exception
-raised by the user's objective exits with status 1 (``--traceback`` shows where).
+Exit status:
+
+* 0: done.
+* 1: the user's objective raised; ``minimize`` prints the best point found before that
+  on stdout and the exception on stderr (``--traceback`` shows where).
+* 2: a user mistake, one line ``arqon-jax COMMAND: error: ...`` on stderr: bad or too
+  deeply nested JSON/TOML, NaN or infinite numbers in a config (they have no JSON form,
+  so a state file could not hold them), a missing file, invalid bounds, an unknown
+  function, or an ``--objective`` written for one point run without ``--pointwise``
+  (and the reverse).
+* 3: ``minimize`` ran but found no finite value.
+* 130: interrupted (Ctrl-C); ``minimize`` prints the best point found so far.
+* 141: the reader of stdout went away (e.g. ``arqon-jax probe ... | head``).
 
 Compiled programs are kept in a persistent XLA cache (``$ARQON_JAX_CACHE_DIR``, default
 ``~/.cache/arqon_jax/xla``; ``--no-cache`` or ``ARQON_JAX_CACHE_DIR=`` turns it off), so
@@ -31,8 +41,10 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -42,6 +54,9 @@ from .checkpoint import atomic_write_text
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
 EXIT_OBJECTIVE = 1  # the user's objective raised
+EXIT_UNSUCCESSFUL = 3  # minimize ran but found no finite value
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away, as shells report SIGPIPE
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "benchmarks"  # present in a source checkout (editable install)
 
@@ -82,8 +97,11 @@ def _enable_cache(disabled: bool) -> None:
 
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    with contextlib.suppress(AttributeError, KeyError, ValueError):
-        jax.config.update("jax_compilation_cache_max_size", 1 << 30)  # least recently used entries go first
+    # JAX's size-limited (LRU) cache needs filelock: without it every cache read warns and
+    # misses. filelock is a dependency; an install without it gets an unbounded cache.
+    if importlib.util.find_spec("filelock") is not None:
+        with contextlib.suppress(AttributeError, KeyError, ValueError):
+            jax.config.update("jax_compilation_cache_max_size", 1 << 30)  # least recently used entries go first
 
 
 def _read_text(path: str, what: str) -> str:
@@ -101,11 +119,57 @@ def _read_text(path: str, what: str) -> str:
         raise CLIError(f"{what}: cannot read {path} ({exc})") from None
 
 
+PROBE_CHUNK = 65536  # rows computed and printed at a time by ``probe``
+MAX_DEPTH = 100  # nesting of user JSON/TOML; real configs and results need a handful of levels
+
+_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of arrays/objects)"
+
+
 def _parse_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text)  # also accepts NaN / Infinity, as Python writes them
+        data = json.loads(text)  # also accepts NaN / Infinity, as Python writes them
     except json.JSONDecodeError as exc:
         raise CLIError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise CLIError(f"{what}: {_TOO_DEEP}") from None
+    _check_depth(data, what)
+    return data
+
+
+def _check_depth(data: Any, what: str) -> None:
+    """Refuses data nested deeper than ``MAX_DEPTH``: the library walks it recursively."""
+    # Iterative, so that the check itself cannot hit the recursion limit.
+    stack = [(data, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise CLIError(f"{what}: {_TOO_DEEP}")
+            stack.extend((v, depth + 1) for v in (obj.values() if isinstance(obj, dict) else obj))
+
+
+def _check_config_values(data: Any, what: str) -> None:
+    """Refuses config values that do not survive a JSON round trip.
+
+    The state file and every batch printed by ``ask`` are strict JSON, and ``tell``
+    matches parameters by value: a NaN or infinite choice would be printed as null and
+    never matched again, and a TOML date would turn into a string.
+    """
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        obj, where = stack.pop()
+        if isinstance(obj, dict):
+            items = [(v, f"{where}[{k!r}]" if where else str(k)) for k, v in obj.items()]
+            stack.extend(reversed(items))  # the first bad value is the one reported
+        elif isinstance(obj, list):
+            stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(obj)]))
+        elif isinstance(obj, float):
+            if not math.isfinite(obj):
+                raise CLIError(f"{what}: {where or 'the value'} is {obj!r}; NaN and infinite numbers have no JSON "
+                               "form, so state files and batches could not carry them (write such a choice as a string)")
+        elif not (obj is None or isinstance(obj, (str, int, bool))):
+            raise CLIError(f"{what}: {where or 'the value'} is a {type(obj).__name__} ({obj!r}); "
+                           "only strings, numbers, booleans, null, arrays and tables are supported")
 
 
 def _load_config(spec: str, what: str = "--config") -> dict:
@@ -121,10 +185,14 @@ def _load_config(spec: str, what: str = "--config") -> dict:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise CLIError(f"{what}: {spec} is not valid TOML ({exc})") from None
+            except RecursionError:
+                raise CLIError(f"{what} {spec}: {_TOO_DEEP}") from None
+            _check_depth(data, f"{what} {spec}")
         else:
             data = _parse_json(text, f"{what} {spec}")
     if not isinstance(data, dict):
         raise CLIError(f"{what}: expected a JSON object (or a TOML table), got {type(data).__name__}")
+    _check_config_values(data, what)
     return data
 
 
@@ -162,7 +230,9 @@ def _state_lock(path: Path):
     except ImportError:  # not POSIX: no locking
         yield
         return
-    lock_path = path.with_name(path.name + ".lock")
+    # Locked by the file a write replaces, so that a symlink and its target share one lock.
+    real = Path(os.path.realpath(path))
+    lock_path = real.with_name(real.name + ".lock")
     try:
         fh = open(lock_path, "a")
     except OSError:
@@ -266,7 +336,8 @@ def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, t
             from matplotlib.figure import Figure
         except ImportError:
             use_matplotlib = False
-            note = "matplotlib is not installed: wrote the curves as CSV instead of a PNG"
+            note = ("convergence curves as CSV, not a PNG (matplotlib is not installed; "
+                    "pip install 'arqon_jax[demo]' adds it)")
         else:
             # Figure + Agg canvas: no pyplot, so no global backend state is touched.
             fig = Figure(figsize=(7, 4.5), dpi=110)
@@ -414,6 +485,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path, note = _write_curves(out, {label_a: (nfev_curve, curve), "random search": (nfev_curve, rand_best)},
                                f_opt, title, use_matplotlib=not args.csv,
                                marks=res.trace)
+    # The path comes last, after the only ": " of the line, so scripts can split it off.
     print(f"  {note}: {path.resolve()}")
     return 0
 
@@ -482,6 +554,7 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
             s[name] = v
     if args.bounds is not None:
         s["bounds"] = _parse_json(args.bounds, "--bounds")
+        _check_config_values(s["bounds"], "--bounds")
     if isinstance(s["method"], str):
         s["method"] = s["method"].lower()
     for name in ("budget", "batch_size", "seed", "capacity"):
@@ -493,9 +566,92 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
     return s
 
 
+# A vectorized objective gets a (batch, dim) array; code written for one point fails on
+# it in these ways (numpy's conversions and comparisons, arqon_jax's shape check, JAX's
+# concretization errors when traced).
+_ONE_POINT_SIGNS = (
+    "only 0-dimensional arrays can be converted",
+    "only length-1 arrays can be converted",
+    "only size-1 arrays can be converted",
+    "truth value of an array with more than one element is ambiguous",
+    "one value per row of the batch",
+)
+_ONE_POINT_ERRORS = {"ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"}
+# ... and a batch objective given one point with --pointwise fails in these.
+_BATCH_SIGNS = (
+    "out of bounds for array of dimension 1",
+    "too many indices for array",
+    "for one point, expected a scalar",
+)
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 8:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _shape_mistake(exc: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
+    """The --pointwise hint when ``exc`` is how a one-point objective fails on a batch (or the reverse)."""
+    if partial is not None and partial.nfev:
+        return None  # earlier batches worked: the objective takes the right form
+    for e in _exception_chain(exc):
+        msg = str(e)
+        if not args.pointwise:
+            if any(s in msg for s in _ONE_POINT_SIGNS) or type(e).__name__ in _ONE_POINT_ERRORS:
+                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({_one_line(e)}); "
+                        "pass --pointwise, or make it map a (batch, dim) array (a dict of (batch,) arrays for "
+                        "named bounds) to (batch,) values")
+        elif any(s in msg for s in _BATCH_SIGNS) or type(e).__name__ == "AxisError":
+            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({_one_line(e)}); "
+                    "drop --pointwise")
+    return None
+
+
+def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
+    out = {
+        "x": res.x, "fun": res.fun, "nfev": res.nfev, "nit": res.nit, "success": res.success, "status": res.status,
+        "message": res.message, "n_failed": res.n_failed, "method": res.method, "decision": res.decision,
+        "trace": [list(t) for t in res.trace], "path": res.info.get("path"),
+        "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"), "batch_size": int(res.nfev_curve[0]) if res.nit else None,
+        "nfev_curve": res.nfev_curve, "best_curve": res.best_curve,
+    }
+    if problem is not None:
+        out["problem"] = {"name": problem.name, "dim": problem.dim, "f_opt": problem.f_opt,
+                          "x_opt": problem.x_opt, "gap": res.fun - problem.f_opt}
+    if args.json:
+        print(_dumps(out), flush=True)
+        return
+    what = problem.name if problem is not None else args.objective
+    print(f"{'problem':<12} {what}" + (f"  (f* = {problem.f_opt:g})" if problem is not None else ""))
+    print(f"{'best f':<12} {res.fun:.10g}" + (f"  (f - f* = {res.fun - problem.f_opt:.4g})" if problem else ""))
+    print(f"{'best x':<12} {_fmt_x(res.x)}")
+    wall = res.info.get("wall_time_s")
+    print(f"{'evaluations':<12} {res.nfev} ({res.n_failed} failed) in {res.nit} batches, "
+          f"{res.info.get('path')} path" + (f", {wall:.2f} s" if wall is not None else ""))
+    if res.decision:
+        d = res.decision
+        print(f"{'method':<12} {res.method}: {', '.join(f'{p} from {n}' for n, p in res.trace)}; "
+              f"{d['statistic_name']} = {d['statistic']:.3f} ({d['rule']})")
+    else:
+        print(f"{'method':<12} {res.method}")
+    pol = res.info.get("polish")
+    if isinstance(pol, dict) and "improvement" in pol:
+        print(f"{'polish':<12} {pol.get('evaluations')} evaluations, best f {_fmt(pol.get('before'))} -> "
+              f"{_fmt(pol.get('after'))}")
+    print(f"{'status':<12} {res.status}: {res.message}", flush=True)
+
+
 def cmd_minimize(args: argparse.Namespace) -> int:
     from .functions import make_problem
     from .minimize import minimize
+    from .result import OptimizationError
 
     if (args.function is None) == (args.objective is None):
         raise CLIError("give exactly one of --function NAME or --objective MODULE:FUNCTION")
@@ -524,45 +680,34 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             capacity=s["capacity"], progress=args.progress,
             **({} if args.polish is None else {"polish": args.polish}),
         )
+    except KeyboardInterrupt as exc:
+        # OptimizationInterrupted carries the run so far; a bare Ctrl-C (one that lands
+        # in a compiled program, or in a library without that support) has nothing to show.
+        partial = getattr(exc, "partial_result", None)
+        if partial is not None and partial.nfev:
+            _print_result(args, partial, problem)
+            sys.stderr.write(f"\n{PROG} minimize: interrupted after {partial.nfev} evaluations; "
+                             "the best so far is on stdout\n")
+        else:
+            sys.stderr.write(f"\n{PROG} minimize: interrupted before any evaluation finished\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:
         partial = getattr(exc, "partial_result", None)
+        cause = exc.__cause__ if isinstance(exc, OptimizationError) and exc.__cause__ is not None else exc
+        if problem is None:
+            hint = _shape_mistake(cause, args, partial)
+            if hint is not None:
+                raise CLIError(hint) from cause
         if partial is None:
             raise  # argument validation (ValueError/TypeError: one line from main) or a bug
-        raise CLIError(f"the objective raised {type(exc).__name__}: {exc} (after {partial.nfev} evaluations; "
-                       "--traceback shows where)", EXIT_OBJECTIVE) from exc
+        if partial.nfev:
+            _print_result(args, partial, problem)
+        raise CLIError(f"the objective raised {_one_line(cause)} (after {partial.nfev} evaluations"
+                       + ("; the best so far is on stdout" if partial.nfev else "") + "; --traceback shows where)",
+                       EXIT_OBJECTIVE) from cause
 
-    out = {
-        "x": res.x, "fun": res.fun, "nfev": res.nfev, "nit": res.nit, "success": res.success, "status": res.status,
-        "message": res.message, "n_failed": res.n_failed, "method": res.method, "decision": res.decision,
-        "trace": [list(t) for t in res.trace], "path": res.info.get("path"),
-        "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"), "batch_size": int(res.nfev_curve[0]) if res.nit else None,
-        "nfev_curve": res.nfev_curve, "best_curve": res.best_curve,
-    }
-    if problem is not None:
-        out["problem"] = {"name": problem.name, "dim": problem.dim, "f_opt": problem.f_opt,
-                          "x_opt": problem.x_opt, "gap": res.fun - problem.f_opt}
-    if args.json:
-        print(_dumps(out))
-        return 0 if res.success else 3
-    what = problem.name if problem is not None else args.objective
-    print(f"{'problem':<12} {what}" + (f"  (f* = {problem.f_opt:g})" if problem is not None else ""))
-    print(f"{'best f':<12} {res.fun:.10g}" + (f"  (f - f* = {res.fun - problem.f_opt:.4g})" if problem else ""))
-    print(f"{'best x':<12} {_fmt_x(res.x)}")
-    wall = res.info.get("wall_time_s")
-    print(f"{'evaluations':<12} {res.nfev} ({res.n_failed} failed) in {res.nit} batches, "
-          f"{res.info.get('path')} path" + (f", {wall:.2f} s" if wall is not None else ""))
-    if res.decision:
-        d = res.decision
-        print(f"{'method':<12} {res.method}: {', '.join(f'{p} from {n}' for n, p in res.trace)}; "
-              f"{d['statistic_name']} = {d['statistic']:.3f} ({d['rule']})")
-    else:
-        print(f"{'method':<12} {res.method}")
-    pol = res.info.get("polish")
-    if isinstance(pol, dict) and "improvement" in pol:
-        print(f"{'polish':<12} {pol.get('evaluations')} evaluations, best f {_fmt(pol.get('before'))} -> "
-              f"{_fmt(pol.get('after'))}")
-    print(f"{'status':<12} {res.status}: {res.message}")
-    return 0 if res.success else 3
+    _print_result(args, res, problem)
+    return 0 if res.success else EXIT_UNSUCCESSFUL
 
 
 # ================================================================== ask / tell
@@ -574,6 +719,8 @@ def _load_solver(state_path: Path):
         return ArqonSolver.from_state(text)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"--state: {state_path} is not a usable solver state ({exc})") from None
+    except RecursionError:
+        raise CLIError(f"--state: {state_path} is not a usable solver state ({_TOO_DEEP})") from None
 
 
 def _config_differs(cfg: dict, solver) -> str | None:
@@ -648,6 +795,8 @@ def _parse_results(text: str, what: str) -> list:
         raise CLIError(f"{what}: no results (empty input)")
     try:
         data = json.loads(stripped)
+    except RecursionError:
+        raise CLIError(f"{what}: {_TOO_DEEP}") from None
     except json.JSONDecodeError:
         data = []
         for i, line in enumerate(text.splitlines(), start=1):
@@ -657,6 +806,9 @@ def _parse_results(text: str, what: str) -> list:
                 except json.JSONDecodeError as exc:
                     raise CLIError(f"{what}: line {i} is not valid JSON ({exc.msg} at column {exc.colno}); "
                                    "expected a JSON array or one JSON object per line") from None
+                except RecursionError:
+                    raise CLIError(f"{what}: line {i} is {_TOO_DEEP}") from None
+    _check_depth(data, what)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -701,19 +853,35 @@ def cmd_probe(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArqonProbe ignores the solver fields of a shared config
         probe = ArqonProbe(cfg, seed=seed, shift=args.shift)
-    values = probe.sample_array(args.start, args.count)
-    records = probe.space.to_records(values)
+    start, count = args.start, args.count
+    if count:
+        try:  # the last index, checked before anything is printed
+            probe.sample_array(start + count - 1, 1)
+        except ValueError as exc:
+            raise CLIError(f"--start/--count: points {start} .. {start + count - 1} are out of range ({exc})") from None
     names = list(probe.names)
     out = sys.stdout
+    # Streamed in bounded chunks: memory stays flat whatever --count is.
     if args.format == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(["index", *names])
-        for i, rec in enumerate(records):
-            w.writerow([args.start + i, *(repr(v) if isinstance(v, float) else v for v in (rec[n] for n in names))])
-    elif args.format == "jsonl":
-        out.write("".join(_dumps({"index": args.start + i, "params": r}) + "\n" for i, r in enumerate(records)))
-    else:
-        out.write(_dumps([{"index": args.start + i, "params": r} for i, r in enumerate(records)]) + "\n")
+    elif args.format == "json":
+        out.write("[")
+    for lo in range(start, start + count, PROBE_CHUNK):
+        n = min(PROBE_CHUNK, start + count - lo)
+        records = probe.space.to_records(probe.sample_array(lo, n))
+        if args.format == "csv":
+            w.writerows([lo + i, *(repr(v) if isinstance(v, float) else v for v in (rec[k] for k in names))]
+                        for i, rec in enumerate(records))
+        elif args.format == "jsonl":
+            out.write("".join(_dumps({"index": lo + i, "params": r}) + "\n" for i, r in enumerate(records)))
+        else:
+            # Separators as json.dumps writes them, so the text equals one dumps of the whole list.
+            out.write(("" if lo == start else ", ")
+                      + ", ".join(_dumps({"index": lo + i, "params": r}) for i, r in enumerate(records)))
+    if args.format == "json":
+        out.write("]\n")
+    out.flush()
     return 0
 
 
@@ -746,12 +914,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if name not in scripts:
         sys.stderr.write(f"{PROG} bench: error: unknown benchmark {args.name!r}; available: {', '.join(scripts)}\n")
         return EXIT_USAGE
-    cmd = [sys.executable, str(scripts[name]), *args.args]
+    quick = "--quick" in args.args
+    explicit_out = any(a == "--out" or a.startswith("--out=") for a in args.args)
+    root, env, sandboxed = REPO_ROOT, None, quick and not explicit_out
+    if sandboxed:
+        # A smoke run must not overwrite the committed results: it runs a copy of
+        # benchmarks/ (scripts find results/ next to themselves) in a fresh folder.
+        root = Path(tempfile.mkdtemp(prefix=f"arqon-jax-bench-{name}-"))
+        shutil.copytree(BENCH_DIR, root / "benchmarks", ignore=shutil.ignore_patterns(".peer_env", "__pycache__"))
+        env = dict(os.environ)
+        env.setdefault("ARQON_PEER_ENV", str(BENCH_DIR / ".peer_env"))
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), package_root]))
+    bench_dir = root / "benchmarks" if sandboxed else BENCH_DIR
+    script = bench_dir / scripts[name].relative_to(BENCH_DIR)
+    cmd = [sys.executable, str(script), *args.args]
     print(f"{PROG} bench: running {' '.join(cmd)}", file=sys.stderr, flush=True)
     t0 = time.time()
-    rc = subprocess.call(cmd, cwd=str(REPO_ROOT))
-    written = sorted(p for p in (BENCH_DIR / "results").glob(f"{name}*") if p.stat().st_mtime >= t0 - 1)
-    if written:
+    rc = subprocess.call(cmd, cwd=str(root), env=env)
+    results = bench_dir / "results"
+    written = sorted(p for p in results.glob("*" if sandboxed else f"{name}*")
+                     if p.is_file() and p.stat().st_mtime >= t0 - 1)
+    if sandboxed:
+        print(f"{PROG} bench: a --quick run leaves benchmarks/results alone; its results are in {results}"
+              + (": " + ", ".join(p.name for p in written) if written else "")
+              + " (--out DIR chooses the folder, where the script has that option)", file=sys.stderr)
+    elif written:
         print(f"{PROG} bench: results written: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in written)
               + f" (refresh the index with: python {BENCH_DIR.relative_to(REPO_ROOT) / 'make_readme.py'})",
               file=sys.stderr)
@@ -879,6 +1067,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run a benchmark script from benchmarks/ (lists them without NAME)",
                        description="Runs benchmarks/NAME.py with this Python, from the repository root, passing "
                                    "the remaining arguments (e.g. --quick); the script writes benchmarks/results/. "
+                                   "A --quick run without --out runs a copy of benchmarks/ in a new temporary "
+                                   "folder, so the committed results stay as they are; the folder is printed. "
                                    "Without NAME (or with 'list'), lists the benchmarks.")
     b.add_argument("name", nargs="?", default=None, help="script name without .py")
     b.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script, e.g. --quick")
@@ -905,6 +1095,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "bench":
             _enable_cache(args.no_cache)
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``arqon-jax probe ... | head``): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except CLIError as exc:
         if args.traceback and exc.__cause__ is not None:
             import traceback
@@ -920,7 +1117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{prog}: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _prog_of(argv: list[str]) -> str:

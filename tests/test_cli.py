@@ -140,25 +140,43 @@ def test_no_command_prints_help_and_fails(capsys):
 
 # --------------------------------------------------------------------------- demo
 def test_demo_quick_writes_plot_and_compares_with_random(cli_env, tmp_path):
-    out = tmp_path / "plots" / "demo.png"
-    r = run_cli(cli_env, "demo", "--quick", "--out", out)
+    # Default output, in a fresh folder: a PNG (matplotlib comes with the demo and test
+    # extras) and nothing that .gitignore does not cover.
+    r = run_cli(cli_env, "demo", "--quick", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "2,000/2,000 evals" in r.stderr  # the progress bar reached the end
     assert "random search" in r.stdout
-    written = Path(r.stdout.strip().splitlines()[-1].split(": ", 1)[1])
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        assert written.suffix == ".csv" and "matplotlib is not installed" in r.stdout
-        assert written.read_text().startswith("solver,evaluations,best")
-    else:
-        assert written == out.resolve()
-        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.strip().startswith("convergence plot: ")
+    written = Path(last.split(": ", 1)[1])
+    assert written == (tmp_path / "arqon-jax-demo.png").resolve()
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["arqon-jax-demo.png"]
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", *left],
+                             capture_output=True, text=True)
+    assert ignored.stdout.split() == left, ignored.stderr
     # Both rows of the comparison table carry finite best values.
     rows = [ln for ln in r.stdout.splitlines() if ln.strip().startswith(("arqon_jax (auto", "random search (numpy"))]
     assert len(rows) == 2
     for row in rows:
         assert math.isfinite(float(row.split()[-3]))
+
+
+def test_demo_without_matplotlib_writes_csv_where_asked(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = call(capsys, "demo", "--dim", 2, "--budget", 200, "--batch-size", 20,
+                        "--out", Path("plots", "sub", "demo.png"))
+    assert rc == 0, err
+    last = out.strip().splitlines()[-1]
+    assert "matplotlib is not installed" in last and "arqon_jax[demo]" in last
+    written = Path(last.split(": ", 1)[1])  # the path follows the line's only ": "
+    assert written == (tmp_path / "plots" / "sub" / "demo.csv").resolve()
+    rows = list(csv.reader(written.open()))
+    assert rows[0] == ["solver", "evaluations", "best"]
+    assert len(rows) == 1 + 2 * 10  # two solvers, 10 batches each
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
 
 
 def test_demo_csv_fallback(tmp_path):
@@ -354,18 +372,40 @@ def test_bench_unknown_name_lists_the_benchmarks(cli_env):
 def test_bench_runs_script_as_subprocess_with_arguments(capsys, tmp_path, monkeypatch):
     bench = tmp_path / "benchmarks"
     (bench / "results").mkdir(parents=True)
+    (bench / "results" / "fake.md").write_text("committed")
     (bench / "fake.py").write_text(
         '"""A fake benchmark."""\nimport sys, pathlib\n'
-        'pathlib.Path("benchmarks/results/fake.md").write_text(" ".join(sys.argv[1:]) + " " + sys.executable)\n'
+        'out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else "benchmarks/results"\n'
+        'pathlib.Path(out, "fake.md").write_text(" ".join(sys.argv[1:]) + " " + sys.executable)\n'
+        'pathlib.Path(__file__).with_name("results").joinpath("fake_side.json").write_text("{}")\n'
     )
     (bench / "_helpers.py").write_text("")
     monkeypatch.setattr(cli, "BENCH_DIR", bench)
     monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
     rc, out, _ = call(capsys, "bench")
     assert rc == 0 and "fake" in out and "A fake benchmark." in out and "_helpers" not in out
+
+    # A smoke run leaves the committed results alone and says where its own went.
     rc, _, err = call(capsys, "bench", "fake", "--quick", "--seeds", "2")
     assert rc == 0, err
-    assert (bench / "results" / "fake.md").read_text() == f"--quick --seeds 2 {sys.executable}"
+    assert (bench / "results" / "fake.md").read_text() == "committed"
+    assert not (bench / "results" / "fake_side.json").exists()
+    folder = Path(err.split("its results are in ", 1)[1].split(":", 1)[0])
+    assert folder.name == "results" and not folder.is_relative_to(tmp_path)
+    assert (folder / "fake.md").read_text() == f"--quick --seeds 2 {sys.executable}"
+    assert (folder / "fake_side.json").exists() and "fake.md" in err
+    shutil.rmtree(folder.parent.parent)
+
+    # An explicit --out, or a full run, writes where the script says.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rc, _, err = call(capsys, "bench", "fake", "--quick", "--out", elsewhere)
+    assert rc == 0, err
+    assert (elsewhere / "fake.md").read_text() == f"--quick --out {elsewhere} {sys.executable}"
+    assert (bench / "results" / "fake.md").read_text() == "committed"
+    rc, _, err = call(capsys, "bench", "fake", "--seeds", "3")
+    assert rc == 0, err
+    assert (bench / "results" / "fake.md").read_text() == f"--seeds 3 {sys.executable}"
     assert "benchmarks/results/fake.md" in err
     (bench / "fails.py").write_text("raise SystemExit(4)\n")
     rc, _, err = call(capsys, "bench", "fails")
@@ -433,3 +473,348 @@ def test_tell_errors_leave_the_state_unchanged(capsys, tmp_path):
     state.write_text(before[: len(before) // 2])  # a truncated file (what atomic writes prevent)
     rc, _, err = call(capsys, "ask", "--state", state)
     assert_one_line_error(rc, err, "ask", "not a usable solver state")
+
+
+# ------------------------------------------------- minimize: interrupts and failures
+SLOW_OBJECTIVE = textwrap.dedent(
+    """
+    import pathlib, time
+    import numpy as np
+
+    LOG = pathlib.Path(__file__).with_name("evals.log")
+
+    def slow(x):
+        y = np.sum((np.asarray(x) - 1.3) ** 2, axis=1)
+        with open(LOG, "a") as fh:
+            fh.write(" ".join(repr(float(v)) for v in y) + "\\n")
+        time.sleep(0.2)  # Ctrl-C lands here, after the batch is logged but before it is told
+        return y
+
+    CALLS = [0]
+
+    def flaky(x):
+        CALLS[0] += 1
+        if CALLS[0] > 3:
+            raise RuntimeError("flaky objective gave up")
+        y = np.sum((np.asarray(x) - 1.3) ** 2, axis=1)
+        with open(LOG, "a") as fh:
+            fh.write(" ".join(repr(float(v)) for v in y) + "\\n")
+        return y
+    """
+)
+
+
+def _logged_batches(path: Path) -> list[list[float]]:
+    return [[float(v) for v in ln.split()] for ln in path.read_text().splitlines()]
+
+
+def test_minimize_ctrl_c_prints_the_best_so_far(cli_env, tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "objs.py").write_text(SLOW_OBJECTIVE)
+    log = tmp_path / "evals.log"
+    # Tests started as a background job inherit an ignored SIGINT; the CLI process gets
+    # Python's Ctrl-C handler back, as in a terminal.
+    launcher = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "from arqon_jax.cli import main; sys.exit(main())")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher, "minimize", "--objective", "objs:slow", "--bounds",
+         "[[-5, 5], [-5, 5]]", "--budget", "100000", "--batch-size", "4", "--method", "random", "--no-jit"],
+        cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hang, not a timing assertion
+        while not (log.exists() and len(log.read_text().splitlines()) >= 3):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the objective was never called"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    fields = {ln[:12].strip(): ln[12:].strip() for ln in out.splitlines()}
+    nfev = int(fields["evaluations"].split()[0])
+    batches = _logged_batches(log)
+    # The batch being evaluated when Ctrl-C came is not part of the result.
+    assert nfev in (4 * len(batches), 4 * (len(batches) - 1)) and nfev >= 8
+    best = min(v for batch in batches[: nfev // 4] for v in batch)
+    assert float(fields["best f"]) == pytest.approx(best, rel=1e-6)
+    x = [float(v) for v in fields["best x"].strip("[]").split(",")]
+    assert sum((v - 1.3) ** 2 for v in x) == pytest.approx(best, rel=1e-4)
+    assert f"interrupted after {nfev} evaluations" in err and "best so far" in err
+
+
+def test_minimize_objective_failure_prints_the_best_so_far(capsys, tmp_path):
+    (tmp_path / "objs.py").write_text(SLOW_OBJECTIVE)
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'objs.py'}:flaky",
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--batch-size", 5, "--method", "random",
+                        "--no-jit", "--json")
+    assert_one_line_error(rc, err, "minimize", "RuntimeError: flaky objective gave up", "after 15 evaluations",
+                          "best so far", code=1)
+    doc = json.loads(out)
+    batches = _logged_batches(tmp_path / "evals.log")
+    assert len(batches) == 3 and doc["nfev"] == 15 and doc["status"] == 3 and not doc["success"]
+    assert doc["fun"] == pytest.approx(min(min(b) for b in batches), rel=1e-6)
+    assert sum((v - 1.3) ** 2 for v in doc["x"]) == pytest.approx(doc["fun"], rel=1e-4)
+
+
+POINT_OBJECTIVES = textwrap.dedent(
+    """
+    import math
+    import numpy as np
+
+    def as_float(x):
+        return float(x[0]) ** 2 + float(x[1]) ** 2
+
+    def with_math(x):
+        return math.sin(x[0]) + x[1] ** 2
+
+    def with_branch(x):
+        return x[0] if x[0] > 0 else -x[0]
+
+    def one_number(x):
+        return np.sum((np.asarray(x) - 1.0) ** 2)
+
+    def named(p):
+        return math.log(p["lr"]) ** 2
+
+    def batch_axis(x):
+        return np.sum(np.asarray(x) ** 2, axis=1)
+
+    def batch_index(x):
+        return x[:, 0] ** 2
+
+    def batch_rows(x):
+        return np.asarray(x) ** 2
+    """
+)
+
+
+@pytest.mark.parametrize(("name", "extra", "needle"), [
+    ("as_float", (), "pass --pointwise"),
+    ("with_math", (), "pass --pointwise"),
+    ("with_branch", (), "pass --pointwise"),
+    ("one_number", (), "pass --pointwise"),
+    ("named", ("--bounds", '{"lr": {"min": 1e-5, "max": 1, "scale": "log"}}'), "pass --pointwise"),
+    ("batch_axis", ("--pointwise",), "drop --pointwise"),
+    ("batch_index", ("--pointwise",), "drop --pointwise"),
+    ("batch_rows", ("--pointwise",), "drop --pointwise"),
+])
+def test_minimize_objective_of_the_wrong_form_is_a_usage_error(capsys, tmp_path, name, extra, needle):
+    (tmp_path / "pts.py").write_text(POINT_OBJECTIVES)
+    bounds = () if "--bounds" in extra else ("--bounds", "[[-5, 5], [-5, 5]]")
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'pts.py'}:{name}", *bounds, *extra,
+                        "--budget", 30, "--method", "random")
+    assert_one_line_error(rc, err, "minimize", f"pts.py:{name} looks like", needle)
+    assert out == ""
+
+
+def test_minimize_one_point_objective_runs_with_pointwise(capsys, tmp_path):
+    (tmp_path / "pts.py").write_text(POINT_OBJECTIVES)
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'pts.py'}:as_float", "--pointwise",
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--method", "random", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["nfev"] == 30 and doc["fun"] == pytest.approx(doc["x"][0] ** 2 + doc["x"][1] ** 2)
+
+
+# -------------------------------------------------------------- probe: streaming
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_probe_streams_in_chunks_with_the_same_output(capsys, monkeypatch, fmt):
+    cfg = json.dumps(CFG)
+    args = ("probe", "--config", cfg, "--start", 3, "--count", 10, "--format", fmt, "--shift")
+    rc, whole, err = call(capsys, *args)
+    assert rc == 0, err
+    sizes = []
+    real = ArqonProbe.sample_array
+
+    def spy(self, start, count, **kw):
+        sizes.append(count)
+        return real(self, start, count, **kw)
+
+    monkeypatch.setattr(cli, "PROBE_CHUNK", 4)
+    monkeypatch.setattr(ArqonProbe, "sample_array", spy)
+    rc, chunked, err = call(capsys, *args)
+    assert rc == 0, err
+    assert chunked == whole
+    assert max(sizes) <= 4 and sum(sizes) >= 10  # the end check asks for one more point
+    expected = ArqonProbe(CFG, seed=CFG["seed"], shift=True).sample_range(3, 10)
+    if fmt == "json":
+        assert [d["params"] for d in json.loads(chunked)] == expected
+    elif fmt == "jsonl":
+        assert [json.loads(ln)["index"] for ln in chunked.splitlines()] == list(range(3, 13))
+
+
+def test_probe_huge_count_streams_to_a_closed_pipe(cli_env):
+    # 2**31 points would need tens of GB at once; streamed, the first rows come at once
+    # and the process ends quietly when the reader goes away.
+    proc = subprocess.Popen([sys.executable, "-m", "arqon_jax.cli", "probe", "--config", json.dumps(CFG),
+                             "--count", str(2**31)], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        head = [proc.stdout.readline() for _ in range(4)]
+        proc.stdout.close()
+        err = proc.stderr.read()
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 141 and err == ""
+    expected = ArqonProbe(CFG, seed=CFG["seed"]).sample_range(0, 3)
+    rows = list(csv.reader(io.StringIO("".join(head))))
+    assert rows[0] == ["index", "lr", "n", "x"]
+    for row, rec in zip(rows[1:], expected):
+        assert [float(row[1]), int(row[2]), float(row[3])] == [rec["lr"], rec["n"], rec["x"]]
+
+
+def test_probe_range_past_the_sequence_is_refused_before_output(capsys):
+    rc, out, err = call(capsys, "probe", "--config", json.dumps(CFG), "--start", 2**32 - 10, "--count", 2**31)
+    assert_one_line_error(rc, err, "probe", "--start/--count", "out of range")
+    assert out == ""
+
+
+# ------------------------------------------------- configs that JSON cannot carry
+BAD_CHOICES = [
+    ('{"budget": 10, "bounds": {"c": {"choices": [1.0, NaN]}}}', "bounds['c']['choices'][1] is nan"),
+    ('{"budget": 10, "bounds": {"c": {"choices": [Infinity, 1.0]}}}', "bounds['c']['choices'][0] is inf"),
+    ('{"budget": 10, "bounds": {"c": {"choices": ["a", -Infinity]}}}', "bounds['c']['choices'][1] is -inf"),
+    ('{"budget": 10, "bounds": {"c": {"choices": [1e999, 2]}}}', "bounds['c']['choices'][0] is inf"),
+    ('{"budget": 10, "bounds": {"x": {"min": 0, "max": Infinity}}}', "bounds['x']['max'] is inf"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), BAD_CHOICES)
+@pytest.mark.parametrize("command", ["ask", "probe", "minimize"])
+def test_non_json_numbers_in_a_config_are_refused(capsys, tmp_path, text, needle, command):
+    state = tmp_path / "s.json"
+    args = {"ask": ("ask", "--state", state, "--config", text),
+            "probe": ("probe", "--config", text, "--count", 3),
+            "minimize": ("minimize", "--objective", "m:f", "--config", text)}[command]
+    rc, out, err = call(capsys, *args)
+    assert_one_line_error(rc, err, command, "--config", needle, "no JSON form")
+    assert out == "" and not state.exists()
+
+
+@pytest.mark.parametrize(("toml", "needle"), [
+    ("budget = 10\n[bounds.c]\nchoices = [1.0, nan]\n", "bounds['c']['choices'][1] is nan"),
+    ("budget = 10\n[bounds.c]\nchoices = [-inf, 2.0]\n", "bounds['c']['choices'][0] is -inf"),
+    ("budget = 10\n[bounds.c]\nchoices = [1979-05-27, 1980-01-01]\n", "bounds['c']['choices'][0] is a date"),
+])
+def test_toml_values_without_a_json_form_are_refused(capsys, tmp_path, toml, needle):
+    (tmp_path / "cfg.toml").write_text(toml)
+    state = tmp_path / "s.json"
+    rc, _, err = call(capsys, "ask", "--state", state, "--config", tmp_path / "cfg.toml")
+    assert_one_line_error(rc, err, "ask", needle)
+    assert not state.exists()
+
+
+def test_non_json_numbers_in_bounds_flag_are_refused(capsys):
+    rc, _, err = call(capsys, "minimize", "--objective", "m:f", "--bounds", "[[0, NaN]]")
+    assert_one_line_error(rc, err, "minimize", "--bounds", "[0][1] is nan")
+
+
+# ----------------------------------------------------------- deeply nested input
+DEEP = "[" * 200_000
+
+
+@pytest.mark.parametrize("where", ["config file", "inline config", "toml config", "bounds", "results file",
+                                   "results lines", "results stdin", "state file", "probe config"])
+def test_deeply_nested_input_is_a_one_line_error(capsys, tmp_path, monkeypatch, where):
+    state = tmp_path / "run.json"
+    if where.startswith(("results", "state")):
+        rc, _, err = call(capsys, "ask", "--state", state, "--config", json.dumps(CFG))
+        assert rc == 0, err
+    (tmp_path / "deep.json").write_text(DEEP)
+    (tmp_path / "deep.toml").write_text("a = " + DEEP)
+    (tmp_path / "lines.jsonl").write_text('{"eval_id": 0, "value": 1.0}\n' + DEEP + "\n")
+    # Nesting Python can parse but deeper than any config needs is refused as well.
+    (tmp_path / "deep150.json").write_text("[" * 150 + "]" * 150)
+    cases = {
+        "config file": ("ask", "--state", state, "--config", tmp_path / "deep.json"),
+        "inline config": ("ask", "--state", state, "--config", '{"a": ' + "[" * 150 + "]" * 150 + "}"),
+        "toml config": ("minimize", "--objective", "m:f", "--config", tmp_path / "deep.toml"),
+        "bounds": ("minimize", "--objective", "m:f", "--bounds", "[" * 20_000),
+        "results file": ("tell", "--state", state, tmp_path / "deep150.json"),
+        "results lines": ("tell", "--state", state, tmp_path / "lines.jsonl"),
+        "results stdin": ("tell", "--state", state),
+        "state file": ("ask", "--state", tmp_path / "deep.json"),
+        "probe config": ("probe", "--config", tmp_path / "deep.json", "--count", 1),
+    }
+    if where == "results stdin":
+        monkeypatch.setattr(sys, "stdin", io.StringIO(DEEP))
+    before = state.read_text() if state.exists() else None
+    rc, _, err = call(capsys, *cases[where])
+    assert_one_line_error(rc, err, cases[where][0], "nested too deeply")
+    assert (state.read_text() if state.exists() else None) == before
+
+
+# ------------------------------------------------------------- state file writes
+def test_state_through_a_symlink_updates_the_target(capsys, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "run.json"
+    link.symlink_to(Path("real") / "state.json")  # dangling until the first ask
+    rc, out, err = call(capsys, "ask", "--state", link, "--config", json.dumps(CFG))
+    assert rc == 0, err
+    batch = json.loads(out)
+    assert link.is_symlink() and (real / "state.json").is_file()
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps([dict(e, value=value_of(e["params"])) for e in batch]))
+    rc, _, err = call(capsys, "tell", "--state", link, results)
+    assert rc == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(Path("real") / "state.json")
+    ref = ArqonSolver(CFG)
+    ref.ask()
+    ref.tell(json.loads(results.read_text()))
+    assert json.loads((real / "state.json").read_text()) == json.loads(ref.export())
+    # One lock for the link and its target: calls through either are serialized.
+    assert sorted(p.name for p in real.iterdir()) == ["state.json", "state.json.lock"]
+
+
+def test_atomic_write_through_symlink_chain_and_loop(tmp_path):
+    (tmp_path / "target.json").write_text("old")
+    (tmp_path / "b.json").symlink_to("target.json")
+    (tmp_path / "a.json").symlink_to("b.json")
+    cli.atomic_write_text(tmp_path / "a.json", "new")
+    assert (tmp_path / "target.json").read_text() == "new"
+    assert (tmp_path / "a.json").is_symlink() and (tmp_path / "b.json").is_symlink()
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    with pytest.raises(OSError, match="symbolic links"):
+        cli.atomic_write_text(tmp_path / "loop1", "x")
+    assert os.readlink(tmp_path / "loop1") == "loop2"
+
+
+def test_atomic_write_removes_temp_files_of_dead_writers_only(tmp_path):
+    import time
+
+    from arqon_jax import checkpoint
+
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    tag = checkpoint._HOST_TAG
+    old = time.time() - 120
+    ancient = time.time() - 2 * 3600
+    files = {
+        f".state.json.{tag}-{dead_pid}.abcdefgh.tmp": (old, False),  # writer gone: removed
+        f".state.json.{tag}-{dead_pid}.abcdefg2.tmp": (None, True),  # just written: its writer may be finishing
+        f".state.json.{tag}-{os.getppid()}.abcdefg3.tmp": (old, True),  # writer alive
+        f".state.json.ffffffff-{dead_pid}.abcdefg4.tmp": (old, True),  # another host's writer
+        ".state.json.k2j3h4g5.tmp": (ancient, False),  # an hour old: whoever wrote it is done
+        ".state.json.k2j3h4g6.tmp": (old, True),
+        ".state.json.bak": (ancient, True),  # not a temp file
+        f".other.json.{tag}-{dead_pid}.abcdefgh.tmp": (old, True),  # another file's
+    }
+    for name, (mtime, _) in files.items():
+        (tmp_path / name).write_text("partial")
+        if mtime is not None:
+            os.utime(tmp_path / name, (mtime, mtime))
+    cli.atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    left = {p.name for p in tmp_path.iterdir()} - {"state.json"}
+    assert left == {name for name, (_, kept) in files.items() if kept}
