@@ -3,7 +3,8 @@
 Ray is the distributed engine: the same code runs on a laptop (CPU workers), on one
 GPU shared by several workers (fractional GPUs), on a multi-node cluster (connect first
 with ``ray.init(address="auto")`` or pass ``address="auto"``), and inside a Ray Tune
-trial. ``import arqon_jax`` never imports Ray; this module does, at its top.
+trial. ``import arqon_jax`` never imports Ray; this module does, at its top (without
+Ray installed: an ImportError saying ``pip install "arqon_jax[ray]"``).
 
 With :func:`arqon_jax.minimize`::
 
@@ -13,13 +14,19 @@ With :func:`arqon_jax.minimize`::
         res = minimize(None, bounds, budget=10_000, pool=pool)   # f=None: use pool.f
 
 Each batch is cut into ``num_workers`` contiguous chunks, evaluated in parallel and put
-back in order, so the run is identical to the single-process run for the same seed,
-whatever the number of workers: a JAX objective compiled on the workers (``jit=None``,
-the default) reproduces ``minimize``'s compiled device path bit for bit; a host (numpy)
-objective, or ``jit=False``, reproduces the host path (``jit=False`` in-process); compiled
-and eager JAX can differ in the last bit. ``res.info["retries"]`` says how
-many chunks were re-run after a worker died and ``res.info["errors"]`` which evaluations
-raised on a worker (they count as failed, NaN).
+back in order, so the search is the same whatever the number of workers. A pooled
+run never runs :func:`~arqon_jax.minimize`'s gradient polish (the polish
+differentiates ``f`` in the driver's process, on the device path):
+``res.info["polish"]["skipped"]`` says so. For a differentiable JAX objective with a
+budget of 1000 or more, the in-process run spends up to 5% of the budget on the polish
+and gives a different result; without the polish (``polish=False`` in-process, or a
+budget below 1000, or a non-differentiable ``f``) the runs are identical for the same
+seed: a JAX objective compiled on the workers (``jit=None``, the default) reproduces
+``minimize``'s compiled device path bit for bit; a host (numpy) objective, or
+``jit=False``, reproduces the host path (``jit=False`` in-process); compiled and eager
+JAX can differ in the last bit. ``res.info["retries"]`` says how many chunks were re-run
+after a worker died and ``res.info["errors"]`` which evaluations raised on a worker
+(they count as failed, NaN).
 
 With any ask/tell loop (:func:`arqon_jax.make_solver`)::
 
@@ -53,10 +60,16 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import ray
-import ray.exceptions as rex
 
-from .minimize import _as_values, _call_host, _check_host, _user_args_jax
+from .host.config import missing_extra
+
+try:
+    import ray
+    import ray.exceptions as rex
+except ImportError as _exc:  # ray is an optional dependency: say how to get it
+    raise missing_extra(_exc, "arqon_jax.distributed", "Ray", "ray") from _exc
+
+from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
 from .probe import ProbePlan, probe_core, probe_points
 from .space import CATEGORICAL, Space
 
@@ -129,7 +142,7 @@ class _Worker:
             f = self.f
 
             def g(V):
-                return f(V if space is None else _user_args_jax(space, V))
+                return f(V if space is None else space.to_user(V))
 
             try:
                 out = jax.eval_shape(g, jax.ShapeDtypeStruct((width, dim), dtype))
@@ -271,7 +284,9 @@ class RayPool:
       after that its rows fail with the message. Every row is counted once.
       ``pool.retries`` counts the re-runs, ``pool.deaths`` the dead workers.
     * ``f`` returns the wrong shape or type: a bug, raised (TypeError/ValueError) as
-      in-process.
+      in-process, once every other chunk of the batch has finished (their results and
+      errors are collected, so Ray reports no unhandled errors and the workers are idle
+      for the next call).
 
     Args:
         f: The objective, as for :func:`arqon_jax.minimize`: vectorized ``(batch, dim)``
@@ -450,34 +465,62 @@ class RayPool:
             slot = k % self.num_workers
             actor = self._actors[slot]
             pending[submit(actor, a, b)] = (k, slot, actor)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            ref = done[0]
-            k, slot, actor = pending.pop(ref)
-            a, b = chunks[k]
-            try:
-                out = ray.get(ref)
-            except _DEATH_ERRORS as exc:
-                self._replace(slot, actor)
-                if attempts[k] < self.max_retries:
-                    attempts[k] += 1
-                    self.retries += 1
-                    actor = self._actors[slot]
-                    pending[submit(actor, a, b)] = (k, slot, actor)
-                else:
-                    msg = f"worker died {attempts[k] + 1} times on this chunk, giving up: {_message(exc, 300)}"
-                    errors.update({i: msg for i in range(a, b)})
-                continue
-            except rex.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, _OutputError):
-                    raise cause.cause from None
-                raise
-            y[a:b] = out[0]
-            errors.update({a + i: m for i, m in out[1].items()})
-            if extra:
-                extras[k] = out[2]
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                ref = done[0]
+                k, slot, actor = pending.pop(ref)
+                a, b = chunks[k]
+                try:
+                    out = ray.get(ref)
+                except _DEATH_ERRORS as exc:
+                    self._replace(slot, actor)
+                    if attempts[k] < self.max_retries:
+                        attempts[k] += 1
+                        self.retries += 1
+                        actor = self._actors[slot]
+                        pending[submit(actor, a, b)] = (k, slot, actor)
+                    else:
+                        msg = f"worker died {attempts[k] + 1} times on this chunk, giving up: {_message(exc, 300)}"
+                        errors.update({i: msg for i in range(a, b)})
+                    continue
+                except rex.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, _OutputError):
+                        raise cause.cause from None
+                    raise
+                y[a:b] = out[0]
+                errors.update({a + i: m for i, m in out[1].items()})
+                if extra:
+                    extras[k] = out[2]
+        except Exception:
+            self._collect(pending)
+            raise
+        except BaseException:  # KeyboardInterrupt: do not wait for the chunks
+            for ref in pending:
+                try:
+                    ray.cancel(ref)
+                except Exception:  # noqa: BLE001 - best effort while interrupted
+                    pass
+            raise
         return (y, errors, extras) if extra else (y, errors)
+
+    def _collect(self, pending: dict) -> None:
+        """Waits for the chunks still running when a batch failed and drops their results.
+
+        Ray reports an error object that nobody fetched as an "Unhandled error" when its
+        reference goes away; fetching each one here keeps the failure to the one raised.
+        Waiting also leaves the workers idle for the next call, and a worker found dead
+        is replaced so the pool stays whole.
+        """
+        for ref, (_, slot, actor) in pending.items():
+            try:
+                ray.get(ref)
+            except _DEATH_ERRORS:
+                self._replace(slot, actor)
+            except Exception:  # noqa: BLE001 - the batch failed already; its siblings' errors are dropped
+                pass
+        pending.clear()
 
     def evaluate(
         self, values: Any, *, space: Space | None = None, vectorized: bool | None = None

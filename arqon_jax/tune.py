@@ -1,6 +1,7 @@
 """Ray Tune search algorithm backed by the arqon_jax solver.
 
-``from arqon_jax.tune import ArqonSearch`` imports Ray; ``import arqon_jax`` does not.
+``from arqon_jax.tune import ArqonSearch`` imports Ray (without it: an ImportError
+saying ``pip install "arqon_jax[ray]"``); ``import arqon_jax`` does not.
 
 :class:`ArqonSearch` is a ``ray.tune.search.Searcher``. It converts Tune's search
 space into an arqon_jax :class:`~arqon_jax.Space` (nested dicts flattened to names
@@ -24,9 +25,13 @@ run pays for compiling, seconds on a CPU, not for running, milliseconds):
   evaluated points, and a row whose config repeats an earlier trial's is skipped
   (told as not evaluated) unless the discrete space is used up.
 
-Failures (errored trials, ``result=None`` without an earlier result, a missing or
-non-numeric metric) are recorded as failed evaluations: they use their slot of
-the budget and count as worse than any finite value. ``mode="max"`` negates the
+Failures (errored trials, ``result=None`` without an earlier result, a missing
+metric, NaN or infinite values) are recorded as failed evaluations: they use their
+slot of the budget and count as worse than any finite value. A metric that is not
+one real number (a bool, a string, a complex number, several values) is recorded as
+a failure too, with a ``UserWarning`` naming the trial: raising inside Tune's
+callbacks would stop the whole run, and reading ``"0.5"`` or ``True`` as numbers
+would optimize something else than intended. ``mode="max"`` negates the
 metric. ``save``/``restore`` (and pickling the searcher itself) keep the whole
 state, the solver's arrays exactly (the versioned JSON of :mod:`arqon_jax.state_io`)
 and the bookkeeping of trials and batches, so ``Tuner.restore`` continues the same
@@ -49,9 +54,32 @@ Tune domain                     arqon_jax dimension
 ``qlograndint(lo, hi, q)``      log on the grid bounds, rounded to a multiple of q
 ``choice([...])``               categorical (TPE's keep-or-resample kernel); any
                                 values, also lists, dicts and objects
+``choice`` of domains           conditional parameters, see below
 constants                       passed through (returned in the config when the
                                 space came through the constructor)
+a domain with one value         a constant, returned in every config (e.g.
+                                ``uniform(2, 2)``, ``choice(["only"])``)
 ==============================  ===================================================
+
+Lists and tuples of domains (``"layers": [tune.randint(1, 4), 64]``) keep their
+form; their dimensions are named ``"layers/0"``, ...
+
+Conditional parameters: a ``tune.choice`` whose categories hold domains, e.g.
+``tune.choice([0.0, tune.quniform(0.05, 0.4, 0.05)])`` or ``tune.choice([{"opt":
+"sgd", "lr": tune.loguniform(1e-4, 1e-1)}, {"opt": "adam", "beta": tune.uniform(0.8,
+0.99)}])``, at any depth (dicts, lists, choices inside categories). The choice is a
+categorical dimension and every domain of every category one more dimension, named
+by its path through the category index (``"optim/0/lr"``, ``"optim/1/beta"``). A
+config holds only the chosen category, with its domains sampled: the dimensions of
+the other categories are inactive and never reach the trainable. The solver is told
+the rows it asked for, inactive dimensions included: they are the strategy's own
+samples, independent of the result, so they carry no signal and keep the
+strategies' own models consistent (a fixed value instead would shrink CMA-ES's
+steps and Nelder-Mead's simplex in those dimensions and bias TPE's densities
+towards it). Duplicate detection compares only active dimensions. Warm starts
+(``points_to_evaluate``, ``add_evaluated_point``) give the chosen category's value
+(``{"opt": "adam", "beta": 0.9}``), which is matched to the first category that can
+produce it; their inactive dimensions are set to the centre of the cube.
 
 ``grid_search``, ``sample_from`` and ``randn``/``qrandn`` (unbounded) are refused
 with a ``ValueError`` naming the parameter.
@@ -63,14 +91,22 @@ import copy
 import math
 import numbers
 import pickle
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ray.tune.search import Searcher
-from ray.tune.search.sample import Categorical, Domain, Float, Function, Integer, LogUniform, Normal, Quantized, Uniform
-from ray.tune.search.variant_generator import parse_spec_vars
+
+from .host.config import check_int, check_seed, missing_extra, seed_key
+
+try:
+    from ray.tune.search import Searcher
+    from ray.tune.search.sample import (
+        Categorical, Domain, Float, Function, Integer, LogUniform, Normal, Quantized, Uniform,
+    )
+except ImportError as _exc:  # ray is an optional dependency: say how to get it
+    raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
 from .solver import METHODS, make_solver
 from .space import Space
@@ -83,6 +119,9 @@ _DEFAULT_BUDGET = 100  # nominal solver budget when neither budget nor num_sampl
 _SYNC_STRATEGIES = ("nelder-mead", "cmaes")
 _JIT_CACHE: dict[int, tuple] = {}
 _KIND = "ArqonSearch"
+# Attributes get_state leaves out: the solver (rebuilt from its config) and what is
+# derived from the space (rebuilt from the spec).
+_NOT_SAVED = ("_solver", "_step", "_state", "_tree", "_index", "_n_configs", "_inactive_unit", "_inactive_values")
 
 
 # ----------------------------------------------------------- space conversion
@@ -201,35 +240,89 @@ def _convert_domain(name: str, domain: Domain) -> dict:
     raise ValueError(f"param_space[{name!r}]: unsupported domain type {type(domain).__name__}")
 
 
-def _parse_space(spec: Mapping) -> tuple[list[dict], list[tuple[tuple, Any]]]:
-    """Tune spec -> (parameter records sorted by name, constants as ``(path, value)``)."""
-    if not isinstance(spec, Mapping):
-        raise TypeError(f"space: expected a dict of Tune domains, got {type(spec).__name__}")
-    resolved, domains, grids = parse_spec_vars(dict(spec))
-    if grids:
-        names = [_path_name(p) for p, _ in grids]
+# A parsed space is a template tree mirroring the spec; its nodes are tuples:
+#   ("param", name)                a dimension of the Space
+#   ("cat", name, branches)        tune.choice whose categories hold domains: the choice
+#                                  is a categorical dimension (name None if it has one
+#                                  category), each category a branch parsed like the spec
+#   ("dict", ((key, node), ...)), ("seq", "list" | "tuple", (node, ...))
+#   ("fixed", value)               a domain with one value (e.g. uniform(2, 2))
+#   ("const", value)               a plain value of the spec
+# Only the chosen branch of a "cat" node is decoded, so the dimensions of the other
+# branches are inactive for that config.
+
+
+def _special(value: Any) -> str | None:
+    """Tune's dict forms of domains: ``{"grid_search": [...]}`` and ``{"eval": "..."}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "grid_search" in value:
+            return "grid"
+        if "eval" in value:
+            return "eval"
+    return None
+
+
+def _holds_domain(value: Any) -> bool:
+    """Whether a spec value has a domain anywhere inside (as Tune recurses: dicts, lists, tuples)."""
+    if isinstance(value, Domain) or _special(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_domain(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_domain(v) for v in value)
+    return False
+
+
+def _parse_node(value: Any, path: tuple, params: list[dict], names: set) -> tuple:
+    name = _path_name(path)
+    kind = _special(value)
+    if kind == "grid" or (isinstance(value, Categorical) and value.is_grid()):
         raise ValueError(
-            f"param_space{names}: tune.grid_search cannot be combined with ArqonSearch; "
+            f"param_space[{name!r}]: tune.grid_search cannot be combined with ArqonSearch; "
             "use tune.choice for a categorical parameter"
         )
-    params, consts = [], []
-    seen: dict[str, tuple] = {}
-    for path, domain in domains:
-        name = _path_name(path)
-        if name in seen:
+    if kind == "eval":
+        raise ValueError(
+            f"param_space[{name!r}]: {{'eval': ...}} expressions cannot be converted for ArqonSearch; "
+            "use a Tune domain (uniform, loguniform, randint, choice, ...) or a constant"
+        )
+    if isinstance(value, Domain):
+        if name in names:
             raise ValueError(f"param_space[{name!r}]: two parameters flatten to the same name {name!r}")
-        seen[name] = path
-        rec = _convert_domain(name, domain)
-        rec["path"] = tuple(path)
+        names.add(name)
+        if isinstance(value, Categorical) and any(_holds_domain(c) for c in value.categories):
+            cats = list(value.categories)
+            _convert_domain(name, value)  # validates the sampler
+            branches = tuple(_parse_node(c, path + (k,), params, names) for k, c in enumerate(cats))
+            if len(cats) == 1:
+                return ("cat", None, branches)
+            params.append({"name": name, "kind": "cat", "bound": {"choices": list(range(len(cats)))},
+                           "categories": cats, "path": path, "conditional": True})
+            return ("cat", name, branches)
+        rec = _convert_domain(name, value)
         if rec["kind"] == "const":
-            consts.append((tuple(path), rec["value"]))
-        else:
-            params.append(rec)
+            return ("fixed", rec["value"])
+        rec["path"] = path
+        params.append(rec)
+        return ("param", name)
+    if isinstance(value, dict) and _holds_domain(value):
+        return ("dict", tuple((k, _parse_node(v, path + (k,), params, names)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)) and _holds_domain(value):
+        kind = "tuple" if isinstance(value, tuple) else "list"
+        return ("seq", kind, tuple(_parse_node(v, path + (i,), params, names) for i, v in enumerate(value)))
+    return ("const", value)
+
+
+def _parse_space(spec: Mapping) -> tuple[list[dict], tuple]:
+    """Tune spec -> (parameter records sorted by name, template tree)."""
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"space: expected a dict of Tune domains, got {type(spec).__name__}")
+    params: list[dict] = []
+    tree = _parse_node(dict(spec), (), params, set())
     if not params:
         raise ValueError("space: no parameter to search (only constants); give at least one Tune domain")
     params.sort(key=lambda r: r["name"])
-    consts.extend((tuple(p), v) for p, v in resolved)
-    return params, consts
+    return params, tree
 
 
 def convert_search_space(spec: Mapping) -> dict:
@@ -241,13 +334,122 @@ def convert_search_space(spec: Mapping) -> dict:
     Returns:
         ``{flattened_name: bound}`` as accepted by :meth:`arqon_jax.Space.from_bounds`
         (categorical parameters appear as choice indexes; quantized ones as grid
-        indexes, see the module docstring).
+        indexes; the domains inside a ``tune.choice`` category are dimensions named
+        by their path through the category index, e.g. ``"optim/1/lr"``; see the
+        module docstring).
 
     Raises:
+        TypeError: If ``spec`` is not a dict.
         ValueError: For domains that cannot be converted, naming the parameter.
     """
     params, _ = _parse_space(spec)
     return {p["name"]: p["bound"] for p in params}
+
+
+def _count_configs(node: tuple, index: dict, levels: Sequence[int]) -> float:
+    """Number of distinct configs of a subtree (``inf`` with a continuous dimension)."""
+    kind = node[0]
+    if kind == "param":
+        n = levels[index[node[1]]]
+        return float(n) if n else math.inf
+    if kind == "cat":
+        return float(sum(_count_configs(b, index, levels) for b in node[2]))
+    if kind == "dict":
+        return float(math.prod(_count_configs(c, index, levels) for _, c in node[1]))
+    if kind == "seq":
+        return float(math.prod(_count_configs(c, index, levels) for c in node[2]))
+    return 1.0
+
+
+def _required(node: tuple) -> list[str]:
+    """Names a point must give for a subtree (a choice's branches are checked when matched)."""
+    kind = node[0]
+    if kind == "param" or (kind == "cat" and node[1] is not None):
+        return [node[1]]
+    if kind == "cat":
+        return _required(node[2][0])
+    if kind == "dict":
+        return [n for _, c in node[1] for n in _required(c)]
+    if kind == "seq":
+        return [n for c in node[2] for n in _required(c)]
+    return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality for matching user values to choices: numbers by value, other values by type and ``==``."""
+    if a is b:
+        return True
+    real = (numbers.Real,)
+    if (isinstance(a, real) and isinstance(b, real)
+            and not isinstance(a, (bool, np.bool_)) and not isinstance(b, (bool, np.bool_))):
+        return float(a) == float(b)
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _show(value: Any) -> str:
+    """A spec value for messages, domains written as ``Float(0.8, 0.99)`` rather than object reprs."""
+    if isinstance(value, Categorical):
+        return f"choice({_show(list(value.categories))})"
+    if isinstance(value, Domain):
+        return f"{type(value).__name__}{value.domain_str}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_show(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
+
+
+_MISSING = object()
+
+
+class _InvalidMetric(str):
+    """Description of a reported metric that is not a number (kept until the trial completes)."""
+
+
+def _lookup(value: Any, key: Any) -> Any:
+    """``value[key]`` of a point, also from flattened ``"key/rest"`` entries."""
+    if not isinstance(value, Mapping):
+        return _MISSING
+    if key in value:
+        return value[key]
+    skey = str(key)
+    if skey in value:
+        return value[skey]
+    prefix = skey + "/"
+    sub = {k[len(prefix):]: v for k, v in value.items() if isinstance(k, str) and k.startswith(prefix)}
+    return sub if sub else _MISSING
+
+
+def _extra_keys(value: Mapping, keys: Sequence) -> list:
+    """Keys of a point's dict that no template key (nor its flattened form) accounts for."""
+    known = {str(k) for k in keys}
+    out = []
+    for k in value:
+        if k in keys or str(k) in known:
+            continue
+        if isinstance(k, str) and k.split("/", 1)[0] in known:
+            continue
+        out.append(k)
+    return out
+
+
+def _metric_number(raw: Any) -> float | None:
+    """A reported metric as a float, or None if it is not one real number (bools, strings, complex)."""
+    if isinstance(raw, (bool, np.bool_)):
+        return None
+    if isinstance(raw, numbers.Real):
+        return float(raw)
+    try:
+        arr = np.asarray(raw)
+    except Exception:  # noqa: BLE001 - whatever cannot become an array is not a number
+        return None
+    if arr.dtype.kind not in "iuf" or arr.size != 1:
+        return None
+    return float(arr.reshape(()))
 
 
 def _decode(rec: dict, x: float) -> Any:
@@ -275,46 +477,34 @@ def _decode(rec: dict, x: float) -> Any:
     raise AssertionError(kind)  # unreachable: kinds come from _convert_domain
 
 
-def _encode(rec: dict, value: Any) -> float:
+def _encode(rec: dict, value: Any, where: str) -> float:
     """A Tune value -> the Space value of its dimension (for warm starts)."""
     name, kind = rec["name"], rec["kind"]
     if kind == "cat":
         for k, cat in enumerate(rec["categories"]):
-            try:
-                if cat is value or (type(cat) is type(value) and bool(cat == value)):
-                    return float(k)
-            except (TypeError, ValueError):
-                continue
-        raise ValueError(f"points_to_evaluate[{name!r}]: {value!r} is not one of {rec['categories']}")
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number)):
-        raise TypeError(f"points_to_evaluate[{name!r}]: expected a number, got {value!r}")
+            if _same(cat, value):
+                return float(k)
+        raise ValueError(f"{where}[{name!r}]: {value!r} is not one of {rec['categories']}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}[{name!r}]: expected a real number, got {type(value).__name__} {value!r}")
     v = float(value)
     tol = 1e-9 * max(1.0, abs(rec["lo"]), abs(rec["hi"]))
     if not (rec["lo"] - tol <= v <= rec["hi"] + tol):
-        raise ValueError(f"points_to_evaluate[{name!r}]: {value!r} is outside [{rec['lo']}, {rec['hi']}]")
+        raise ValueError(f"{where}[{name!r}]: {value!r} is outside [{rec['lo']}, {rec['hi']}]")
+    # Tune's integer and quantized domains only produce integers and multiples of q: a
+    # value off that grid could not have come from the domain, and recording it at the
+    # nearest grid point would give the solver a value for another config.
+    if kind in ("int", "logint") and not v.is_integer():
+        raise ValueError(f"{where}[{name!r}]: {value!r} is not an integer")
+    if "q" in rec:
+        steps = v / rec["q"]
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(f"{where}[{name!r}]: {value!r} is not a multiple of q={rec['q']}")
     if kind in ("qfloat", "qint"):
         return float(round(v / rec["q"]))
     if kind == "logint":
         return float(math.floor(v)) + 0.5  # middle of the bin that floors to v
     return v
-
-
-def _flatten_point(point: Mapping, prefix: tuple = ()) -> dict[str, Any]:
-    out = {}
-    for k, v in point.items():
-        path = prefix + (k,)
-        if isinstance(v, Mapping):
-            out.update(_flatten_point(v, path))
-        else:
-            out[_path_name(path)] = v
-    return out
-
-
-def _set_path(tree: dict, path: tuple, value: Any) -> None:
-    node = tree
-    for p in path[:-1]:
-        node = node.setdefault(p, {})
-    node[path[-1]] = value
 
 
 def _obs_rows(solver) -> int:
@@ -364,32 +554,34 @@ def _jitted_step(solver) -> Callable:
 def _check_int(name: str, value: Any, low: int, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return int(value)
+    return check_int(name, value, low)
 
 
 class ArqonSearch(Searcher):
     """Ray Tune searcher running arqon_jax's probe, classify, refine solver in batches.
 
     Args:
-        space: A Tune search space (dict of domains, nested dicts allowed). Leave it
-            ``None`` to take the space from ``Tuner(param_space=...)``.
-        metric: The metric to optimize (or give it to ``TuneConfig``).
-        mode: ``"min"`` or ``"max"`` (or give it to ``TuneConfig``).
+        space: A Tune search space (dict of domains; nested dicts, lists and domains
+            inside ``tune.choice`` categories allowed, see the module docstring).
+            Leave it ``None`` to take the space from ``Tuner(param_space=...)`` or
+            ``tune.run(config=...)``.
+        metric: The metric to optimize (or give it to ``TuneConfig``/``tune.run``).
+        mode: ``"min"`` or ``"max"`` (or give it to ``TuneConfig``/``tune.run``).
         batch_size: Candidates per solver ``ask`` (one jitted call). Default:
             ``max(4, max_concurrent)``, at most the budget.
         budget: Number of trials to suggest; ``suggest`` returns ``Searcher.FINISHED``
             after that many. ``None``: no limit of its own (Tune's ``num_samples``
             stops the run); the solver then plans for ``num_samples`` when Tune passes
             it, else for 100 trials, and keeps refining past that.
-        seed: Integer seed of the solver's PRNG key.
+        seed: Seed of the solver's PRNG key, an integer in ``[0, 2**64)`` (all 64
+            bits count; see :func:`arqon_jax.host.config.seed_key`).
         method: ``"auto"`` (classify, then Nelder-Mead or TPE), ``"tpe"``,
             ``"nelder-mead"``, ``"cmaes"`` or ``"random"``.
         points_to_evaluate: Configs (dicts, nested or with ``"a/b"`` keys, every
-            parameter given) to run first.
+            parameter given; for a conditional choice the chosen category's value)
+            to run first. Each value must be one its domain can produce (inside the
+            bounds; an integer for integer domains, a multiple of ``q`` for
+            quantized ones).
         evaluated_rewards: Metric values of ``points_to_evaluate`` that were already
             evaluated: they are recorded as warm starts and not run again.
         solver_options: Further keyword arguments of :func:`arqon_jax.make_solver`
@@ -422,7 +614,7 @@ class ArqonSearch(Searcher):
         self._budget = _check_int("budget", budget, 1)
         if self._budget is not None and self._batch_size_arg is not None and self._batch_size_arg > self._budget:
             raise ValueError(f"batch_size: {batch_size} is larger than budget={budget}")
-        self._seed = _check_int("seed", seed, -(2**63), allow_none=False)
+        self._seed = check_seed(seed)
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
         self._method = method
@@ -454,7 +646,7 @@ class ArqonSearch(Searcher):
         self._num_samples: int | None = None
         self._spec = None
         self._params: list[dict] = []
-        self._consts: list[tuple[tuple, Any]] = []
+        self._tree: tuple = ("const", {})
         self._from_ctor = False
         self._reset_run()
         if space is not None:
@@ -481,17 +673,30 @@ class ArqonSearch(Searcher):
         }
 
     def _set_space(self, spec: Mapping, from_ctor: bool) -> None:
-        params, consts = _parse_space(spec)
+        params, tree = _parse_space(spec)
         self._spec = spec
-        self._params, self._consts, self._from_ctor = params, consts, from_ctor
+        self._params, self._tree, self._from_ctor = params, tree, from_ctor
         self._space_obj = Space.from_bounds({p["name"]: p["bound"] for p in params})
+        self._derive()
         if self._rewards is not None:
             for point, reward in zip(self._points, self._rewards):
                 self.add_evaluated_point(point, reward)
             self._points, self._rewards = [], None
         else:
             for point in self._points:
-                self._point_row(point)  # validate early, naming the parameter
+                self._encode_point(point, "points_to_evaluate")  # validate early, naming the parameter
+
+    def _derive(self) -> None:
+        """Lookups derived from the parsed space (rebuilt on restore, not saved)."""
+        space = self._space_obj
+        self._index = {rec["name"]: i for i, rec in enumerate(self._params)}
+        n = _count_configs(self._tree, self._index, space.levels)
+        self._n_configs = int(n) if math.isfinite(n) else None
+        # Warm starts have no value for the dimensions of unchosen choice branches: they
+        # get the (snapped) centre of the cube there, a valid point of every dimension.
+        centre = np.asarray(space.snap(np.full((1, space.dim), 0.5)), np.float64)
+        self._inactive_unit = centre[0]
+        self._inactive_values = np.asarray(space.from_unit(centre), np.float64)[0]
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         """Takes the space, metric and mode from Tune (``Tuner(param_space=...)``)."""
@@ -534,7 +739,7 @@ class ArqonSearch(Searcher):
         capacity = self._solver_options.get("capacity", capacity)
         self._cfg = {"budget": nominal, "batch_size": batch, "capacity": capacity, "method": self._method}
         self._build_solver()
-        self._state = self._solver.init(jax.random.key(self._seed & 0xFFFFFFFF))
+        self._state = self._solver.init(seed_key(self._seed))
         sign = -1.0 if self._mode == "max" else 1.0
         for unit, v, params in self._warm:
             self._obs.append((unit, sign * v))
@@ -557,39 +762,165 @@ class ArqonSearch(Searcher):
         self._step = _jitted_step(self._solver)
 
     # --------------------------------------------------------- conversions
-    def _with_consts(self, config: dict) -> dict:
-        if self._from_ctor:  # Tune merges param_space constants itself, not the constructor's
-            for path, value in self._consts:
-                _set_path(config, path, copy.deepcopy(value))
-        return config
+    def _build(self, node: tuple, values: np.ndarray, active: np.ndarray, full: bool) -> Any:
+        """The config value of a template node for one row of Space values; marks the active dimensions.
+
+        ``full=False`` leaves out plain constants of dicts: Tune merges the constants of
+        ``param_space`` itself. Inside lists and choice categories everything is given,
+        as Tune replaces those values whole.
+        """
+        kind = node[0]
+        if kind == "param":
+            i = self._index[node[1]]
+            active[i] = True
+            return _decode(self._params[i], float(values[i]))
+        if kind == "cat":
+            k = 0
+            if node[1] is not None:
+                i = self._index[node[1]]
+                active[i] = True
+                k = min(max(int(round(float(values[i]))), 0), len(node[2]) - 1)
+            return self._build(node[2][k], values, active, True)
+        if kind == "dict":
+            return {key: self._build(child, values, active, full)
+                    for key, child in node[1] if full or child[0] != "const"}
+        if kind == "seq":
+            items = [self._build(child, values, active, True) for child in node[2]]
+            return tuple(items) if node[1] == "tuple" else items
+        return copy.deepcopy(node[1])  # "const", "fixed"
+
+    def _decode_row(self, values: np.ndarray) -> tuple[dict, np.ndarray]:
+        """Space values ``(dim,)`` -> (the config, which dimensions it uses)."""
+        active = np.zeros(len(self._params), bool)
+        return self._build(self._tree, values, active, self._from_ctor), active
 
     def _row_config(self, values: np.ndarray) -> dict:
-        config: dict = {}
-        for rec, x in zip(self._params, values):
-            _set_path(config, rec["path"], _decode(rec, float(x)))
-        return self._with_consts(config)
+        return self._decode_row(values)[0]
 
-    def _point_row(self, point: Mapping) -> np.ndarray:
-        """A user config -> its unit-cube row ``(dim,)``."""
-        flat = _flatten_point(point)
-        missing = [r["name"] for r in self._params if r["name"] not in flat]
+    @staticmethod
+    def _key(values: np.ndarray, active: np.ndarray) -> bytes:
+        """Identity of a config: its active values (rows differing only in unused dimensions are one config)."""
+        return np.where(active, np.asarray(values, np.float64), np.nan).astype(np.float32).tobytes()
+
+    def _match(self, node: tuple, value: Any, path: tuple, strict: bool, full: bool, enc: dict,
+               missing: list, where: str) -> Any:
+        """Matches a user value to a template node: records Space values in ``enc``, returns the config value.
+
+        ``strict`` (inside a choice category): every value must be given and constants must
+        match, so that a value picks the category that can produce it. Raises
+        ``ValueError``/``TypeError`` naming the parameter when the value cannot be encoded.
+        """
+        kind = node[0]
+        name = _path_name(path)
+        if kind == "param":
+            enc[node[1]] = _encode(self._params[self._index[node[1]]], value, where)
+            return value
+        if kind in ("const", "fixed"):
+            if strict and not _same(node[1], value):
+                raise ValueError(f"{where}[{name!r}]: expected {node[1]!r}, got {value!r}")
+            return copy.deepcopy(node[1])
+        if kind == "cat":
+            if node[1] is None:
+                return self._match(node[2][0], value, path + (0,), strict, True, enc, missing, where)
+            reasons = []
+            for k, branch in enumerate(node[2]):
+                sub: dict = {}
+                try:
+                    out = self._match(branch, value, path + (k,), True, True, sub, [], where)
+                except (TypeError, ValueError) as exc:
+                    reasons.append(f"{k}: {exc}")
+                    continue
+                enc.update(sub)
+                enc[node[1]] = float(k)
+                return out
+            rec = self._params[self._index[node[1]]]
+            raise ValueError(f"{where}[{name!r}]: {value!r} matches none of the categories "
+                             f"{_show(rec['categories'])} ({'; '.join(reasons)})")
+        if kind == "dict":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{where}[{name!r}]: expected a dict, got {type(value).__name__} {value!r}")
+            keys = [key for key, _ in node[1]]
+            if strict:
+                extra = _extra_keys(value, keys)
+                if extra:
+                    raise ValueError(f"{where}[{name!r}]: unexpected keys {extra}")
+            out = {}
+            for key, child in node[1]:
+                sub_value = _lookup(value, key)
+                if sub_value is _MISSING:
+                    if strict and child[0] != "fixed":
+                        raise ValueError(f"{where}[{_path_name(path + (key,))!r}]: missing")
+                    missing.extend(_required(child))
+                    if child[0] in ("const", "fixed") and (full or child[0] == "fixed"):
+                        out[key] = copy.deepcopy(child[1])
+                    continue
+                if full or child[0] != "const":
+                    out[key] = self._match(child, sub_value, path + (key,), strict, full, enc, missing, where)
+            return out
+        # "seq"
+        n = len(node[2])
+        if isinstance(value, Mapping):  # flattened form: "name/0", "name/1", ...
+            items = [_lookup(value, i) for i in range(n)]
+            if _extra_keys(value, list(range(n))):
+                raise ValueError(f"{where}[{name!r}]: expected {n} values, got {value!r}")
+        elif (isinstance(value, (list, tuple)) and len(value) == n
+              and (not strict or isinstance(value, tuple) == (node[1] == "tuple"))):
+            # Inside a category, a list and a tuple are different configs (Tune keeps the type).
+            items = list(value)
+        else:
+            raise ValueError(f"{where}[{name!r}]: expected a {node[1]} of {n} values, got {value!r}")
+        out = []
+        for i, (child, item) in enumerate(zip(node[2], items)):
+            if item is _MISSING:
+                if strict and child[0] != "fixed":
+                    raise ValueError(f"{where}[{_path_name(path + (i,))!r}]: missing")
+                missing.extend(_required(child))
+                out.append(copy.deepcopy(child[1]) if child[0] in ("const", "fixed") else None)
+                continue
+            out.append(self._match(child, item, path + (i,), strict, True, enc, missing, where))
+        return tuple(out) if node[1] == "tuple" else out
+
+    def _encode_point(self, point: Mapping, where: str) -> tuple[np.ndarray, dict]:
+        """A user config -> (its unit-cube row ``(dim,)``, the config as ``suggest`` gives it)."""
+        if not isinstance(point, Mapping):
+            raise TypeError(f"{where}: expected a dict, got {type(point).__name__}")
+        enc: dict[str, float] = {}
+        missing: list[str] = []
+        config = self._match(self._tree, point, (), False, self._from_ctor, enc, missing, where)
         if missing:
-            raise ValueError(f"points_to_evaluate: point {point!r} misses the parameters {missing}")
-        values = np.array([[_encode(r, flat[r["name"]]) for r in self._params]], np.float64)
-        return np.asarray(self._space_obj.to_unit(values))[0]
+            raise ValueError(f"{where}: point {point!r} misses the parameters {missing}")
+        values = self._inactive_values.copy()
+        active = np.zeros(len(self._params), bool)
+        for name, v in enc.items():
+            i = self._index[name]
+            values[i], active[i] = v, True
+        unit = np.asarray(self._space_obj.to_unit(values[None, :]), np.float64)[0]
+        unit[~active] = self._inactive_unit[~active]
+        return unit, config
 
     def _value(self, trial_id: str, result: dict | None, error: bool) -> float:
-        """The trial's value to minimize; NaN (a failure) for errors and missing metrics."""
+        """The trial's value to minimize; NaN (a failure) for errors, missing and invalid metrics.
+
+        A metric that is not one real number (a bool, a string, a complex number, an
+        array of several values) is a failure too, with a warning: raising here would
+        stop the whole Tune run.
+        """
         if error:
             return math.nan
-        value = result.get(self._metric) if isinstance(result, Mapping) else None
-        if value is None:
-            value = self._last.get(trial_id)
-        if isinstance(value, bool):
+        raw = result.get(self._metric) if isinstance(result, Mapping) else None
+        if raw is None:
+            raw = self._last.get(trial_id)
+        if raw is None:
             return math.nan
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
+        v = raw if isinstance(raw, float) else _metric_number(raw)
+        if v is None:
+            what = str(raw) if isinstance(raw, _InvalidMetric) else f"{type(raw).__name__} {raw!r}"
+            warnings.warn(
+                f"ArqonSearch: trial {trial_id} reported {self._metric}={what[:200]}, which is not a real number; "
+                "it is recorded as a failed evaluation",
+                UserWarning,
+                stacklevel=3,
+            )
             return math.nan
         return -v if self._mode == "max" else v
 
@@ -668,8 +999,10 @@ class ArqonSearch(Searcher):
             )
         if not self._metric or not self._mode:
             raise RuntimeError(
-                "ArqonSearch: metric and mode are not set. Pass metric= and mode= to ArqonSearch or to "
-                "tune.TuneConfig (Tune forwards TuneConfig's only when the space comes through param_space)."
+                "ArqonSearch: metric and mode are not set. Pass metric= and mode= to ArqonSearch(...), to "
+                "tune.TuneConfig(metric=..., mode=...) (tune.Tuner) or to tune.run(..., metric=..., mode=...). "
+                "Tune forwards the last two only when the space comes through Tuner(param_space=...) or "
+                "tune.run(config=...), not when it is given to ArqonSearch(space=...)."
             )
         self._ensure_solver()
         if self._budget is not None and self.stats["suggested"] >= self._budget:
@@ -677,17 +1010,13 @@ class ArqonSearch(Searcher):
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         if self._points:
-            point = self._points[0]
-            unit = self._point_row(point)
+            unit, config = self._encode_point(self._points[0], "points_to_evaluate")
             self._points.pop(0)
-            self._seen.add(self._key(np.asarray(self._space_obj.from_unit(unit[None, :]))[0]))
-            self._live[trial_id] = ("point", unit, point)
+            values = np.asarray(self._space_obj.from_unit(unit[None, :]), np.float64)[0]
+            self._seen.add(self._key(values, self._decode_row(values)[1]))
+            self._live[trial_id] = ("point", unit, config)
             self.stats["suggested"] += 1
-            flat = _flatten_point(point)
-            config: dict = {}
-            for rec in self._params:
-                _set_path(config, rec["path"], flat[rec["name"]])
-            return self._with_consts(config)
+            return copy.deepcopy(config)
         skipped = 0
         while True:
             b = self._batches.get(self._cur)
@@ -698,7 +1027,8 @@ class ArqonSearch(Searcher):
                 b = self._batches[self._cur]
             row = b["handed"]
             b["handed"] += 1
-            key = self._key(b["values"][row])
+            config, active = self._decode_row(b["values"][row])
+            key = self._key(b["values"][row], active)
             if key in self._seen and self._may_skip(skipped):
                 # The same config as an earlier trial (discrete dimensions): skip the row.
                 # It is told as not evaluated; the next row or batch takes its place.
@@ -709,29 +1039,24 @@ class ArqonSearch(Searcher):
             self._seen.add(key)
             self._live[trial_id] = ("row", self._cur, row)
             self.stats["suggested"] += 1
-            return self._row_config(b["values"][row])
-
-    @staticmethod
-    def _key(values: np.ndarray) -> bytes:
-        return np.asarray(values, np.float32).tobytes()
+            return config
 
     def _may_skip(self, skipped: int) -> bool:
         """Whether a duplicate row may be skipped: not when the space is used up or skips pile up."""
-        levels = self._space_obj.levels
-        if all(levels) and len(self._seen) >= math.prod(levels):
+        if self._n_configs is not None and len(self._seen) >= self._n_configs:
             return False
         return skipped < 4 * self._solver.batch_size
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Keeps the last value of the metric, for trials that complete with ``result=None``."""
-        if trial_id in self._live and isinstance(result, Mapping) and self._metric in result:
-            try:
-                self._last[trial_id] = float(result[self._metric])
-            except (TypeError, ValueError):
-                pass
+        if trial_id in self._live and isinstance(result, Mapping) and result.get(self._metric) is not None:
+            raw = result[self._metric]
+            v = _metric_number(raw)
+            # Only a description of an invalid value is kept: the state must stay picklable.
+            self._last[trial_id] = v if v is not None else _InvalidMetric(f"{type(raw).__name__} {raw!r}"[:200])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Records the trial's value (NaN, a failure, for errors or a missing metric).
+        """Records the trial's value (NaN, a failure, for errors, a missing or a non-numeric metric).
 
         Rows of the current batch wait in it for the next ``tell``; other results are
         observed at the next solver step. No compiled call happens here.
@@ -792,17 +1117,17 @@ class ArqonSearch(Searcher):
             raise RuntimeError("add_evaluated_point: set the search space first (space= or set_search_properties)")
         if not isinstance(parameters, Mapping):
             raise TypeError(f"parameters: expected a dict, got {type(parameters).__name__}")
-        unit = self._point_row(parameters)
-        if isinstance(value, bool) or not (value is None or isinstance(value, (numbers.Real, np.number))):
-            raise TypeError(f"value: expected a number, got {value!r}")
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
+            raise TypeError(f"value: expected a real number or None, got {type(value).__name__} {value!r}")
+        unit, config = self._encode_point(parameters, "parameters")
         v = math.nan if error or value is None else float(value)
         if self._state is None:
             # The sign for mode="max" is applied when the solver starts (mode may come later).
-            self._warm.append((unit, v, dict(parameters)))
+            self._warm.append((unit, v, config))
         else:
             y = -v if self._mode == "max" else v
             self._obs.append((unit, y))
-            self._update_best(dict(parameters), y)
+            self._update_best(config, y)
 
     # ------------------------------------------------------------- inspection
     def flush(self) -> None:
@@ -838,7 +1163,7 @@ class ArqonSearch(Searcher):
     # ----------------------------------------------------------- save/restore
     def get_state(self) -> dict:
         """Everything needed to continue the search, as plain Python and numpy."""
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_solver", "_step", "_state")}
+        d = {k: v for k, v in self.__dict__.items() if k not in _NOT_SAVED}
         d = copy.deepcopy(d)
         # The solver state goes through the shared versioned JSON format (exact arrays).
         d["_state"] = None if self._state is None else state_to_json(_KIND, self._cfg, self._space_obj, self._state)
@@ -851,8 +1176,12 @@ class ArqonSearch(Searcher):
         if state.pop("_format", None) != 1:
             raise ValueError("restore: not an ArqonSearch state (unknown format)")
         plain = state.pop("_state")
+        state.pop("_consts", None)  # kept by states written before the space became a template tree
         self.__dict__.update(state)
         self._solver = self._step = self._state = None
+        if self._spec is not None:
+            self._params, self._tree = _parse_space(self._spec)
+            self._derive()
         if self._cfg is not None:
             self._build_solver()
             if plain is not None:

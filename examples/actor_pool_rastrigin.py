@@ -63,6 +63,7 @@ def main(argv=None) -> None:
           f"(first batch includes compiling on the workers)")
     print(f"best value: {res.fun:.6g} (optimum {problem.f_opt:g}); strategy {res.decision.get('strategy')}; "
           f"failed {res.n_failed}, retries {res.info['retries']}")
+    print(f"gradient polish: skipped ({res.info['polish']['skipped']})")  # in-process minimize(f, ...) may polish
     ray.shutdown()
 
 

@@ -1,5 +1,6 @@
-"""RayPool: fractional-GPU scheduling, equality with the in-process run, sharded probing,
-faults (raising objective, killed workers, retries given up) and clean shutdown.
+"""RayPool: fractional-GPU scheduling, equality with the in-process run, the skipped
+polish, sharded probing, faults (raising objective, killed workers, retries given up,
+wrong output shape with the sibling chunks collected) and clean shutdown.
 
 Runs on the shared session cluster ``ray_cluster`` (2 CPUs, one logical GPU, JAX on CPU).
 About 50-70 s on 2 busy cores, most of it starting JAX in the worker processes.
@@ -19,6 +20,7 @@ import pytest
 
 from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
 from arqon_jax.minimize import _host_steps
+from arqon_jax.polish import decide_polish
 
 pytestmark = pytest.mark.ray
 
@@ -75,8 +77,8 @@ def _states(ids):
     return {i: table[i]["State"] for i in ids if i in table}
 
 
-def _assert_same_run(a, b):
-    assert a.nfev == b.nfev == BUDGET
+def _assert_same_run(a, b, budget=BUDGET):
+    assert a.nfev == b.nfev == budget
     assert a.n_failed == b.n_failed
     np.testing.assert_array_equal(a.best_curve, b.best_curve)
     np.testing.assert_array_equal(a.x, b.x)
@@ -172,6 +174,20 @@ def test_pool_run_equals_in_process_run(gpu_pool):
     assert device.info["path"] == "device" and res.info["path"] == "host"
     _assert_same_run(res, device)
     assert res.info["retries"] == 0 and res.info["n_errors"] == 0
+
+
+def test_pool_skips_the_polish_and_says_why(gpu_pool):
+    # With a budget of 1000 the in-process device path polishes this differentiable f,
+    # so only polish=False in-process equals the pooled run, and the pooled run says why.
+    budget, batch = 1000, 100
+    space = Space.from_bounds(BOUNDS)
+    plan, _ = decide_polish(True, gpu_pool.f, space, budget, make_solver(space, budget, batch), None)
+    assert plan is not None and plan.evaluations > 0  # what minimize(f, ...) without the pool would run
+    res = minimize(None, BOUNDS, budget=budget, batch_size=batch, seed=3, pool=gpu_pool)
+    assert "pool" in res.info["polish"]["skipped"] and res.info["polish"]["evaluations"] == 0
+    ref = minimize(gpu_pool.f, BOUNDS, budget=budget, batch_size=batch, seed=3, polish=False)
+    assert ref.info["path"] == "device" and ref.info["polish"]["skipped"] == "polish=False"
+    _assert_same_run(res, ref, budget)
 
 
 def test_sharded_probe_equals_driver_points(gpu_pool):
@@ -274,6 +290,43 @@ def test_retries_are_bounded(fault_pool, flag_dir):
     assert len({i["pid"] for i in fault_pool.workers_info()}) == 2
 
 
+def make_shape_bug(marker: str):
+    """Sums rows of DIM values; returns its input (the wrong shape) for other widths.
+
+    With the wrong width, a chunk whose first value is positive first sleeps, then
+    creates ``marker``: it finishes well after the chunk that fails at once.
+    """
+
+    def shape_bug(X):
+        X = np.asarray(X)
+        if X.shape[1] == DIM:
+            return X.sum(axis=1)
+        if X[0, 0] > 0:
+            time.sleep(1.5)
+            open(marker, "w").close()
+        return X
+
+    return shape_bug
+
+
+def test_wrong_shape_raises_after_collecting_sibling_chunks(ray_cluster, flag_dir):
+    from arqon_jax.distributed import RayPool
+
+    marker = os.path.join(flag_dir, "slow_chunk_done")
+    with RayPool(make_shape_bug(marker), 2, cpus_per_worker=0, gpus_per_worker=0, jit=False, env_vars=ENV) as pool:
+        values = np.repeat([[0.0, 0.0], [1.0, 1.0]], 2, axis=0)  # chunk 0 fails at once, chunk 1 later
+        with pytest.raises(ValueError, match=r"f: returned shape \(2, 2\)"):  # a bug in f stops the run
+            pool.evaluate(values)
+        # The error was raised only after the slow sibling chunk had finished and its
+        # (equally failed) result was fetched: no error object is left for Ray to
+        # report as unhandled, and no chunk is still running on the workers.
+        assert os.path.exists(marker)
+        y, errors = pool.evaluate(np.ones((4, DIM)))  # the pool is usable again
+        np.testing.assert_array_equal(y, [DIM] * 4)
+        assert errors == {} and pool.retries == 0 and pool.deaths == 0
+    assert set(_states(pool.actor_ids).values()) == {"DEAD"}
+
+
 def test_no_leaked_actors(ray_cluster, gpu_pool, fault_pool):
     from arqon_jax.distributed import RayPool
 
@@ -283,7 +336,7 @@ def test_no_leaked_actors(ray_cluster, gpu_pool, fault_pool):
     with RayPool(shape_bug, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
         y, _ = pool.evaluate(np.ones((3, DIM)))
         np.testing.assert_array_equal(y, [DIM] * 3)
-        with pytest.raises(ValueError, match=r"f returned shape \(3, 2\)"):  # a bug in f stops the run
+        with pytest.raises(ValueError, match=r"f: returned shape \(3, 2\)"):  # a bug in f stops the run
             pool.evaluate(np.ones((3, 2)))
     assert set(_states(pool.actor_ids).values()) == {"DEAD"}
     with pytest.raises(RuntimeError, match="closed"):

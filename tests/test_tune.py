@@ -1,6 +1,8 @@
 """ArqonSearch, the Ray Tune searcher: space conversion, batched suggest, asynchronous and
-failed completions, budget, concurrency, warm starts, save/restore, and real Tuner runs
-(all Domain types, max mode, errors, ASHA, the checkpoint example with Tuner.restore).
+failed completions, budget, concurrency, warm starts, save/restore, seeds, non-numeric
+metrics, conditional spaces (domains inside tune.choice), the install hint without Ray,
+and real Tuner runs (all Domain types, max mode, errors, ASHA, conditional spaces, the
+checkpoint example with Tuner.restore).
 
 The unit tests call the searcher directly; most share one solver configuration (the
 ``ALL`` space, budget 40, batch 4) so that it compiles once. The Tuner tests run on the
@@ -11,16 +13,20 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
+from ray.tune.search.sample import Domain  # noqa: E402
 
 from arqon_jax.tune import ArqonSearch, convert_search_space  # noqa: E402
 
@@ -81,6 +87,30 @@ def test_import_arqon_jax_does_not_import_ray():
     assert "ok" in out.stdout
 
 
+def test_import_without_ray_says_how_to_install():
+    # ``None`` in sys.modules makes ``import ray`` fail as if Ray were not installed.
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None\n"
+        "import arqon_jax\n"
+        "for name in ('arqon_jax.tune', 'arqon_jax.distributed'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ImportError as exc:\n"
+        "        print(name, type(exc).__name__, exc)\n"
+        "    else:\n"
+        "        print(name, 'imported')\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2, out.stdout
+    for line, name in zip(lines, ("arqon_jax.tune", "arqon_jax.distributed")):
+        assert line.startswith(f"{name} ModuleNotFoundError "), line
+        assert 'pip install "arqon_jax[ray]"' in line
+
+
 def test_convert_search_space_table():
     bounds = convert_search_space(all_domains())
     assert bounds["u"] == {"min": -2.0, "max": 3.0, "scale": "linear"}
@@ -122,8 +152,11 @@ def test_invalid_arguments():
     with pytest.raises(ValueError, match="'a'"):
         ArqonSearch({"a": tune.uniform(0, 1)}, points_to_evaluate=[{"a": 1.5}])
     s = ArqonSearch({"a": tune.uniform(0, 1)})  # no metric/mode anywhere
-    with pytest.raises(RuntimeError, match="metric"):
+    with pytest.raises(RuntimeError, match="metric") as info:
         s.suggest("t0")
+    # Both ways of running Tune are named: Tuner's TuneConfig and tune.run's keywords.
+    assert "tune.TuneConfig(metric=..., mode=...)" in str(info.value)
+    assert "tune.run(..., metric=..., mode=...)" in str(info.value)
     with pytest.raises(RuntimeError, match="search space"):
         ArqonSearch(metric="loss", mode="min").suggest("t0")
 
@@ -282,6 +315,220 @@ def test_nelder_mead_waits_for_its_batch():
     assert s.suggest("t12") is not None
 
 
+def test_seed_uses_all_64_bits_and_refuses_invalid_seeds():
+    low = make(seed=1)
+    high = make(seed=2**32 + 1)  # differs from 1 only above bit 32
+    first_low = [low.suggest(f"t{i}") for i in range(4)]
+    first_high = [high.suggest(f"t{i}") for i in range(4)]
+    assert first_low != first_high
+    again = make(seed=2**32 + 1)
+    assert [again.suggest(f"t{i}") for i in range(4)] == first_high  # still deterministic
+    make(seed=2**64 - 1)  # the largest seed
+    for bad in (-1, 2**64):
+        with pytest.raises(ValueError, match="seed"):
+            ArqonSearch(seed=bad)
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="seed"):
+            ArqonSearch(seed=bad)
+
+
+def test_non_numeric_metrics_are_failures_with_a_warning():
+    s = ArqonSearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", budget=16, batch_size=4)
+    bad = [1 + 2j, np.complex128(3.0), "0.5", True, np.bool_(False), [1.0, 2.0], {"v": 1.0}]
+    for i, value in enumerate(bad):
+        s.suggest(f"b{i}")
+        with pytest.warns(UserWarning, match=rf"trial b{i} reported loss=.*not a real number"):
+            s.on_trial_complete(f"b{i}", {"loss": value})
+    assert s.stats["failed"] == len(bad)
+    # The last value reported counts for a trial that completes without one; a
+    # non-numeric one is a failure with a warning too.
+    s.suggest("r")
+    s.on_trial_result("r", {"loss": "nan?"})
+    with pytest.warns(UserWarning, match=r"trial r reported loss=str 'nan\?'"):
+        s.on_trial_complete("r", None)
+    # Real numbers of any numeric type are values; a missing metric or an error is a
+    # failure without a warning.
+    good = [np.float32(0.25), np.int64(2), np.array(0.5), 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i, value in enumerate(good):
+            s.suggest(f"g{i}")
+            s.on_trial_complete(f"g{i}", {"loss": value})
+        s.suggest("m")
+        s.on_trial_complete("m", {"other": 1.0})
+        s.suggest("e")
+        s.on_trial_complete("e", error=True)
+    assert s.stats["failed"] == len(bad) + 1 + 2
+    assert s.best[1] == 0.25
+    with pytest.raises(TypeError, match="value"):
+        s.add_evaluated_point({"x": 0.5}, 1 + 0j)
+    with pytest.raises(TypeError, match="value"):
+        s.add_evaluated_point({"x": 0.5}, np.complex64(1.0))
+
+
+# ---------------------------------------------------- conditional spaces (domains inside tune.choice)
+def conditional_space():
+    return {
+        "dropout": tune.choice([0.0, tune.quniform(0.05, 0.4, 0.05)]),
+        "optim": tune.choice([
+            {"opt": "sgd", "lr": tune.loguniform(1e-4, 1e-1), "nesterov": tune.choice([True, False])},
+            {"opt": "adam", "beta": tune.uniform(0.8, 0.99)},
+        ]),
+        # lists and tuples holding domains, and a choice inside a choice's category
+        "arch": tune.choice([[tune.randint(1, 4), 64], ("conv", tune.choice([3, tune.qrandint(4, 10, 2)]))]),
+        "layers": [tune.randint(1, 3), 32],
+        "fixed": tune.choice(["only"]),  # one category: a constant, but a domain in param_space
+        "const": 7,
+    }
+
+
+def domains_in(value):
+    """Paths of every Tune Domain left inside a config."""
+    if isinstance(value, Domain):
+        return [()]
+    if isinstance(value, dict):
+        return [(k,) + p for k, v in value.items() for p in domains_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [(i,) + p for i, v in enumerate(value) for p in domains_in(v)]
+    return []
+
+
+def check_conditional(c, full=True):
+    """A config of conditional_space(): no domain anywhere, only the chosen category, values in range."""
+    assert domains_in(c) == [], c
+    d = c["dropout"]
+    assert d == 0.0 or (0.05 <= d <= 0.4 and abs(d / 0.05 - round(d / 0.05)) < 1e-9), d
+    o = c["optim"]
+    if o["opt"] == "sgd":
+        assert set(o) == {"opt", "lr", "nesterov"} and 1e-4 <= o["lr"] <= 1e-1 and o["nesterov"] in (True, False)
+    else:
+        assert o == {"opt": "adam", "beta": o["beta"]} and 0.8 <= o["beta"] <= 0.99
+    a = c["arch"]
+    if isinstance(a, list):
+        assert a[1] == 64 and a[0] in (1, 2, 3) and isinstance(a[0], int)
+    else:
+        assert isinstance(a, tuple) and a[0] == "conv" and a[1] in (3, 4, 6, 8, 10)
+    assert isinstance(c["layers"], list) and c["layers"][0] in (1, 2) and c["layers"][1] == 32
+    assert c["fixed"] == "only"
+    assert ("const" in c) == full
+
+
+def conditional_loss(c):
+    o = c["optim"]
+    base = (math.log10(o["lr"]) + 2) ** 2 if o["opt"] == "sgd" else 1.0 + (o["beta"] - 0.9) ** 2
+    return base + abs(c["dropout"] - 0.1) + 0.1 * c["layers"][0]
+
+
+def test_conditional_space_conversion():
+    bounds = convert_search_space(conditional_space())
+    assert bounds["dropout"] == {"choices": [0, 1]}
+    assert bounds["dropout/1"] == {"min": 1, "max": 8, "scale": "integer"}  # grid index of q=0.05
+    assert bounds["optim"] == {"choices": [0, 1]}
+    assert bounds["optim/0/lr"] == {"min": 1e-4, "max": 1e-1, "scale": "log"}
+    assert bounds["optim/0/nesterov"] == {"choices": [0, 1]}
+    assert bounds["optim/1/beta"] == {"min": 0.8, "max": 0.99, "scale": "linear"}
+    assert bounds["arch/0/0"] == {"min": 1, "max": 3, "scale": "integer"}
+    assert bounds["arch/1/1"] == {"choices": [0, 1]} and bounds["arch/1/1/1"]["scale"] == "integer"
+    assert bounds["layers/0"] == {"min": 1, "max": 2, "scale": "integer"}
+    assert "fixed" not in bounds and "const" not in bounds and "optim/0/opt" not in bounds
+    with pytest.raises(ValueError, match="'c/1'"):  # unsupported domains are named inside categories too
+        convert_search_space({"c": tune.choice([1, tune.randn(0, 1)])})
+    with pytest.raises(ValueError, match="'c/0/g'"):
+        convert_search_space({"c": tune.choice([{"g": tune.grid_search([1, 2])}, 2])})
+
+
+@pytest.mark.parametrize("from_ctor", [True, False])
+def test_conditional_configs_hold_only_sampled_values(from_ctor):
+    if from_ctor:
+        s = ArqonSearch(conditional_space(), metric="loss", mode="min", budget=48, batch_size=8, seed=2)
+    else:  # the space from Tune: Tune merges the plain constants ("const") itself
+        s = ArqonSearch(budget=48, batch_size=8, seed=2)
+        assert s.set_search_properties("loss", "min", conditional_space()) is True
+    configs = []
+    while (c := s.suggest(f"t{len(configs)}")) not in (None, Searcher.FINISHED):
+        check_conditional(c, full=from_ctor)
+        configs.append(c)
+        s.on_trial_complete(f"t{len(configs) - 1}", {"loss": conditional_loss(c)})
+    assert len(configs) == 48
+    # Every category was tried, with its nested domains sampled.
+    assert {c["optim"]["opt"] for c in configs} == {"sgd", "adam"}
+    assert {type(c["arch"]) for c in configs} == {list, tuple}
+    assert {c["dropout"] == 0.0 for c in configs} == {True, False}
+    assert len({c["optim"].get("lr") for c in configs if c["optim"]["opt"] == "sgd"}) > 3
+    s.flush()
+    assert int(s._state.history.count) == 48 and s.best[1] == min(conditional_loss(c) for c in configs)
+
+
+def test_conditional_duplicates_compare_the_chosen_values_only():
+    # 0 | 1 | 2: three configs, whatever the value of the inactive dimension "k/1".
+    s = ArqonSearch({"k": tune.choice([0, tune.randint(1, 3)])}, metric="loss", mode="min",
+                    budget=6, batch_size=2, method="tpe")
+    values = []
+    for i in range(6):
+        c = s.suggest(f"t{i}")
+        values.append(c["k"])
+        s.on_trial_complete(f"t{i}", {"loss": float(c["k"])})
+    assert sorted(values[:3]) == [0, 1, 2]  # no repeat until the space is used up
+    assert s.suggest("t6") == Searcher.FINISHED  # and then repeats are handed out, not skipped forever
+
+
+def test_conditional_points_to_evaluate_and_warm_starts():
+    sgd = {"dropout": 0.0, "optim": {"opt": "sgd", "lr": 1e-2, "nesterov": True}, "arch": [2, 64], "layers": [1, 32]}
+    adam = {"dropout": 0.15, "optim": {"opt": "adam", "beta": 0.9}, "arch": ("conv", 6), "layers": [2, 32]}
+    s = ArqonSearch(conditional_space(), metric="loss", mode="min", budget=48, batch_size=8,
+                    points_to_evaluate=[sgd, adam])
+    for i, point in enumerate((sgd, adam)):
+        c = s.suggest(f"p{i}")
+        check_conditional(c)
+        assert {k: c[k] for k in point} == point
+        s.on_trial_complete(f"p{i}", {"loss": conditional_loss(c)})
+    # Flattened keys (as Tune's flatten_dict writes them) work as well.
+    flat = {"dropout": 0.4, "optim/opt": "adam", "optim/beta": 0.85, "arch": ("conv", 3), "layers/0": 1}
+    s.add_evaluated_point(flat, 0.01)
+    config, value = s.best
+    assert value == 0.01 and config["optim"] == {"opt": "adam", "beta": 0.85} and config["arch"] == ("conv", 3)
+    # A value that no category can produce is refused, naming the choice.
+    for bad, name in [
+        (dict(sgd, dropout=0.5), "'dropout'"),  # outside the quniform, not the constant 0.0
+        (dict(sgd, optim={"opt": "rmsprop", "lr": 1e-2, "nesterov": True}), "'optim'"),
+        (dict(sgd, optim={"opt": "adam", "beta": 0.9, "lr": 1e-2}), "'optim'"),  # keys of another category
+        (dict(sgd, optim={"opt": "sgd", "lr": 1e-2}), "'optim'"),  # "nesterov" missing
+        (dict(sgd, arch=["conv", 3]), "'arch'"),  # a list where the category is a tuple
+        (dict(sgd, arch=("conv", 5)), "'arch'"),  # not a multiple of q=2
+    ]:
+        with pytest.raises(ValueError, match=name):
+            s.add_evaluated_point(bad, 1.0)
+    with pytest.raises(ValueError, match="misses the parameters"):
+        s.add_evaluated_point({k: v for k, v in sgd.items() if k != "optim"}, 1.0)
+    c = s.suggest("t0")  # the search goes on from the points
+    check_conditional(c)
+    assert s.stats["observed"] == 3
+
+
+def test_conditional_save_restore_continue_identically(tmp_path):
+    def make_cond(seed):
+        return ArqonSearch(conditional_space(), metric="loss", mode="min", budget=40, batch_size=4, seed=seed,
+                           method="tpe")
+
+    a = make_cond(5)
+    for i in range(12):
+        c = a.suggest(f"t{i}")
+        if i % 3 != 2:  # some trials still running at the checkpoint
+            a.on_trial_complete(f"t{i}", {"loss": conditional_loss(c)})
+    path = tmp_path / "searcher.pkl"
+    a.save(str(path))
+    b = make_cond(99)
+    b.restore(str(path))
+    c = pickle.loads(pickle.dumps(a))
+    for i in range(12, 30):
+        got = [x.suggest(f"t{i}") for x in (a, b, c)]
+        assert got[0] == got[1] == got[2]
+        check_conditional(got[0])
+        for x in (a, b, c):
+            x.on_trial_complete(f"t{i}", {"loss": conditional_loss(got[0])})
+    assert a.stats == b.stats == c.stats
+
+
 # ------------------------------------------------------------------ real Tuner runs
 @pytest.mark.ray
 def test_tuner_all_domains_max_mode_errors_and_budget(ray_cluster, tmp_path):
@@ -313,6 +560,30 @@ def test_tuner_all_domains_max_mode_errors_and_budget(ray_cluster, tmp_path):
     best = results.get_best_result(metric="score", mode="max")
     assert best.metrics["score"] == max(r.metrics["score"] for r in results if r.error is None)
     assert list(tmp_path.rglob("searcher-state-*")), "Tune did not save the searcher"
+
+
+@pytest.mark.ray
+def test_tuner_conditional_space(ray_cluster, tmp_path):
+    def trainable(config):
+        check_conditional(config)  # no Domain object reaches the trainable
+        return {"loss": conditional_loss(config)}
+
+    adam = {"dropout": 0.1, "optim": {"opt": "adam", "beta": 0.9}, "arch": ("conv", 10), "layers": [1, 32]}
+    searcher = ArqonSearch(budget=12, batch_size=4, seed=3, points_to_evaluate=[adam])
+    results = tune.Tuner(
+        trainable,
+        param_space=conditional_space(),
+        tune_config=tune.TuneConfig(metric="loss", mode="min", search_alg=searcher, num_samples=12,
+                                    max_concurrent_trials=2, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="conditional", verbose=0),
+    ).fit()
+    assert len(results) == 12 and not results.errors
+    assert searcher.stats["completed"] == 12 and searcher.stats["failed"] == 0
+    configs = [r.config for r in results]
+    assert adam in [{k: c[k] for k in adam} for c in configs]
+    assert {c["optim"]["opt"] for c in configs} == {"sgd", "adam"}
+    best = results.get_best_result()
+    assert best.metrics["loss"] == min(conditional_loss(c) for c in configs)
 
 
 @pytest.mark.ray
@@ -354,3 +625,15 @@ def test_checkpoint_example_restores_the_search(ray_cluster, tmp_path):
     assert out["n_restored"] == 4 and out["errors_after_restore"] == 0
     assert len(set(out["configs"])) == 4
     assert out["configs"].count((0.0, 0.0, 0.0)) == 1
+
+
+@pytest.mark.ray
+def test_conditional_example_runs(ray_cluster, tmp_path):
+    spec = importlib.util.spec_from_file_location("ray_tune_conditional", ROOT / "examples" / "ray_tune_conditional.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.main(["--quick"], storage_path=str(tmp_path))
+    assert out["n_trials"] == 12
+    best = out["best_config"]
+    assert domains_in(best) == [] and best["epochs"] == 3
+    assert best["optim"]["name"] in ("sgd", "adam") and out["best_loss"] == mod.trainable(best)["loss"]
