@@ -35,13 +35,13 @@ import jax
 import jax.numpy as jnp
 
 from .classify import STRUCTURED_THRESHOLD, rank_fdc
+from .host.config import check_int
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
+from .strategies import make_strategy
 from .strategies.base import Geometry, Strategy
-from .strategies.nelder_mead import make_nelder_mead
-from .strategies.random_search import make_random
-from .strategies.tpe import make_tpe
+from .strategies.cmaes import default_lambda
 
 __all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_size"]
 
@@ -125,16 +125,6 @@ def default_batch_size(budget: int) -> int:
     return int(min(budget, max(10, min(4096, budget // 50))))
 
 
-def _validate_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (hasattr(value, "__index__")):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
-    return value
-
-
 def make_solver(
     space: Space,
     budget: int,
@@ -167,15 +157,15 @@ def make_solver(
     """
     if not isinstance(space, Space):
         raise TypeError(f"space: expected a Space, got {type(space).__name__}")
-    budget = _validate_int("budget", budget, 1, 2**31 - 2**25)
-    batch_size = _validate_int("batch_size", batch_size, 1, budget)
+    budget = check_int("budget", budget, 1, 2**31 - 2**25)
+    batch_size = check_int("batch_size", batch_size, 1, budget)
     if method not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
     if isinstance(probe_ratio, bool) or not isinstance(probe_ratio, (int, float)) or not 0 < probe_ratio <= 1:
         raise ValueError(f"probe_ratio: expected a number in (0, 1], got {probe_ratio!r}")
     if capacity is None:
         capacity = min(budget, 2048)
-    capacity = _validate_int("capacity", capacity, 1)
+    capacity = check_int("capacity", capacity, 1)
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
     return _build(
@@ -201,7 +191,7 @@ def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, sp
     # TPE beats batched Nelder-Mead on smooth and rugged functions alike, so ``auto`` does
     # not even consider Nelder-Mead below NM_EVALS_PER_DIM per dimension.
     nm_worth_it = batch_size >= 4 and budget - probe_count >= NM_EVALS_PER_DIM * dim
-    # --- CMA-ES in auto (issue 4). Measured (benchmarks/results/auto_cmaes_rule.md: TPE,
+    # Measured (benchmarks/results/auto_cmaes_rule.md: TPE,
     # Nelder-Mead and CMA-ES forced after the same probe, 5 shifted functions, 2/5/10-D,
     # budgets 20 dim .. 10^5, default batch): in 5-D and 10-D CMA-ES wins 4 of 5 functions
     # at budget 500 (refine 400) and 34 of 35 cells from 1000 on; in 2-D it wins everything
@@ -213,22 +203,20 @@ def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, sp
     # reaches max(40 dim, 400) and a batch holds a default population; the per-dimension
     # part is an extrapolation beyond 10-D. Not with categorical dimensions: CMA-ES would
     # treat choice indexes as ordered, TPE models them (a design choice, not measured).
-    from .strategies.cmaes import default_lambda
-
     auto_cmaes = (method == "auto" and batch_size >= default_lambda(dim) and not any(geometry.categorical)
                   and budget - probe_count >= max(CMAES_EVALS_PER_DIM * dim, CMAES_MIN_REFINE))
-    # --- end CMA-ES in auto
-    strategies: list[Strategy] = []
+    wanted = []
     if (method == "auto" and nm_worth_it and not auto_cmaes) or method == "nelder-mead":
-        strategies.append(make_nelder_mead(geometry, batch_size, **dict(opts.get("nelder-mead", ()))))
+        wanted.append("nelder-mead")
     if method == "tpe" or (method == "auto" and not auto_cmaes):
-        strategies.append(make_tpe(geometry, batch_size, capacity, **dict(opts.get("tpe", ()))))
+        wanted.append("tpe")
     if method == "random":
-        strategies.append(make_random(geometry, batch_size, dtype))
+        wanted.append("random")
     if method == "cmaes" or auto_cmaes:
-        from .strategies.cmaes import make_cmaes
-
-        strategies.append(make_cmaes(geometry, batch_size, **dict(opts.get("cmaes", ()))))
+        wanted.append("cmaes")
+    strategies: list[Strategy] = [
+        make_strategy(name, geometry, batch_size, capacity, dtype, dict(opts.get(name, ()))) for name in wanted
+    ]
     names = tuple(s.name for s in strategies)
     n_buf = max(1, min(probe_count, _PROBE_BUFFER_MAX))
 
@@ -336,9 +324,13 @@ def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, sp
                 probe_n=jnp.minimum(state.probe_n + jnp.where(state.last_probe, jnp.sum(valid), 0), n_buf).astype(jnp.int32),
             )
 
+        # The state's key is split by the next ask; folding in a constant gives the tell
+        # a stream of its own from the same seed without changing the asks' stream.
+        k_tell = jax.random.fold_in(state.key, 1)
+
         def branch(i):
             def run(st):
-                sub = strategies[i].tell(st.refine[i], X.astype(dtype), vals, valid, st.history)
+                sub = strategies[i].tell(st.refine[i], k_tell, X.astype(dtype), vals, valid, st.history)
                 return st.refine[:i] + (sub,) + st.refine[i + 1 :]
 
             return run

@@ -317,7 +317,7 @@ def breakdown(dims, batch, log, n=32):
             def run(ks):
                 def body(st, k):
                     X, st = strat.ask(st, k, h0)
-                    return strat.tell(st, X, F.rastrigin(space.from_unit(X)), jnp.ones(batch, bool), h0), None
+                    return strat.tell(st, k, X, F.rastrigin(space.from_unit(X)), jnp.ones(batch, bool), h0), None
                 return jax.lax.scan(body, strat.init(ks[0], h0), ks)[0].best_y
             return run
 

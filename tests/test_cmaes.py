@@ -86,7 +86,7 @@ def make_runner(strategy, dim, batch, gens, funcs=FUNCS, capacity=64, dtype=None
             X, s = strategy.ask(s, k, h)
             y, valid = evaluate(fidx, X)
             h = history_insert(h, X, y, valid)
-            s = strategy.tell(s, X, y, valid, h)
+            s = strategy.tell(s, k, X, y, valid, h)
             return (s, h), (h.y[0], s.n_restarts, jnp.min(X), jnp.max(X))
 
         (s, h), trace = jax.lax.scan(step, (s, h), jax.random.split(k1, gens))

@@ -8,11 +8,13 @@ size (batch, dimension, number of instances) at build time:
   history is sorted best first, see :mod:`arqon_jax.history`).
 * ``ask(state, key, history) -> (X, state)``: propose ``X`` of shape
   ``(batch_size, dim)`` in the unit cube ``[0, 1]`` (periodic dimensions may wrap).
-* ``tell(state, X, y, valid, history) -> state``: learn from the values ``y``
+* ``tell(state, key, X, y, valid, history) -> state``: learn from the values ``y``
   ``(batch_size,)`` of the rows of ``X`` that were asked last; ``y`` has non-finite
   values replaced by ``+inf`` (failures) and ``valid`` ``(batch_size,)`` marks the rows
   that were actually evaluated (the budget may cut the last batch). ``history``
-  already contains this batch.
+  already contains this batch. ``key`` serves any randomness of the update (e.g.
+  restarts): a strategy keeps no key of its own and never derives one from a
+  constant, so its randomness follows the user's seed.
 
 No Python control flow on traced values: the functions are traced once and run under
 ``jit``, ``vmap``, ``lax.scan``/``while_loop`` and ``lax.switch`` (the solver switches
@@ -22,12 +24,12 @@ depend on values).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Geometry", "Strategy", "project", "reflect", "wrap_diff"]
+__all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "wrap_diff"]
 
 
 class Geometry(NamedTuple):
@@ -54,13 +56,32 @@ class Geometry(NamedTuple):
         return cls(dim, (0,) * dim, (False,) * dim, (False,) * dim)
 
 
+class InitFn(Protocol):
+    """``init(key, history) -> state``."""
+
+    def __call__(self, key: jax.Array, history: Any) -> Any: ...
+
+
+class AskFn(Protocol):
+    """``ask(state, key, history) -> (X (batch, dim), state)``."""
+
+    def __call__(self, state: Any, key: jax.Array, history: Any) -> tuple[jax.Array, Any]: ...
+
+
+class TellFn(Protocol):
+    """``tell(state, key, X (batch, dim), y (batch,), valid (batch,), history) -> state``."""
+
+    def __call__(self, state: Any, key: jax.Array, X: jax.Array, y: jax.Array, valid: jax.Array,
+                 history: Any) -> Any: ...
+
+
 class Strategy(NamedTuple):
     """A refine strategy: ``init``, ``ask`` and ``tell`` (see the module docstring)."""
 
     name: str
-    init: Callable[[jax.Array, Any], Any]
-    ask: Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
-    tell: Callable[[Any, jax.Array, jax.Array, jax.Array, Any], Any]
+    init: InitFn
+    ask: AskFn
+    tell: TellFn
 
 
 def project(geometry: Geometry, u: jax.Array) -> jax.Array:

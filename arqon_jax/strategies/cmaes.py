@@ -356,7 +356,8 @@ def make_cmaes(
         return (keep(new_mean, mean), keep(new_sigma, sigma), keep(new_C, C), keep(new_B, B),
                 keep(new_D, D), keep(new_ps, ps), keep(new_pc, pc), ys[0], ys[mu_last] - ys[0])
 
-    def tell(state: CMAState, X, y, valid, history: History) -> CMAState:
+    def tell(state: CMAState, key, X, y, valid, history: History) -> CMAState:
+        del key  # restarts draw from the ask's key
         dtype = state.mean.dtype
         c = consts(dtype)
         y = jnp.where(jnp.isfinite(y), jnp.asarray(y, dtype), jnp.inf)

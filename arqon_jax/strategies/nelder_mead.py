@@ -218,7 +218,7 @@ def make_nelder_mead(
         pend2 = jnp.where(nm_mode, pend_n, pend_p)
         return _sort(V2, F2, pend2)
 
-    def tell(state: NMState, X, y, valid, history: History):
+    def tell(state: NMState, key, X, y, valid, history: History):
         rows = X[:n_rows].reshape(n_simplex, _SLOTS, dim)
         vals = jnp.where(valid[:n_rows], y[:n_rows], jnp.nan).reshape(n_simplex, _SLOTS)
         # A row that was not evaluated (budget cut) keeps its vertex pending; in
@@ -242,7 +242,6 @@ def make_nelder_mead(
         restart = (~jnp.any(pending, axis=1)) & ((diam < 30 * eps) | (stall > stall_max))
 
         # Restart around one of the best stored points, chosen per simplex.
-        key = jax.random.fold_in(jax.random.key(0), history.count)
         n_ok = jnp.maximum(jnp.sum(history.status == OK), 1)
         top = min(history.X.shape[0], restart_top)
         pick = jax.random.randint(key, (n_simplex,), 0, jnp.minimum(n_ok, top))

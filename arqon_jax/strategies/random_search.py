@@ -39,8 +39,8 @@ def make_random(geometry: Geometry, batch_size: int, dtype=None) -> Strategy:
         X = jax.random.uniform(key, (batch_size, dim), dtype or history.X.dtype)
         return X, state._replace(steps=state.steps + 1)
 
-    def tell(state, X, y, valid, history):
-        del X, y, valid, history
+    def tell(state, key, X, y, valid, history):
+        del key, X, y, valid, history
         return state
 
     return Strategy("random", init, ask, tell)
