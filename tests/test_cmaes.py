@@ -176,7 +176,7 @@ def test_no_recompilation_across_restarts_stepwise():
         y = _rastrigin(X)
         valid = jnp.ones((batch,), bool)
         h = history_insert(h, X, y, valid)
-        return strat.tell(s, X, y, valid, h), h, X
+        return strat.tell(s, jax.random.fold_in(k, 1), X, y, valid, h), h, X
 
     h = history_init(32, dim, jnp.float32)
     s = strat.init(jax.random.PRNGKey(0), h)
