@@ -77,31 +77,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ============================================================== small helpers
-def _enable_cache(disabled: bool) -> None:
-    """Persistent XLA compilation cache, so a new process reuses earlier compilations."""
-    if disabled:
-        return
-    env = os.environ.get("ARQON_JAX_CACHE_DIR")
-    if env is not None and env.strip() == "":
-        return
-    if env:
-        path = Path(env).expanduser()
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(base) / "arqon_jax" / "xla"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # an unwritable cache only costs time
+def _disable_cache() -> None:
+    """``--no-cache``: no persistent compilation cache, whoever turned it on."""
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    # JAX's size-limited (LRU) cache needs filelock: without it every cache read warns and
-    # misses. filelock is a dependency; an install without it gets an unbounded cache.
-    if importlib.util.find_spec("filelock") is not None:
-        with contextlib.suppress(AttributeError, KeyError, ValueError):
-            jax.config.update("jax_compilation_cache_max_size", 1 << 30)  # least recently used entries go first
+    jax.config.update("jax_enable_compilation_cache", False)
 
 
 def _read_text(path: str, what: str) -> str:
@@ -1093,7 +1073,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{PROG} {args.command}"
     try:
         if args.command != "bench":
-            _enable_cache(args.no_cache)
+            if args.no_cache:
+                _disable_cache()
         return int(args.func(args) or 0)
     except BrokenPipeError:
         # The reader went away (``arqon-jax probe ... | head``): stop quietly, and keep

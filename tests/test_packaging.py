@@ -10,6 +10,7 @@ README's test command in a fresh virtual environment and fails when it fails.
 from __future__ import annotations
 
 import ast
+import json
 import importlib.metadata as md
 import os
 import re
@@ -72,6 +73,43 @@ def test_cli_reuses_the_persistent_cache_without_warnings(tmp_path):
         assert r.stderr == ""  # e.g. no "Error reading persistent compilation cache entry"
     assert any((tmp_path / "xla").iterdir())
     assert runs[0].stdout.split('"wall_time_s"')[0] == runs[1].stdout.split('"wall_time_s"')[0]
+
+
+_LIBRARY_RUN = (
+    "import json, sys, numpy as np, jax, arqon_jax as aj; "
+    "r = aj.minimize(lambda x: np.sum(x ** 2, 1), [(-1, 1)] * 2, budget=30, jit=False); "
+    "print(json.dumps({'dir': jax.config.jax_compilation_cache_dir, 'fun': r.fun}))"
+)
+
+
+def _library_child(env_updates: dict, tmp_path) -> tuple[dict, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(env_updates, HOME=str(tmp_path / "home"), JAX_PLATFORMS="cpu")
+    env.pop("XDG_CACHE_HOME", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-c", _LIBRARY_RUN], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+def test_library_uses_a_persistent_cache_by_default(tmp_path):
+    out, err = _library_child({}, tmp_path)
+    default = tmp_path / "home" / ".cache" / "arqon_jax" / "xla"
+    assert out["dir"] == str(default)
+    assert any(default.iterdir())  # compiled programs were written for the next process
+    assert "filelock" not in err and "Error reading" not in err
+    again, _ = _library_child({}, tmp_path)
+    assert again["fun"] == out["fun"]
+
+
+def test_library_cache_opt_out_and_the_users_own_folder(tmp_path):
+    off, _ = _library_child({"ARQON_JAX_CACHE_DIR": ""}, tmp_path)
+    assert off["dir"] is None
+    assert not (tmp_path / "home" / ".cache" / "arqon_jax").exists()
+    own = tmp_path / "mine"
+    mine, _ = _library_child({"JAX_COMPILATION_CACHE_DIR": str(own)}, tmp_path)
+    assert mine["dir"] == str(own)  # left alone
+    assert not (tmp_path / "home" / ".cache" / "arqon_jax").exists()
 
 
 def _third_party_imports(folder: Path) -> dict[str, set[str]]:
