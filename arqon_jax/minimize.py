@@ -42,7 +42,7 @@ from .result import (
 from .polish import decide_polish, run_polish
 from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
 from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
-from .space import Space
+from .space import Space, from_unit_with
 from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
@@ -110,23 +110,38 @@ def _device_body(get_f: Callable[[], Callable], solver: Solver):
 
     ``get_f()`` returns the objective when tracing; the compiled loop does not hold it.
     """
-    space, dtype = solver.space, solver.dtype
+    space, dtype, scales = solver.space, solver.dtype, solver.space.scales
 
-    def evaluate(U):
-        y = get_f()(space.to_user(space.from_unit(U)))
+    def evaluate(U, consts):
+        y = get_f()(space.to_user(from_unit_with(scales, consts, U)))
         return jnp.reshape(y, (U.shape[0],)).astype(dtype)
 
-    def body(state, _):
-        X, state = solver.ask(state)
-        state = solver.tell(state, X, evaluate(X))
-        return state, state.best_y
+    def body(consts):
+        def step(state, _):
+            X, state = solver.ask(state)
+            state = solver.tell(state, X, evaluate(X, consts))
+            return state, state.best_y
+
+        return step
 
     return body, evaluate
 
 
+def _shape_key(solver: Solver) -> tuple:
+    """What a compiled device loop depends on besides ``f``: the solver's functions and
+    the space's shape (scales, names, choices), not its bound values, which are data."""
+    space = solver.space
+    choices = None if space.choices is None else tuple(
+        None if c is None else tuple((type(v).__qualname__, repr(v)) for v in c) for c in space.choices)
+    return id(solver.ask), space.scales, space.names, choices
+
+
 def _device_runner(f: Callable, solver: Solver) -> Callable:
-    """A pure ``run(key) -> (state, curve)`` doing the whole budget on the device."""
-    return _DEVICE.get(f, ("run", id(solver)), lambda get_f: _build_device_runner(get_f, solver))
+    """A pure ``run(key, consts) -> (state, curve)`` doing the whole budget on the device.
+
+    ``consts`` are the bounds as data (:meth:`Space.unit_constants`).
+    """
+    return _DEVICE.get(f, ("run", _shape_key(solver)), lambda get_f: _build_device_runner(get_f, solver))
 
 
 def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Callable:
@@ -134,13 +149,13 @@ def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Calla
     n_full, rem = divmod(budget, batch)
     body, evaluate = _device_body(get_f, solver)
 
-    def run(key):
+    def run(key, consts):
         state = solver.init(key)
-        state, curve = jax.lax.scan(body, state, None, length=n_full)
+        state, curve = jax.lax.scan(body(consts), state, None, length=n_full)
         if rem:
             X, state = solver.ask(state)
             # Only the first ``rem`` rows are evaluated: the budget is exact.
-            y = jnp.concatenate([evaluate(X[:rem]), jnp.full((batch - rem,), jnp.nan, dtype)])
+            y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, dtype)])
             state = solver.tell(state, X, y, jnp.arange(batch) < rem)
             curve = jnp.concatenate([curve, state.best_y[None]])
         return state, curve
@@ -184,9 +199,10 @@ def make_minimizer(
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
     _check_traced_output(out, solver.batch_size)
     runner = _device_runner(f, solver)
+    consts = space.unit_constants(solver.dtype)
 
     def run(key):
-        state, curve = runner(key)
+        state, curve = runner(key, consts)
         return space.from_unit(state.best_x[None, :])[0], state.best_y, curve
 
     return run
@@ -209,6 +225,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
     chunk, tail = _device_chunk_fns(f, solver)
+    consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
         state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every)
@@ -221,14 +238,14 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     cat = np.concatenate(curves) if curves else np.zeros(0)
     try:
         while done < n_full:
-            new_state, c = chunk(state, min(ckpt.every, n_full - done))
+            new_state, c = chunk(state, consts, min(ckpt.every, n_full - done))
             curves.append(np.asarray(c))
             state, done = new_state, done + len(curves[-1])
             cat = np.concatenate(curves)
             if ckpt.path is not None and (done < n_full or not rem):
                 _write(ckpt, solver, state, no_pending, cat, _nfev(len(cat), batch, budget), "device")
         if rem and done == n_full:
-            new_state, best = tail(state)
+            new_state, best = tail(state, consts)
             curves.append(np.asarray(best)[None])
             state, cat = new_state, np.concatenate(curves)
             if ckpt.path is not None:
@@ -253,22 +270,22 @@ def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
 
 
 def _device_chunk_fns(f: Callable, solver: Solver):
-    """``chunk(state, length)`` and ``tail(state)``: the device loop's pieces, compiled once each."""
-    return _DEVICE.get(f, ("chunks", id(solver)), lambda get_f: _build_device_chunks(get_f, solver))
+    """``chunk(state, consts, length)`` and ``tail(state, consts)``: the device loop's pieces, compiled once each."""
+    return _DEVICE.get(f, ("chunks", _shape_key(solver)), lambda get_f: _build_device_chunks(get_f, solver))
 
 
 def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
     body, evaluate = _device_body(get_f, solver)
     batch, rem = solver.batch_size, solver.budget % solver.batch_size
 
-    @partial(jax.jit, static_argnums=1)
-    def chunk(state, length):
-        return jax.lax.scan(body, state, None, length=length)
+    @partial(jax.jit, static_argnums=2)
+    def chunk(state, consts, length):
+        return jax.lax.scan(body(consts), state, None, length=length)
 
     @jax.jit
-    def tail(state):
+    def tail(state, consts):
         X, state = solver.ask(state)
-        y = jnp.concatenate([evaluate(X[:rem]), jnp.full((batch - rem,), jnp.nan, solver.dtype)])
+        y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, solver.dtype)])
         state = solver.tell(state, X, y, jnp.arange(batch) < rem)
         return state, state.best_y
 
@@ -300,20 +317,26 @@ class _RecordingEvaluator:
 
 # ------------------------------------------------------------------ host path
 def _host_steps(solver: Solver) -> tuple[Callable, Callable, Callable]:
-    key = id(solver)
-    if key in _HOST_STEPS:
-        return _HOST_STEPS[key]
-    space = solver.space
+    """Jitted ``first(key, consts)``, ``step(state, X, y, valid, consts)`` and ``tell``.
 
-    def first(key):
+    The bounds come in as data (``consts``, :meth:`Space.unit_constants`), and spaces of
+    one shape share the solver's functions, so new bound values reuse the compiled steps.
+    """
+    key = (id(solver.ask), solver.space.scales)
+    if key in _HOST_STEPS:
+        _HOST_STEPS.move_to_end(key)
+        return _HOST_STEPS[key]
+    scales = solver.space.scales
+
+    def first(key, consts):
         # init inside the jit: run eagerly, its many small ops cost tens of milliseconds.
         X, state = solver.ask(solver.init(key))
-        return state, X, space.from_unit(X)
+        return state, X, from_unit_with(scales, consts, X)
 
-    def step(state, X, y, valid):
+    def step(state, X, y, valid, consts):
         state = solver.tell(state, X, y, valid)
         X, state = solver.ask(state)
-        return state, X, space.from_unit(X)
+        return state, X, from_unit_with(scales, consts, X)
 
     fns = (jax.jit(first), jax.jit(step), jax.jit(solver.tell))
     return _cache_put(_HOST_STEPS, key, fns)
@@ -615,7 +638,7 @@ def minimize(
         if ckpt.active:
             state, curve = _run_device_chunked(f, solver, key, ckpt)
         else:
-            state, curve = _device_runner(f, solver)(key)
+            state, curve = _device_runner(f, solver)(key, jax.device_put(space.unit_constants(solver.dtype)))
         curve = np.asarray(curve)
         n_steps = len(curve)
         nfev_curve = np.minimum((np.arange(n_steps) + 1) * solver.batch_size, solver.budget)
@@ -685,6 +708,7 @@ def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, 
 def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
               ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
     first, step, tell = _host_steps(solver)
+    consts = jax.device_put(solver.space.unit_constants(solver.dtype))
     space, batch, budget = solver.space, solver.batch_size, solver.budget
     n_steps = -(-budget // batch)
     curve = np.empty(n_steps, np.float64)
@@ -707,7 +731,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         V = space.from_unit(jnp.asarray(X))
         info["resumed_from"] = str(ckpt.resume)
     else:
-        state, X, V = first(key)
+        state, X, V = first(key, consts)
         if ckpt is not None and ckpt.path is not None:
             # Before the first evaluation: a folder that does not exist or a space JSON
             # cannot store fails now, not after the whole budget was spent.
@@ -749,7 +773,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             if nfev >= budget:
                 state = tell(state, X, y_full, valid)
             else:
-                state, X, V = step(state, X, y_full, valid)
+                state, X, V = step(state, X, y_full, valid, consts)
             curve[it], nfev_curve[it] = best.y, nfev
             it += 1
             if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):

@@ -21,13 +21,15 @@ Phases:
 3. **Refine**: the chosen strategy's ``ask``/``tell``, selected with ``lax.switch``.
 
 All functions are traceable: they run under ``jit``, ``vmap`` (e.g. over keys) and
-``lax.scan``, and a built solver is cached so equal problems share compiled code.
+``lax.scan``, and a built solver is cached per geometry (dimension, discrete levels,
+periodic and categorical dimensions), so spaces that differ only in bound values share
+its functions and compiled code.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
@@ -168,16 +170,25 @@ def make_solver(
     capacity = check_int("capacity", capacity, 1)
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
-    return _build(
-        space, budget, batch_size, method, float(probe_ratio), capacity, tuple(anchors), float(spice), float(threshold),
-        tuple(strategy_options), jnp.zeros((), float).dtype,
+    core = _build(
+        Geometry.from_space(space), budget, batch_size, method, float(probe_ratio), capacity, tuple(anchors),
+        float(spice), float(threshold), tuple(strategy_options), jnp.zeros((), float).dtype,
     )
+    return _bind(core, space)
 
 
 @lru_cache(maxsize=64)
-def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, spice, threshold, strategy_options, dtype):
-    geometry = Geometry.from_space(space)
-    dim = space.dim
+def _bind(core: "Solver", space: Space) -> "Solver":
+    # The solver works in the unit cube: its functions depend on the space's geometry,
+    # not on the bound values, so spaces of one shape share them (and their compiled
+    # programs, where a caller keys on ``solver.ask``).
+    return replace(core, space=space)
+
+
+@lru_cache(maxsize=64)
+def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors, spice, threshold, strategy_options,
+           dtype):
+    dim = geometry.dim
     opts = dict(strategy_options)
     plan = ProbePlan(anchors, spice)
     plan_key = plan.key()
@@ -345,7 +356,7 @@ def _build(space, budget, batch_size, method, probe_ratio, capacity, anchors, sp
         return state._replace(steps=state.steps + 1)
 
     return Solver(
-        space=space,
+        space=None,
         budget=budget,
         batch_size=batch_size,
         method=method,

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Space", "as_space", "SCALES"]
+__all__ = ["Space", "as_space", "from_unit_with", "SCALES"]
 
 LINEAR, LOG, PERIODIC, INTEGER, CATEGORICAL = 0, 1, 2, 3, 4
 SCALES = {"linear": LINEAR, "log": LOG, "periodic": PERIODIC, "integer": INTEGER, "categorical": CATEGORICAL}
@@ -315,6 +315,10 @@ class Space:
         """
         return _from_unit(self, jnp.asarray(u))
 
+    def unit_constants(self, dtype: Any) -> dict[str, np.ndarray]:
+        """The bounds as ``(dim,)`` arrays of ``dtype`` for :func:`from_unit_with`."""
+        return _consts(self, dtype)
+
     def to_unit(self, x: jax.Array) -> jax.Array:
         """Maps parameter values of shape ``(batch, dim)`` to the unit cube."""
         return _to_unit(self, jnp.asarray(x))
@@ -493,8 +497,13 @@ def _inward(lo: np.ndarray, hi: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarr
     return np.where(empty, lo.astype(np_dtype), lo_c), np.where(empty, hi.astype(np_dtype), hi_c)
 
 
-def _consts(space: Space, dtype) -> dict[str, jax.Array]:
-    """Per-dimension constants, computed in float64 on the host then cast once."""
+def _consts(space: Space, dtype) -> dict[str, np.ndarray]:
+    """Per-dimension constants, computed in float64 on the host then cast once.
+
+    Numpy arrays: inside a jitted map they become compile-time constants; passed as an
+    argument (:meth:`Space.unit_constants`) they are data, so one compiled program
+    serves every bound value.
+    """
     lo = np.asarray(space.low, np.float64)
     hi = np.asarray(space.high, np.float64)
     clip_lo, clip_hi = _inward(lo, hi, dtype)
@@ -502,20 +511,21 @@ def _consts(space: Space, dtype) -> dict[str, jax.Array]:
     is_log = sc == LOG
     safe_lo = np.where(is_log, lo, 1.0)
     safe_hi = np.where(is_log, hi, 2.0)
+    dt = np.dtype(dtype)
     return {
-        "lo": jnp.asarray(lo, dtype),
-        "hi": jnp.asarray(hi, dtype),
-        "loglo": jnp.asarray(np.log(safe_lo), dtype),
-        "loghi": jnp.asarray(np.log(safe_hi), dtype),
-        "span": jnp.asarray(hi - lo, dtype),
-        "k": jnp.asarray(np.maximum(hi - lo + 1, 1), dtype),
-        "clip_lo": jnp.asarray(clip_lo, dtype),
-        "clip_hi": jnp.asarray(clip_hi, dtype),
+        "lo": lo.astype(dt),
+        "hi": hi.astype(dt),
+        "loglo": np.log(safe_lo).astype(dt),
+        "loghi": np.log(safe_hi).astype(dt),
+        "span": (hi - lo).astype(dt),
+        "k": np.maximum(hi - lo + 1, 1).astype(dt),
+        "clip_lo": clip_lo.astype(dt),
+        "clip_hi": clip_hi.astype(dt),
     }
 
 
-def _masks(space: Space):
-    sc = np.asarray(space.scales)
+def _masks(scales: tuple[int, ...]):
+    sc = np.asarray(scales)
     return sc == LOG, sc == PERIODIC, np.isin(sc, (INTEGER, CATEGORICAL))
 
 
@@ -526,8 +536,16 @@ def _float_dtype(x: jax.Array):
 @partial(jax.jit, static_argnums=0)
 def _from_unit(space: Space, u: jax.Array) -> jax.Array:
     u = u.astype(_float_dtype(u))
-    c = _consts(space, u.dtype)
-    is_log, is_per, is_disc = _masks(space)
+    return from_unit_with(space.scales, _consts(space, u.dtype), u)
+
+
+def from_unit_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
+    """:meth:`Space.from_unit` with the bounds as data: ``consts`` from
+    :meth:`Space.unit_constants`, ``scales`` static. Traceable; for compiled programs
+    that serve every bound value of one shape of space.
+    """
+    c = consts
+    is_log, is_per, is_disc = _masks(scales)
     # Periodic dimensions wrap; the others are clipped (strategies already stay inside).
     u_c = jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
     # (1-u) lo + u hi cannot overflow even when hi - lo is near the float maximum.
@@ -544,7 +562,7 @@ def _from_unit(space: Space, u: jax.Array) -> jax.Array:
 def _to_unit(space: Space, x: jax.Array) -> jax.Array:
     x = x.astype(_float_dtype(x))
     c = _consts(space, x.dtype)
-    is_log, is_per, is_disc = _masks(space)
+    is_log, is_per, is_disc = _masks(space.scales)
     lin = (x - c["lo"]) / c["span"]
     safe_x = jnp.where(is_log, jnp.maximum(x, c["lo"]), 1.0)
     logu = (jnp.log(safe_x) - c["loglo"]) / (c["loghi"] - c["loglo"])
@@ -556,7 +574,7 @@ def _to_unit(space: Space, x: jax.Array) -> jax.Array:
 @partial(jax.jit, static_argnums=0)
 def _snap(space: Space, u: jax.Array) -> jax.Array:
     c = _consts(space, u.dtype)
-    _, is_per, is_disc = _masks(space)
+    _, is_per, is_disc = _masks(space.scales)
     u_c = jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
     centre = (jnp.clip(jnp.floor(u_c * c["k"]), 0.0, c["k"] - 1.0) + 0.5) / c["k"]
     return jnp.where(is_disc, centre, u_c)

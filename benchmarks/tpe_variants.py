@@ -42,7 +42,8 @@ def main() -> int:
             for p in problems:
                 solver = aj.make_solver(aj.Space.from_bounds(p.bounds), 100, 10, method="tpe", strategy_options=(("tpe", opts),))
                 run = _device_runner(p.f, solver)
-                gaps.append(float(np.median([float(run(jax.random.key(s))[0].best_y) - p.f_opt for s in range(4)])))
+                consts = solver.space.unit_constants(solver.dtype)
+                gaps.append(float(np.median([float(run(jax.random.key(s), consts)[0].best_y) - p.f_opt for s in range(4)])))
             g = np.maximum(np.asarray(gaps), 1e-12)
             base = g if base is None else base
             ratio = float(np.exp(np.mean(np.log(g / base))))

@@ -204,9 +204,10 @@ def test_sharded_probe_equals_driver_points(gpu_pool):
     # minimize's own (cached, compiled) host steps: the batches a pooled run evaluates.
     solver = make_solver(space, BUDGET, BATCH)
     first, step, _ = _host_steps(solver)
-    state, X0, V0 = first(jax.random.key(2))
+    consts = space.unit_constants(solver.dtype)
+    state, X0, V0 = first(jax.random.key(2), consts)
     y0 = np.asarray(gpu_pool.f(V0))
-    state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool))
+    state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool), consts)
     _, _, U = gpu_pool.evaluate_probe(0, 2 * BATCH, space, plan=plan, offsets=state.probe_offsets,
                                       spice_key=state.spice_key, return_points=True)
     np.testing.assert_array_equal(U, np.concatenate([np.asarray(X0), np.asarray(X1)]))

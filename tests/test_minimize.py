@@ -243,6 +243,34 @@ def test_second_call_does_not_recompile():
     assert (first._cache_size(), step._cache_size(), tell._cache_size()) == sizes == (1, 1, 1)
 
 
+@pytest.mark.parametrize("bounds", [[(-1.0, 2.0), (-3.0, 5.0)], [(10.0, 11.0), (0.0, 1e3)]])
+def test_new_bound_values_do_not_recompile(bounds):
+    traces = []
+
+    def f(x):
+        traces.append(1)  # runs only while JAX traces f
+        return jnp.sum((x - 0.3) ** 2, axis=-1)
+
+    r0 = aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
+    n = len(traces)
+    runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    size = runner._cache_size()
+    r1 = aj.minimize(f, bounds, budget=40, batch_size=10, seed=0, polish=False)
+    assert len(traces) == n + 1  # only the eval_shape traceability check, no compile
+    assert runner._cache_size() == size == 1
+    assert all(lo <= v <= hi for v, (lo, hi) in zip(r1.x, bounds))
+    assert r1.fun == pytest.approx(float(np.sum((np.asarray(r1.x) - 0.3) ** 2)), rel=1e-6)
+    assert not np.array_equal(np.asarray(r0.x), np.asarray(r1.x))
+
+    host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
+    aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    first, step, tell = _host_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    sizes = (first._cache_size(), step._cache_size(), tell._cache_size())
+    r2 = aj.minimize(host_f, bounds, budget=40, batch_size=10, seed=0)
+    assert (first._cache_size(), step._cache_size(), tell._cache_size()) == sizes == (1, 1, 1)
+    assert all(lo <= v <= hi for v, (lo, hi) in zip(r2.x, bounds))
+
+
 @pytest.mark.parametrize("method", STRATEGIES)
 def test_vmap_over_seeds_matches_single_runs(method):
     run = aj.make_minimizer(sphere2, BOUNDS2, budget=40, batch_size=10, method=method)
