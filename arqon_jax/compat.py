@@ -111,6 +111,8 @@ def _load_config(config: Any, where: str = "config") -> dict:
             config = json.loads(config)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError(f"{where}: JSON nested too deeply") from None
     if not isinstance(config, Mapping):
         raise TypeError(f"{where}: expected a JSON object (str) or a dict, got {type(config).__name__}")
     return dict(config)

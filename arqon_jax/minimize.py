@@ -93,6 +93,24 @@ def _traceable_indexes(f: Callable, space: Space, batch: int, dtype) -> tuple[bo
     return True, out
 
 
+def _check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
+    """Refuses an objective of one point that happens to fit the batch's shape.
+
+    With ``batch == dim``, a function of one point (``sum(... for xi in x)``) maps a
+    ``(batch, dim)`` array to ``(dim,)`` values, which pass the shape check and are
+    silently wrong. Tracing it at another batch size (no evaluation) tells them apart.
+    """
+    other = batch + 1
+    try:
+        out = jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), jax.ShapeDtypeStruct((other, space.dim), dtype))
+    except Exception:  # noqa: BLE001 - a function that traces at one size only is judged by that size
+        return
+    shape = tuple(getattr(out, "shape", ()))
+    if shape not in ((other,), (other, 1)):
+        raise ValueError(f"f: returned shape {shape} for a batch of {other} rows (and the right shape for {batch} "
+                         "rows): it looks like a function of one point; pass vectorized=False")
+
+
 def _check_traced_output(out: Any, batch: int) -> None:
     shape = getattr(out, "shape", None)
     dtype = getattr(out, "dtype", None)
@@ -198,7 +216,9 @@ def make_minimizer(
     if not ok:
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
     _check_traced_output(out, solver.batch_size)
-    runner = _device_runner(f, solver)
+    _check_batch_form(f, space, solver.batch_size, solver.dtype)
+    # Built here, not taken from the weak cache: the returned function must keep f alive.
+    runner = _build_device_runner(lambda: f, solver)
     consts = space.unit_constants(solver.dtype)
 
     def run(key):
@@ -618,6 +638,7 @@ def minimize(
         ok, out = (_traceable_indexes if jit else _traceable)(f, space, solver.batch_size, solver.dtype)
         if ok:
             _check_traced_output(out, solver.batch_size)
+            _check_batch_form(f, space, solver.batch_size, solver.dtype)
             use_device = True
         elif jit:
             raise TypeError("f: jit=True needs a JAX-traceable objective (jax.numpy only, no conversion to numpy)")
@@ -745,12 +766,29 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         while nfev < budget:
             n = min(batch, budget - nfev)
             values = np.asarray(V, dtype=np.float64)[:n]
+            raw: Any = []
             try:
-                if pool is None:
-                    raw = _call_host(f, space, values, vectorized)
-                else:
+                if pool is not None:
                     raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
-            except Exception as exc:
+                elif vectorized:
+                    raw = _call_host(f, space, values, True)
+                else:
+                    # One point at a time, so the points done before a failure are kept.
+                    for arg in (values if space.names is None else space.to_records(values)):
+                        raw.append(f(arg))
+            except (Exception, KeyboardInterrupt) as exc:
+                k = len(raw) if pool is None and not vectorized else 0
+                if k:  # an expensive objective's finished points are part of the run
+                    y_k = _check_host(raw, k, False)
+                    nfev += k
+                    best.update(values[:k], y_k)
+                    y_full = np.full(batch, np.nan, np.float64)
+                    y_full[:k] = _for_solver(y_k, solver.dtype)
+                    state = tell(state, X, y_full, np.arange(batch) < k)
+                    curve[it], nfev_curve[it] = best.y, nfev
+                    it += 1
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
                 raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc

@@ -458,23 +458,46 @@ class Space:
 _MIN_DISTINCT = 4096
 
 
-def _numeric_table(choices: tuple) -> np.ndarray | None:
-    """The choices as a numpy array JAX can hold, or None (strings, objects, mixes)."""
+def host_table(choices: tuple) -> np.ndarray:
+    """The choices as a numpy array for a vectorized host objective.
+
+    All bools: a bool array; all real numbers (no bools among them): int64 or float64;
+    anything else (strings, objects, mixes): an object array of the choices themselves.
+    """
     if all(isinstance(c, (bool, np.bool_)) for c in choices):
         return np.asarray(choices, dtype=bool)
-    if any(isinstance(c, (bool, np.bool_)) or not isinstance(c, (numbers.Real, np.integer, np.floating)) for c in choices):
-        return None
-    if all(isinstance(c, (numbers.Integral, np.integer)) for c in choices):
+    if not any(isinstance(c, (bool, np.bool_)) or not isinstance(c, (numbers.Real, np.integer, np.floating))
+               for c in choices):
+        if all(isinstance(c, (numbers.Integral, np.integer)) for c in choices):
+            if all(-(2**63) <= int(c) < 2**63 for c in choices):
+                return np.asarray([int(c) for c in choices], dtype=np.int64)
+        else:
+            return np.asarray([float(c) for c in choices], dtype=np.float64)
+    table = np.empty(len(choices), dtype=object)
+    table[:] = list(choices)
+    return table
+
+
+def _numeric_table(choices: tuple) -> np.ndarray | None:
+    """The choices as a numpy array JAX can hold, or None (strings, objects, mixes).
+
+    Integers must fit JAX's default integer type; floats are rounded to its default
+    float type (0.1 becomes float32's 0.1, as any float a JAX objective computes with)
+    and must not overflow it.
+    """
+    table = host_table(choices)
+    if table.dtype == bool:
+        return table
+    if table.dtype == np.int64:
         info = np.iinfo(np.dtype(jnp.zeros((), int).dtype))
-        if all(info.min <= int(c) <= info.max for c in choices):
-            return np.asarray([int(c) for c in choices], dtype=info.dtype)
-        return None
-    ftype = jnp.zeros((), float).dtype
-    arr = np.asarray([float(c) for c in choices], dtype=ftype)
-    # A float choice the default dtype would round (or overflow) is not the user's value.
-    if not np.array_equal(arr.astype(np.float64), np.asarray([float(c) for c in choices]), equal_nan=True):
-        return None
-    return arr
+        return table.astype(info.dtype) if table.min() >= info.min and table.max() <= info.max else None
+    if table.dtype == np.float64:
+        ftype = np.dtype(jnp.zeros((), float).dtype)
+        finite = np.isfinite(table)
+        if np.any(np.abs(table[finite]) > np.finfo(ftype).max):
+            return None
+        return table.astype(ftype)
+    return None
 
 
 def _inward(lo: np.ndarray, hi: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:

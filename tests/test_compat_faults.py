@@ -481,3 +481,8 @@ def test_tell_by_params_books_the_choice_of_the_same_type():
         s.tell([{"eval_id": eid[(int, 1)], "value": 0.0}])
     s.tell([{"eval_id": eid[(str, "a")], "params": {"c": "a"}, "value": 9.0}])
     assert s.get_history_len() == 4 and s.ask() is None
+
+
+def test_deeply_nested_config_json_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ArqonSolver("[" * 100000 + "]" * 100000)

@@ -382,3 +382,57 @@ def test_no_persistent_cache_warning_on_import_and_run(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "filelock" not in out.stderr and "Error reading" not in out.stderr
+
+
+# ------------------------------------------------- found by a fresh user's trial
+def test_make_minimizer_keeps_its_objective_alive():
+    run = aj.make_minimizer(lambda X: jnp.sum((X - 0.3) ** 2, 1), [(-1, 1)] * 2, budget=50)
+    gc.collect()
+    x, fun, curve = run(jax.random.key(1))
+    assert float(fun) == pytest.approx(float(jnp.sum((x - 0.3) ** 2)), rel=1e-5)
+    assert curve.shape == (5,)
+
+
+@pytest.mark.parametrize("dim", [10, 4])
+def test_function_of_one_point_is_refused_when_the_batch_equals_the_dimension(dim):
+    def f(x):  # scipy style: one point, but iterating a (dim, dim) batch gives (dim,) values
+        return sum((xi - 0.3) ** 2 for xi in x)
+
+    with pytest.raises(ValueError, match="vectorized=False"):
+        aj.minimize(f, [(-1, 1)] * dim, budget=100, batch_size=dim)
+    r = aj.minimize(f, [(-1, 1)] * dim, budget=40, batch_size=dim, vectorized=False)
+    assert r.fun == pytest.approx(float(f(np.asarray(r.x))))
+
+
+def test_float_choices_float32_rounds_still_reach_a_jax_objective_as_values():
+    r = aj.minimize(lambda p: jnp.abs(p["lr"] - 0.01) + p["x"] ** 2,
+                    {"lr": {"choices": [0.1, 0.01, 0.001]}, "x": (-1, 1)}, budget=50)
+    assert r.info["path"] == "device" and r.x["lr"] == 0.01
+
+
+@pytest.mark.parametrize("choices,dtype", [([0.1, 0.01], np.float64), ([1, 5], np.int64), ([True, False], np.bool_),
+                                           (["a", "b"], object), ([1, "a"], object)])
+def test_host_objectives_get_numeric_arrays_for_numeric_choices(choices, dtype):
+    seen = []
+
+    def f(p):
+        seen.append(p["c"].dtype)
+        return np.asarray(p["x"], np.float64)
+
+    aj.minimize(f, {"c": {"choices": choices}, "x": (0.0, 1.0)}, budget=20, jit=False)
+    assert set(seen) == {np.dtype(dtype)}
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_points_finished_before_a_pointwise_failure_are_kept(stop):
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        if len(calls) == 37:
+            raise stop
+        return float(np.sum(x**2))
+
+    with pytest.raises((aj.OptimizationError, aj.OptimizationInterrupted)) as info:
+        aj.minimize(f, [(-1, 1)] * 2, budget=100, batch_size=10, vectorized=False)
+    assert info.value.partial_result.nfev == 36

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..space import CATEGORICAL, Space
+from ..space import CATEGORICAL, Space, host_table
 
 __all__ = ["user_args_host", "as_values", "scalar", "call_host", "check_host"]
 
@@ -26,7 +26,8 @@ def user_args_host(space: Space, values: np.ndarray) -> Any:
     """``(batch, dim)`` float64 values in the user's form for a vectorized objective.
 
     Array bounds give the array; dict bounds give ``{name: (batch,) array}`` with each
-    categorical column holding the choices themselves (an object array).
+    categorical column holding the choices themselves: a bool, int64 or float64 array
+    for numeric choices, an object array otherwise (:func:`arqon_jax.space.host_table`).
     """
     if space.names is None:
         return values
@@ -34,9 +35,7 @@ def user_args_host(space: Space, values: np.ndarray) -> Any:
     for i, name in enumerate(space.names):
         col = values[:, i]
         if space.scales[i] == CATEGORICAL:
-            opts = np.empty(len(space.choices[i]), dtype=object)
-            opts[:] = list(space.choices[i])
-            col = opts[np.rint(col).astype(np.int64)]
+            col = host_table(space.choices[i])[np.rint(col).astype(np.int64)]
         out[name] = col
     return out
 
@@ -65,7 +64,8 @@ def as_values(y: Any, n: int, where: str) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.shape != (n,):
-        raise ValueError(f"{where}: returned shape {arr.shape}, expected ({n},) (one value per row of the batch)")
+        raise ValueError(f"{where}: returned shape {arr.shape}, expected ({n},) (one value per row of the batch; "
+                         "for a function of one point, pass vectorized=False)")
     return arr
 
 
