@@ -35,8 +35,11 @@ LINEAR, LOG, PERIODIC, INTEGER, CATEGORICAL = 0, 1, 2, 3, 4
 SCALES = {"linear": LINEAR, "log": LOG, "periodic": PERIODIC, "integer": INTEGER, "categorical": CATEGORICAL}
 _SCALE_ALIASES = {"lin": "linear", "uniform": "linear", "int": "integer", "loguniform": "log"}
 _SCALE_NAMES = {v: k for k, v in SCALES.items()}
-# Every integer in +-2**24 is exact in float32, the default dtype on device.
+# Every integer in +-2**24 is exact in float32, the default dtype on device, and every
+# integer in +-2**53 in float64: larger integer bounds need float64 (see float32_issues),
+# and bounds no float64 integer can hold exactly are refused.
 _MAX_EXACT_INT = 2**24
+_MAX_EXACT_INT64 = 2**53
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -62,17 +65,15 @@ def _number(value: Any, where: str) -> float:
 def _check_pair(low: float, high: float, scale: int, where: str) -> tuple[float, float]:
     if not low < high:
         raise ValueError(f"{where}: low must be < high, got low={low!r}, high={high!r}")
-    with np.errstate(over="ignore"):  # an overflowing span is exactly what this check refuses
-        span = float(np.float32(high) - np.float32(low))
-    if abs(low) > _F32_MAX or abs(high) > _F32_MAX or not math.isfinite(span):
-        raise ValueError(f"{where}: range [{low!r}, {high!r}] does not fit in float32 (|high - low| must be < 3.4e38)")
+    if not math.isfinite(high - low):
+        raise ValueError(f"{where}: range [{low!r}, {high!r}] does not fit in float64 (|high - low| must be < 1.8e308)")
     if scale == LOG and low <= 0:
         raise ValueError(f"{where}: log scale needs low > 0, got low={low!r}")
     if scale == INTEGER:
         if low != int(low) or high != int(high):
             raise ValueError(f"{where}: integer scale needs integer bounds, got [{low!r}, {high!r}]")
-        if max(abs(low), abs(high)) > _MAX_EXACT_INT:
-            raise ValueError(f"{where}: integer bounds must lie within +-2**24 to stay exact in float32")
+        if max(abs(low), abs(high)) > _MAX_EXACT_INT64:
+            raise ValueError(f"{where}: integer bounds must lie within +-2**53 to stay exact in float64")
     return low, high
 
 
@@ -372,15 +373,28 @@ class Space:
         of ``dtype`` (XLA on CPU flushes subnormals to zero, so such a bound decodes to
         0, outside the box), or when ``dtype`` holds fewer than 4096 distinct values in
         ``[low, high]`` (e.g. ``(1e8, 1e8 + 100)`` in float32: 13 values).
-        Integer dimensions are exact (bounds within +-2**24) and categorical ones are
-        indexes, so neither is flagged. Empty for float64 unless the bounds are subnormal.
+        Also flagged: bounds or a range beyond ``dtype``'s largest number, and integer
+        bounds beyond the integers ``dtype`` holds exactly (+-2**24 in float32).
+        Categorical dimensions are indexes and never flagged. Empty for float64 unless
+        the bounds are subnormal.
         """
         info = np.finfo(np.dtype(dtype))
+        exact = 2 ** (info.nmant + 1)
         out = []
         for i, (lo, hi, sc) in enumerate(zip(self.low, self.high, self.scales)):
-            if sc in (INTEGER, CATEGORICAL):
+            if sc == CATEGORICAL:
                 continue
             name = self.param_name(i)
+            with np.errstate(over="ignore"):
+                span = float(np.asarray(hi, info.dtype) - np.asarray(lo, info.dtype))
+            if max(abs(lo), abs(hi)) > float(info.max) or not math.isfinite(span):
+                out.append(f"{name}: range [{lo!r}, {hi!r}] does not fit in {info.dtype} (|high - low| must be "
+                           f"< {float(info.max):.2g})")
+                continue
+            if sc == INTEGER:
+                if max(abs(lo), abs(hi)) > exact:
+                    out.append(f"{name}: integer bounds beyond +-2**{info.nmant + 1} are not exact in {info.dtype}")
+                continue
             tiny = [b for b in (lo, hi) if b != 0 and abs(b) < info.tiny]
             if tiny:
                 out.append(f"{name}: bound {tiny[0]!r} is below {info.dtype}'s smallest normal number {info.tiny:.3g}")

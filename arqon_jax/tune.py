@@ -677,6 +677,12 @@ class ArqonSearch(Searcher):
         self._spec = spec
         self._params, self._tree, self._from_ctor = params, tree, from_ctor
         self._space_obj = Space.from_bounds({p["name"]: p["bound"] for p in params})
+        issues = self._space_obj.float32_issues(np.float32)
+        if issues:
+            # The searcher's solver runs in float32: such a parameter would be searched on
+            # a handful of values, or outside its bounds, without a word.
+            raise ValueError("ArqonSearch: " + "; ".join(issues) + "; the searcher works in float32: search an "
+                             "offset or a rescaled parameter instead (e.g. tune.uniform(0, 100) added to 1e8)")
         self._derive()
         if self._rewards is not None:
             for point, reward in zip(self._points, self._rewards):

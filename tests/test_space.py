@@ -219,8 +219,8 @@ BAD_BOUNDS = [
     ([(math.nan, 1.0)], None, ValueError, "bounds[0]"),
     (np.array([[0.0, 1.0], [-np.inf, 0.0]]), None, ValueError, "bounds[1]"),
     ({"x": {"min": 0.0, "max": float("inf")}}, None, ValueError, "x"),
-    ({"x": (-1e39, 1e39)}, None, ValueError, "x"),
-    ({"x": (-3e38, 3e38)}, None, ValueError, "x"),  # high - low overflows float32
+    ({"x": (-1e309, 1e39)}, None, ValueError, "x"),  # -inf
+    ({"x": (-1e308, 1e308)}, None, ValueError, "x"),  # high - low overflows float64
     ({"lr": {"min": 0.0, "max": 1.0, "scale": "log"}}, None, ValueError, "lr"),
     ({"lr": {"min": -1.0, "max": 1.0, "scale": "Log"}}, None, ValueError, "lr"),
     ([(0.0, 1.0)], "log", ValueError, "bounds[0]"),
@@ -250,7 +250,8 @@ BAD_BOUNDS = [
     ({1: (0, 1)}, None, TypeError, "names"),
     ({"n": {"min": 0.5, "max": 3, "scale": "integer"}}, None, ValueError, "n"),
     ([(0, 2.5)], "int", ValueError, "bounds[0]"),
-    ({"n": {"min": 0, "max": 2**30, "scale": "integer"}}, None, ValueError, "n"),
+    ({"n": {"min": 0, "max": 2**60, "scale": "integer"}}, None, ValueError, "n"),
+    ([(-1e308, 1e308)], None, ValueError, "bounds[0]"),
     ({"x": {"min": 0, "max": 1, "step": 0.1}}, None, ValueError, "x"),
     ({"x": {"max": 1}}, None, ValueError, "x"),
     ({"c": {"choices": []}}, None, ValueError, "c"),
@@ -266,6 +267,21 @@ def test_invalid_bounds_raise_naming_the_parameter(bounds, scale, err, text):
     with pytest.raises(err) as info:
         Space.from_bounds(bounds, scale=scale)
     assert text in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("bounds,text", [
+    ({"x": (-1e39, 1e39)}, "does not fit in float32"),
+    ({"x": (-3e38, 3e38)}, "does not fit in float32"),  # high - low overflows float32
+    ({"x": {"min": 0, "max": 2**30, "scale": "integer"}}, "not exact in float32"),
+    ({"x": (1e8, 1e8 + 100)}, "distinct values"),
+    ({"x": (1e-40, 1e-39)}, "smallest normal"),
+])
+def test_float32_issues_name_the_parameter_and_float64_has_none(bounds, text):
+    space = Space.from_bounds(bounds)
+    issues = space.float32_issues(np.float32)
+    assert len(issues) == 1 and issues[0].startswith("x:") and text in issues[0]
+    if "smallest" not in text:
+        assert space.float32_issues(np.float64) == []
 
 
 def test_nothing_is_swapped_or_clipped():

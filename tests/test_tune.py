@@ -637,3 +637,10 @@ def test_conditional_example_runs(ray_cluster, tmp_path):
     best = out["best_config"]
     assert domains_in(best) == [] and best["epochs"] == 3
     assert best["optim"]["name"] in ("sgd", "adam") and out["best_loss"] == mod.trainable(best)["loss"]
+
+
+@pytest.mark.parametrize("domain", [tune.uniform(1e8, 1e8 + 100), tune.uniform(1e-40, 1e-39),
+                                    tune.uniform(-1e39, 1e39)])
+def test_spaces_float32_cannot_resolve_are_refused_naming_the_parameter(domain):
+    with pytest.raises(ValueError, match="'?lr'?.*float32"):
+        ArqonSearch(space={"lr": domain, "x": tune.uniform(0, 1)}, metric="loss", mode="min")
