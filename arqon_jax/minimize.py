@@ -39,6 +39,7 @@ from .result import (
     OptimizationInterrupted,
     OptimizeResult,
 )
+from .history import OK
 from .polish import decide_polish, run_polish
 from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
 from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
@@ -388,6 +389,30 @@ class _Progress:
 
 
 # --------------------------------------------------------------------- result
+def _precision_hint(state, dtype) -> str | None:
+    """A warning when float32 itself decided the device run's answer, else None.
+
+    On the device path ``f`` computes in the solver's dtype: values beyond float32's
+    range become inf (failures), and near a large ``|f|`` float32 cannot tell the best
+    points apart (1e7 + 0.4 == 1e7). Both show in the history: every value failed, or
+    several of the best stored values equal the best exactly at a magnitude where
+    float32's spacing is coarse (2**17 and up: spacing 1/64 or more).
+    """
+    if np.dtype(dtype) != np.float32:
+        return None
+    h = state.history
+    if int(h.count) and int(h.n_failed) == int(h.count):
+        return ("every evaluation returned NaN or +-inf; on the device path f computes in float32, where values "
+                "beyond 3.4e38 are inf: pass x64=True if f's values are that large")
+    best = float(state.best_y)
+    top = np.asarray(h.y[:10])[np.asarray(h.status[:10]) == OK]
+    if math.isfinite(best) and abs(best) >= 2**17 and int(np.sum(top == best)) >= 3:
+        return (f"several of the best points have exactly f = {best:.9g}: at that magnitude float32 cannot tell "
+                "values closer than {:.3g} apart, so the answer may be off; pass x64=True".format(
+                    float(np.spacing(np.float32(abs(best))))))
+    return None
+
+
 def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message: str | None, info: dict,
                   best: tuple[float, np.ndarray] | None = None) -> OptimizeResult:
     """The result of a run; ``best`` is the host path's float64 ``(f, values)`` best."""
@@ -668,6 +693,12 @@ def minimize(
         prog.update(solver.budget, float(state.best_y), force=True)
         info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
         result = _build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
+        hint = _precision_hint(state, solver.dtype)
+        if hint:
+            info["precision"] = hint
+            warnings.warn(hint, UserWarning, stacklevel=2)
+            if not result.success:
+                result.message += " " + hint
         if polish_plan is not None:
             result.trace.append((solver.budget, "polish"))
         return result

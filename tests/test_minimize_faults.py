@@ -436,3 +436,24 @@ def test_points_finished_before_a_pointwise_failure_are_kept(stop):
     with pytest.raises((aj.OptimizationError, aj.OptimizationInterrupted)) as info:
         aj.minimize(f, [(-1, 1)] * 2, budget=100, batch_size=10, vectorized=False)
     assert info.value.partial_result.nfev == 36
+
+
+def test_device_run_decided_by_float32_resolution_warns_and_x64_fixes_it():
+    f = lambda X: 1e7 + jnp.sum((X - 1.2345) ** 2, 1)  # noqa: E731
+    with pytest.warns(UserWarning, match="x64=True"):
+        r = aj.minimize(f, [(-5, 5)] * 2, budget=200)
+    assert "x64" in r.info["precision"]
+    exact = aj.minimize(f, [(-5, 5)] * 2, budget=200, x64=True)
+    assert "precision" not in exact.info
+    assert np.allclose(exact.x, 1.2345, atol=0.05)
+
+
+def test_device_values_beyond_float32_say_how_to_get_them(recwarn):
+    r = aj.minimize(lambda X: 1e39 + jnp.sum(X, 1), [(-5, 5)] * 2, budget=40)
+    assert not r.success and "x64=True" in r.message
+
+
+def test_small_plateaus_do_not_warn(recwarn):
+    r = aj.minimize(lambda X: jnp.floor(jnp.sum(X**2, 1)), [(-5, 5)] * 2, budget=100)
+    assert "precision" not in r.info
+    assert not [w for w in recwarn if "x64" in str(w.message)]
