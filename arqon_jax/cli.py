@@ -362,6 +362,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .functions import make_problem
+    from .host.config import seed_key
     from .minimize import _build_result
     from .result import STATUS_OK
     from .solver import make_solver
@@ -401,7 +402,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  device: {jax.devices()[0].platform}; compiling the search "
           "(once per problem shape, kept in the disk cache) ...", flush=True)
     t0 = time.perf_counter()
-    state0 = jax.jit(solver.init)(jax.random.key(args.seed & 0xFFFFFFFF))
+    state0 = jax.jit(solver.init)(seed_key(args.seed, "--seed"))
     run_chunk = jax.jit(lambda s: jax.lax.scan(body, s, None, length=chunk)).lower(state0).compile()
     f_jit = jax.jit(problem.f)
     compile_s = time.perf_counter() - t0

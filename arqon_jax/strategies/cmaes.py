@@ -189,6 +189,11 @@ def make_cmaes(
 
     Returns:
         A :class:`Strategy` named ``"cmaes"``; its state is a :class:`CMAState`.
+
+    Memory: ``K`` instances (at most ``max_instances``) of ``dim x dim`` covariance,
+    eigenvectors and paths, ``O(K dim^2)`` (``O(K dim)`` separable); an ``ask`` adds
+    the ``(batch, dim)`` samples. Time per ``tell``: ``O(K dim^3)`` for the
+    eigendecompositions (``O(K dim)`` separable) plus ``O(batch dim^2)``.
     """
     n = geometry.dim
     if separable is None:

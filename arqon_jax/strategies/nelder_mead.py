@@ -81,6 +81,10 @@ def make_nelder_mead(
     Returns:
         A :class:`Strategy`.
 
+    Memory: the state holds ``batch_size // 4`` simplices of ``dim + 1`` vertices,
+    ``O(batch dim^2 / 4)`` numbers; an ``ask`` or ``tell`` adds ``O(batch dim)``. The
+    history (``capacity`` rows) is only read. Time per step: ``O(batch dim^2)``.
+
     Raises:
         ValueError: If ``batch_size < 4``.
     """

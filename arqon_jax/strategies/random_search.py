@@ -28,6 +28,8 @@ def make_random(geometry: Geometry, batch_size: int, dtype=None) -> Strategy:
 
     Returns:
         A :class:`Strategy` proposing ``(batch_size, dim)`` uniform points.
+
+    Memory: a counter in the state, ``O(batch dim)`` per ``ask``.
     """
     dim = geometry.dim
 
