@@ -232,7 +232,7 @@ def test_second_call_does_not_recompile():
     runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     size = runner._cache_size()
     aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1, polish=False)
-    assert len(traces) == n + 1  # only the eval_shape traceability check, no compile
+    assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile
     assert runner._cache_size() == size == 1
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
@@ -256,7 +256,7 @@ def test_new_bound_values_do_not_recompile(bounds):
     runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     size = runner._cache_size()
     r1 = aj.minimize(f, bounds, budget=40, batch_size=10, seed=0, polish=False)
-    assert len(traces) == n + 1  # only the eval_shape traceability check, no compile
+    assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile
     assert runner._cache_size() == size == 1
     assert all(lo <= v <= hi for v, (lo, hi) in zip(r1.x, bounds))
     assert r1.fun == pytest.approx(float(np.sum((np.asarray(r1.x) - 0.3) ** 2)), rel=1e-6)
