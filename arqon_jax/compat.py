@@ -83,6 +83,7 @@ import jax
 import numpy as np
 
 from .host.config import check_int, check_seed, seed_key
+from .host.evaluate import solver_values
 from .probe import kronecker
 from .solver import METHODS, Solver, default_batch_size, make_solver
 from .space import CATEGORICAL, INTEGER, LOG, Space
@@ -294,13 +295,6 @@ def _unit_from_values(space: Space, V: np.ndarray, dtype) -> np.ndarray:
     with jax.enable_x64(True):
         U = np.asarray(space.to_unit(np.asarray(pad, np.float64)))
     return U[:n].astype(dtype)
-
-
-def _solver_y(y: np.ndarray, dtype) -> np.ndarray:
-    """Host values to the solver's dtype: finite values stay finite (clipped to its range)."""
-    y = np.asarray(y, np.float64)
-    top = float(np.finfo(dtype).max)
-    return np.where(np.isfinite(y), np.clip(y, -top, top), np.nan).astype(dtype)
 
 
 # ------------------------------------------------------------------ host records
@@ -577,7 +571,7 @@ class ArqonSolver:
         ops: list[tuple[int, Any]] = []
         if self._extra_X:
             X = np.stack(self._extra_X).astype(dt)
-            y = _solver_y(np.asarray(self._extra_y, np.float64), dt)
+            y = solver_values(np.asarray(self._extra_y, np.float64), dt)
             self._extra_X, self._extra_y = [], []
             for s in range(0, X.shape[0], B):
                 Xc, yc = X[s : s + B], y[s : s + B]
@@ -620,7 +614,7 @@ class ArqonSolver:
         for b in closing:
             y, valid = self._close(b)
             if b.asked:
-                reports.append((b.X, _solver_y(y, self._dtype), valid))
+                reports.append((b.X, solver_values(y, self._dtype), valid))
             else:
                 self._extra_X.extend(b.X[valid])
                 self._extra_y.extend(y[valid].tolist())

@@ -42,7 +42,7 @@ from .result import (
 from .history import OK
 from .polish import decide_polish, run_polish
 from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
-from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
+from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host, solver_values
 from .space import Space, from_unit_with
 from .surfaces_adapter import from_surfaces
 
@@ -740,16 +740,6 @@ class _HostBest:
             self.y, self.values = float(d["y"]), np.asarray(d["values"], np.float64).reshape(self.dim)
 
 
-def _for_solver(y: np.ndarray, dtype) -> np.ndarray:
-    """Host values as the solver sees them: finite values clipped to its dtype's range.
-
-    A finite value beyond the range is still a finite (very bad or very good) value,
-    not a failure; NaN and +-inf stay failures.
-    """
-    big = float(jnp.finfo(dtype).max)
-    return np.where(np.isfinite(y), np.clip(y, -big, big), np.nan)
-
-
 def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None) -> None:
     try:
         write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best)
@@ -814,7 +804,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     nfev += k
                     best.update(values[:k], y_k)
                     y_full = np.full(batch, np.nan, np.float64)
-                    y_full[:k] = _for_solver(y_k, solver.dtype)
+                    y_full[:k] = solver_values(y_k, solver.dtype)
                     state = tell(state, X, y_full, np.arange(batch) < k)
                     curve[it], nfev_curve[it] = best.y, nfev
                     it += 1
@@ -837,7 +827,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             nfev += n
             best.update(values, y)
             y_full = np.full(batch, np.nan, np.float64)
-            y_full[:n] = _for_solver(y, solver.dtype)
+            y_full[:n] = solver_values(y, solver.dtype)
             valid = np.arange(batch) < n
             if nfev >= budget:
                 state = tell(state, X, y_full, valid)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..space import CATEGORICAL, Space, host_table
 
-__all__ = ["user_args_host", "as_values", "scalar", "call_host", "check_host"]
+__all__ = ["user_args_host", "as_values", "scalar", "call_host", "check_host", "solver_values"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -108,3 +108,15 @@ def check_host(raw: Any, n: int, vectorized: bool) -> np.ndarray:
     if vectorized:
         return as_values(raw, n, "f")
     return np.array([scalar(v, "f") for v in raw], dtype=np.float64)
+
+
+def solver_values(y: np.ndarray, dtype) -> np.ndarray:
+    """Host values ``(n,)`` as the solver sees them, in its ``dtype``.
+
+    A finite value beyond the dtype's range is still a finite (very bad or very good)
+    value, not a failure: it is clipped to the largest finite value. NaN and +-inf stay
+    failures (NaN). The host keeps the values themselves, in float64.
+    """
+    y = np.asarray(y, np.float64)
+    top = float(np.finfo(dtype).max)
+    return np.where(np.isfinite(y), np.clip(y, -top, top), np.nan).astype(dtype)
