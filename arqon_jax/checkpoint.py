@@ -143,8 +143,8 @@ def _remove_stale_temps(target: Path) -> None:
                 os.unlink(entry.path)
 
 
-def _config(solver, path_kind: str, checkpoint_every: int) -> dict:
-    return {
+def _config(solver, path_kind: str, checkpoint_every: int, run_key: list | None = None) -> dict:
+    cfg = {
         "budget": solver.budget,
         "batch_size": solver.batch_size,
         "method": solver.method,
@@ -155,10 +155,13 @@ def _config(solver, path_kind: str, checkpoint_every: int) -> dict:
         "path": path_kind,
         "checkpoint_every": checkpoint_every,
     }
+    if run_key is not None:
+        cfg["key"] = run_key
+    return cfg
 
 
 def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kind: str, checkpoint_every: int,
-                     best: dict | None = None) -> None:
+                     best: dict | None = None, run_key: list | None = None) -> None:
     """Writes a checkpoint atomically.
 
     Args:
@@ -171,10 +174,12 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         path_kind: ``"host"`` or ``"device"`` (their states are not interchangeable).
         checkpoint_every: Batches between checkpoints (device runs chunk by it).
         best: The host path's float64 best, ``{"y": float, "values": [dim floats]}``.
+        run_key: The data of the run's initial PRNG key (from its seed), so that a
+            resume with another seed is refused instead of silently ignored.
     """
     text = state_to_json(
         KIND,
-        _config(solver, path_kind, checkpoint_every),
+        _config(solver, path_kind, checkpoint_every, run_key),
         solver.space,
         (jax.device_get(state), np.asarray(pending_X)),
         extra={"curve": np.asarray(curve, np.float64).tolist(), "nfev_curve": np.asarray(nfev_curve, np.int64).tolist(),
@@ -183,7 +188,7 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
     atomic_write_text(path, text)
 
 
-def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int
+def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key: list | None = None
                     ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict | None]:
     """Reads a checkpoint written for this very problem.
 
@@ -211,9 +216,12 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int
     # The configuration is compared before the state's structure: another budget or
     # method changes the structure too, and the message should name the argument.
     config = doc["config"]
-    expected = _config(solver, path_kind, checkpoint_every)
+    expected = _config(solver, path_kind, checkpoint_every, run_key)
     expected.pop("checkpoint_every")
-    diff = [f"{k}: checkpoint {config.get(k)!r}, this run {v!r}" for k, v in expected.items() if config.get(k) != v]
+    if "key" not in config:  # written before checkpoints recorded the seed
+        expected.pop("key", None)
+    diff = [("seed: the checkpoint was started from another seed (or key)" if k == "key" else
+             f"{k}: checkpoint {config.get(k)!r}, this run {v!r}") for k, v in expected.items() if config.get(k) != v]
     if diff:
         raise ValueError("resume: the checkpoint was written by another run configuration (" + "; ".join(diff) + ")")
     template = (solver.init(jax.random.key(0)), np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))

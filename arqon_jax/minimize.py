@@ -235,6 +235,7 @@ class _Checkpointing(NamedTuple):
     path: Any
     every: int
     resume: Any
+    run_key: list  # the initial key's data: a resume must use the same seed
 
     @property
     def active(self) -> bool:
@@ -249,7 +250,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
-        state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every)
+        state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
         curves = [np.asarray(done_curve)]
     else:
         state, curves = jax.jit(solver.init)(key), []
@@ -653,7 +654,7 @@ def minimize(
         raise TypeError(f"resume: expected a bool or a path, got {resume!r}")
     elif not os.path.exists(resume):
         raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
-    ckpt = _Checkpointing(checkpoint, int(checkpoint_every), resume)
+    ckpt = _Checkpointing(checkpoint, int(checkpoint_every), resume, np.asarray(jax.random.key_data(key)).tolist())
 
     solver = make_solver(space, int(budget), int(batch_size), method=method, probe_ratio=probe_ratio, capacity=capacity)
 
@@ -742,7 +743,8 @@ class _HostBest:
 
 def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None) -> None:
     try:
-        write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best)
+        write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best,
+                         run_key=ckpt.run_key)
     except (TypeError, ValueError, OSError) as exc:
         raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
 
@@ -765,7 +767,8 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
     nfev, it = 0, 0
     best = _HostBest(space.dim)
     if ckpt is not None and ckpt.resume:
-        state, X, done_curve, done_nfev, best_json = read_checkpoint(ckpt.resume, solver, "host", ckpt.every)
+        state, X, done_curve, done_nfev, best_json = read_checkpoint(ckpt.resume, solver, "host", ckpt.every,
+                                                                     ckpt.run_key)
         it = len(done_curve)
         curve[:it], nfev_curve[:it] = done_curve, done_nfev
         nfev = int(done_nfev[-1]) if it else 0

@@ -200,12 +200,13 @@ def test_resume_with_another_checkpoint_every_gives_the_same_result(tmp_path, ji
 
 
 @pytest.mark.parametrize("change,name", [({"budget": 120}, "budget"), ({"method": "random"}, "method"),
-                                         ({"batch_size": 20}, "batch_size")])
+                                         ({"batch_size": 20}, "batch_size"), ({"seed": 1}, "seed"),
+                                         ({"seed": 2**32}, "seed")])
 def test_resume_with_another_configuration_names_the_argument(tmp_path, change, name):
     path = tmp_path / "c.json"
     kw = dict(budget=60, batch_size=10, seed=0, jit=False)
     aj.minimize(lambda x: np.sum(x**2, 1), [(-1, 1)] * 2, checkpoint=path, **kw)
-    with pytest.raises(ValueError, match=f"{name}: checkpoint"):
+    with pytest.raises(ValueError, match=f"{name}: (checkpoint|the checkpoint)"):
         aj.minimize(lambda x: np.sum(x**2, 1), [(-1, 1)] * 2, checkpoint=path, resume=True, **{**kw, **change})
 
 
