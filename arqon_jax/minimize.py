@@ -28,8 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .checkpoint import read_checkpoint, write_checkpoint
+from .history import OK
 from .host.cache import ObjectiveCache
 from .host.config import seed_key
+from .host.evaluate import as_values as _as_values
+from .host.evaluate import call_host as _call_host
+from .host.evaluate import check_host as _check_host
+from .host.evaluate import point_args, solver_values
+from .polish import decide_polish, run_polish
 from .result import (
     STATUS_CALLBACK,
     STATUS_ERROR,
@@ -39,10 +45,7 @@ from .result import (
     OptimizationInterrupted,
     OptimizeResult,
 )
-from .history import OK
-from .polish import decide_polish, run_polish
 from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
-from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host, solver_values
 from .space import Space, from_unit_with
 from .surfaces_adapter import from_surfaces
 
@@ -86,12 +89,15 @@ def _traceable(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]
 
 def _traceable_indexes(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]:
     """Like :func:`_traceable`, but string choices are allowed (``f`` sees their index)."""
-    spec = jax.ShapeDtypeStruct((batch, space.dim), dtype)
     try:
-        out = jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), spec)
+        return True, _traced_output(f, space, batch, dtype)
     except Exception:  # any failure to trace means: not a device objective
         return False, None
-    return True, out
+
+
+def _traced_output(f: Callable, space: Space, rows: int, dtype) -> Any:
+    """The shape and dtype ``f`` returns for ``rows`` points, traced without evaluating."""
+    return jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), jax.ShapeDtypeStruct((rows, space.dim), dtype))
 
 
 def _check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
@@ -103,7 +109,7 @@ def _check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
     """
     other = batch + 1
     try:
-        out = jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), jax.ShapeDtypeStruct((other, space.dim), dtype))
+        out = _traced_output(f, space, other, dtype)
     except Exception:  # noqa: BLE001 - a function that traces at one size only is judged by that size
         return
     shape = tuple(getattr(out, "shape", ()))
@@ -125,7 +131,7 @@ def _check_traced_output(out: Any, batch: int) -> None:
 
 # ---------------------------------------------------------------- device path
 def _device_body(get_f: Callable[[], Callable], solver: Solver):
-    """The scan body of the device loop (ask, evaluate, tell) and the evaluation alone.
+    """The scan body of the device loop (ask, evaluate, tell) and the budget-cut last batch.
 
     ``get_f()`` returns the objective when tracing; the compiled loop does not hold it.
     """
@@ -143,7 +149,16 @@ def _device_body(get_f: Callable[[], Callable], solver: Solver):
 
         return step
 
-    return body, evaluate
+    batch, rem = solver.batch_size, solver.budget % solver.batch_size
+
+    def last(state, consts):
+        # Only the first ``rem`` rows are evaluated: the budget is exact.
+        X, state = solver.ask(state)
+        y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, dtype)])
+        state = solver.tell(state, X, y, jnp.arange(batch) < rem)
+        return state, state.best_y
+
+    return body, last
 
 
 def _shape_key(solver: Solver) -> tuple:
@@ -164,19 +179,15 @@ def _device_runner(f: Callable, solver: Solver) -> Callable:
 
 
 def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Callable:
-    batch, budget, dtype = solver.batch_size, solver.budget, solver.dtype
-    n_full, rem = divmod(budget, batch)
-    body, evaluate = _device_body(get_f, solver)
+    n_full, rem = divmod(solver.budget, solver.batch_size)
+    body, last = _device_body(get_f, solver)
 
     def run(key, consts):
         state = solver.init(key)
         state, curve = jax.lax.scan(body(consts), state, None, length=n_full)
         if rem:
-            X, state = solver.ask(state)
-            # Only the first ``rem`` rows are evaluated: the budget is exact.
-            y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, dtype)])
-            state = solver.tell(state, X, y, jnp.arange(batch) < rem)
-            curve = jnp.concatenate([curve, state.best_y[None]])
+            state, best = last(state, consts)
+            curve = jnp.concatenate([curve, best[None]])
         return state, curve
 
     return jax.jit(run)
@@ -283,7 +294,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
         so_far = _build_result(solver, state, cat, _nfev(len(cat), batch, budget), STATUS_ERROR, msg,
                                {"path": "device"})
         cls = OptimizationInterrupted if isinstance(exc, KeyboardInterrupt) else OptimizationError
-        raise cls(f"{msg} The run so far is exc.partial_result.", so_far) from exc
+        raise cls(msg, so_far) from exc
     return state, cat
 
 
@@ -297,21 +308,13 @@ def _device_chunk_fns(f: Callable, solver: Solver):
 
 
 def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
-    body, evaluate = _device_body(get_f, solver)
-    batch, rem = solver.batch_size, solver.budget % solver.batch_size
+    body, last = _device_body(get_f, solver)
 
     @partial(jax.jit, static_argnums=2)
     def chunk(state, consts, length):
         return jax.lax.scan(body(consts), state, None, length=length)
 
-    @jax.jit
-    def tail(state, consts):
-        X, state = solver.ask(state)
-        y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, solver.dtype)])
-        state = solver.tell(state, X, y, jnp.arange(batch) < rem)
-        return state, state.best_y
-
-    return chunk, tail
+    return chunk, jax.jit(last)
 
 
 class _RecordingEvaluator:
@@ -783,6 +786,12 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host")
     status, message = STATUS_OK, None
 
+    def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
+        y_full = np.full(batch, np.nan, np.float64)
+        y_full[: len(y)] = solver_values(y, solver.dtype)
+        return y_full, np.arange(batch) < len(y)
+
     def so_far(msg: str) -> OptimizeResult:
         return _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
 
@@ -798,7 +807,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     raw = _call_host(f, space, values, True)
                 else:
                     # One point at a time, so the points done before a failure are kept.
-                    for arg in (values if space.names is None else space.to_records(values)):
+                    for arg in point_args(space, values):
                         raw.append(f(arg))
             except (Exception, KeyboardInterrupt) as exc:
                 k = len(raw) if pool is None and not vectorized else 0
@@ -806,16 +815,14 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     y_k = _check_host(raw, k, False)
                     nfev += k
                     best.update(values[:k], y_k)
-                    y_full = np.full(batch, np.nan, np.float64)
-                    y_full[:k] = solver_values(y_k, solver.dtype)
-                    state = tell(state, X, y_full, np.arange(batch) < k)
+                    state = tell(state, X, *padded(y_k))
                     curve[it], nfev_curve[it] = best.y, nfev
                     it += 1
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
-                raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+                raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 y = _check_host(raw, n, vectorized)
             else:
@@ -829,9 +836,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                 info["retries"] = getattr(pool, "retries", 0) - retries0
             nfev += n
             best.update(values, y)
-            y_full = np.full(batch, np.nan, np.float64)
-            y_full[:n] = solver_values(y, solver.dtype)
-            valid = np.arange(batch) < n
+            y_full, valid = padded(y)
             if nfev >= budget:
                 state = tell(state, X, y_full, valid)
             else:
@@ -843,7 +848,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json())
                 except Exception as exc:
                     msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
-                    raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+                    raise OptimizationError(msg, so_far(msg)) from exc
             prog.update(nfev, best.y)
             if callback is not None:
                 interim = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
@@ -852,7 +857,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     stop = callback(interim)
                 except Exception as exc:
                     msg = f"callback raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
-                    raise OptimizationError(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+                    raise OptimizationError(msg, so_far(msg)) from exc
                 if stop is True and nfev < budget:
                     status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
                     break
@@ -860,7 +865,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         if isinstance(exc, OptimizationInterrupted):
             raise
         msg = f"Interrupted after {nfev} evaluations."
-        raise OptimizationInterrupted(f"{msg} The run so far is exc.partial_result.", so_far(msg)) from exc
+        raise OptimizationInterrupted(msg, so_far(msg)) from exc
     prog.update(nfev, best.y, force=True)
     info["wall_time_s"] = time.perf_counter() - t0
     return _build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())

@@ -105,7 +105,7 @@ class OptimizationError(RuntimeError):
     """
 
     def __init__(self, message: str, partial_result: OptimizeResult):
-        super().__init__(message)
+        super().__init__(f"{message} The run so far is exc.partial_result.")
         self.partial_result = partial_result
 
 
@@ -120,5 +120,5 @@ class OptimizationInterrupted(KeyboardInterrupt):
     """
 
     def __init__(self, message: str, partial_result: OptimizeResult):
-        super().__init__(message)
+        super().__init__(f"{message} The run so far is exc.partial_result.")
         self.partial_result = partial_result

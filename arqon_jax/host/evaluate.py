@@ -19,7 +19,7 @@ import numpy as np
 
 from ..space import CATEGORICAL, Space, host_table
 
-__all__ = ["user_args_host", "as_values", "scalar", "call_host", "check_host", "solver_values"]
+__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -98,9 +98,13 @@ def call_host(f: Callable, space: Space, values: np.ndarray, vectorized: bool) -
     """
     if vectorized:
         return f(user_args_host(space, values))
-    if space.names is None:
-        return [f(row) for row in values]
-    return [f(rec) for rec in space.to_records(values)]
+    return [f(arg) for arg in point_args(space, values)]
+
+
+def point_args(space: Space, values: np.ndarray) -> Any:
+    """What a pointwise objective gets for each row of ``(n, dim)`` values: a ``(dim,)``
+    array (array bounds) or a dict of Python scalars (dict bounds)."""
+    return values if space.names is None else space.to_records(values)
 
 
 def check_host(raw: Any, n: int, vectorized: bool) -> np.ndarray:
