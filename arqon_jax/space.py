@@ -431,7 +431,7 @@ class Space:
     def _choice_index(self, i: int, value: Any) -> int:
         opts = self.choices[i]
         for k, opt in enumerate(opts):
-            if opt is value or (type(opt) is type(value) and opt == value):
+            if _same_choice(opt, value):
                 return k
         raise ValueError(f"params[{self.names[i]!r}]: {value!r} is not one of the choices {list(opts)}")
 
