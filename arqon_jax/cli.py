@@ -705,13 +705,13 @@ def _load_solver(state_path: Path):
 
 
 def _config_differs(cfg: dict, solver) -> str | None:
-    from .compat import _solver_config
+    from .host.settings import solver_config
 
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        norm, _ = _solver_config(cfg)
+        norm, _ = solver_config(cfg)
     theirs = solver.config
     diff = sorted(k for k in norm if norm[k] != theirs.get(k))
     return ", ".join(diff) if diff else None

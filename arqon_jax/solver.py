@@ -111,6 +111,7 @@ class Solver:
     ask: Callable
     tell: Callable
     observe: Callable
+    whole_batch: tuple[bool, ...] = ()  # per strategy: Strategy.whole_batch
 
     def phase_trace(self, choice: int) -> list[tuple[int, str]]:
         """Segments ``(first evaluation, phase)`` of a run, for results."""
@@ -369,4 +370,5 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
         ask=ask,
         tell=tell,
         observe=observe,
+        whole_batch=tuple(s.whole_batch for s in strategies),
     )

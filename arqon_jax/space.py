@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Space", "as_space", "from_unit_with", "SCALES"]
+__all__ = ["Space", "as_space", "from_unit_with", "snap_with", "SCALES"]
 
 LINEAR, LOG, PERIODIC, INTEGER, CATEGORICAL = 0, 1, 2, 3, 4
 SCALES = {"linear": LINEAR, "log": LOG, "periodic": PERIODIC, "integer": INTEGER, "categorical": CATEGORICAL}
@@ -468,6 +468,17 @@ class Space:
         ok &= ~discrete | (v == np.round(v))
         return ok.all(axis=-1)
 
+    def outside(self, row: np.ndarray, where: str) -> str:
+        """Why the values ``row`` ``(dim,)`` are not in the space, naming the parameter (``where[name]``)."""
+        for i, n in enumerate(self.names):
+            v, lo, hi = float(row[i]), self.low[i], self.high[i]
+            if not (math.isfinite(v) and lo <= v <= hi):
+                return f"{where}[{n!r}]: {v!r} is outside the bounds [{lo!r}, {hi!r}]"
+            if self.scales[i] in (INTEGER, CATEGORICAL) and v != round(v):
+                what = "an integer (scale 'integer')" if self.scales[i] == INTEGER else "a choice index"
+                return f"{where}[{n!r}]: {v!r} is not {what}"
+        return f"{where}: outside the space"
+
 
 _MIN_DISTINCT = 4096
 
@@ -610,10 +621,15 @@ def _to_unit(space: Space, x: jax.Array) -> jax.Array:
 
 @partial(jax.jit, static_argnums=0)
 def _snap(space: Space, u: jax.Array) -> jax.Array:
-    c = _consts(space, u.dtype)
-    _, is_per, is_disc = _masks(space.scales)
+    return snap_with(space.scales, _consts(space, u.dtype), u)
+
+
+def snap_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
+    """:meth:`Space.snap` with the bounds as data (see :func:`from_unit_with`)."""
+    k = consts["k"]
+    _, is_per, is_disc = _masks(scales)
     u_c = jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
-    centre = (jnp.clip(jnp.floor(u_c * c["k"]), 0.0, c["k"] - 1.0) + 0.5) / c["k"]
+    centre = (jnp.clip(jnp.floor(u_c * k), 0.0, k - 1.0) + 0.5) / k
     return jnp.where(is_disc, centre, u_c)
 
 

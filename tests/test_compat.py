@@ -265,8 +265,8 @@ def test_partial_tell_then_ask_keeps_working_and_late_results_count():
     assert s.get_history_len() == 5 + len(nxt)
     s.ask()
     told = [objective(probe[k]) for k in (0, 1, 2, 3, 7)] + [objective(p) for p in nxt]
-    assert float(s._state.best_y) == pytest.approx(min(told), rel=1e-5)
-    assert int(s._state.history.count) >= 5 + len(nxt)
+    assert float(s._session.state.best_y) == pytest.approx(min(told), rel=1e-5)
+    assert int(s._session.state.history.count) >= 5 + len(nxt)
 
 
 def test_warm_starts_of_any_size():
@@ -319,7 +319,7 @@ def test_ask_one_plus_seed_learns_exactly_like_ask_tell():
         single.append(c)
         b.seed(json.dumps([{"params": c, "value": objective(c), "cost": 1.0}]))
     assert single == batched
-    assert int(b._state.choice) >= 0 and int(b._state.probe_n) == 10
+    assert int(b._session.state.choice) >= 0 and int(b._session.state.probe_n) == 10
 
 
 def test_ask_one_in_any_phase_and_interleaved_with_ask():
@@ -342,8 +342,8 @@ def test_failures_nan_inf_none_are_recorded():
     s.tell([{"eval_id": k, "params": b[k], "value": objective(b[k])} for k in range(3, 10)])
     assert s.get_history_len() == 10
     s.ask()
-    assert int(s._state.history.n_failed) == 3 and int(s._state.history.count) == 10
-    assert math.isfinite(float(s._state.best_y))
+    assert int(s._session.state.history.n_failed) == 3 and int(s._session.state.history.count) == 10
+    assert math.isfinite(float(s._session.state.best_y))
 
 
 def test_tell_matches_by_params_without_eval_id_and_handles_moved_params():

@@ -43,8 +43,8 @@ def test_finite_values_beyond_float32_are_never_failures(huge):
     b = s.ask()
     tell_batch(s, b, [huge] + [objective(p) for p in b[1:]])
     s.ask()  # the batch reaches the solver
-    assert int(s._state.history.n_failed) == 0 and int(s._state.history.count) == 10
-    assert math.isfinite(float(s._state.best_y))
+    assert int(s._session.state.history.n_failed) == 0 and int(s._session.state.history.count) == 10
+    assert math.isfinite(float(s._session.state.best_y))
     try:
         told = float(huge)
     except OverflowError:  # beyond float64 as well: its largest finite value
@@ -52,7 +52,7 @@ def test_finite_values_beyond_float32_are_never_failures(huge):
     best = s.best
     if huge < 0:  # the host keeps the real value, not the solver's clipped copy
         assert best == {"params": b[0], "value": told, "eval_id": 0}
-        assert float(s._state.best_y) == -F32_MAX
+        assert float(s._session.state.best_y) == -F32_MAX
     else:
         assert best["value"] == min(objective(p) for p in b[1:]) and best["eval_id"] != 0
 
@@ -65,7 +65,7 @@ def test_finite_json_literal_beyond_float64_is_clipped_not_failed():
     assert s.best == {"params": b[0], "value": -F64_MAX, "eval_id": 0}
     s.tell([{"eval_id": k, "params": b[k], "value": objective(b[k])} for k in range(2, 10)])
     s.ask()
-    assert int(s._state.history.n_failed) == 1  # -Infinity is a failure, -1e400 is not
+    assert int(s._session.state.history.n_failed) == 1  # -Infinity is a failure, -1e400 is not
 
 
 def test_longdouble_beyond_float64_is_clipped_not_failed():
@@ -121,13 +121,13 @@ def test_x64_runs_in_float64_survives_export_and_leaves_jax_alone():
     s = ArqonSolver(X64_CFG)
     assert s.config["x64"] is True and ArqonSolver(CFG).config["x64"] is False
     first = s.ask()
-    assert s._state.best_y.dtype == np.float64 and s._state.history.X.dtype == np.float64
+    assert s._session.state.best_y.dtype == np.float64 and s._session.state.history.X.dtype == np.float64
     assert jax.numpy.zeros(1).dtype == np.float32  # x64 is switched on only inside the calls
     # Values only float64 can tell apart reach the solver distinct.
     tell_batch(s, first, [1.0 + 1e-12 * k for k in range(len(first))])
     s.ask()
-    h = s._state.history
-    assert float(s._state.best_y) == 1.0 and len(set(np.asarray(h.y)[: int(h.count)].tolist())) == len(first)
+    h = s._session.state.history
+    assert float(s._session.state.best_y) == 1.0 and len(set(np.asarray(h.y)[: int(h.count)].tolist())) == len(first)
     text = s.export()
     assert json.loads(text)["config"]["x64"] is True
     b = ArqonSolver.from_state(text)
@@ -194,8 +194,8 @@ def test_random_fallback_uses_all_seed_bits():
     # Points proposed when the strategy keeps repeating itself come from a host stream
     # seeded by the config seed: seeds equal in their low 32 bits must not share it.
     a, b = ArqonSolver(cfg(seed=1)), ArqonSolver(cfg(seed=2**32 + 1))
-    assert a._random_batch() and b._random_batch()
-    assert not np.array_equal(a._batches[-1].V, b._batches[-1].V)
+    assert a._session._random_batch() and b._session._random_batch()
+    assert not np.array_equal(a._session._batches[-1].V, b._session._batches[-1].V)
 
 
 # ------------------------------------------------------- 3. hand-edited states
@@ -450,7 +450,7 @@ def test_real_numbers_of_every_kind_are_recorded_and_failures_stay_failures():
     tell_batch(s, b, values)
     assert s.best == {"params": b[4], "value": 0.125, "eval_id": 4}
     s.ask()
-    assert int(s._state.history.n_failed) == 4 and int(s._state.history.count) == 10
+    assert int(s._session.state.history.n_failed) == 4 and int(s._session.state.history.count) == 10
 
 
 # --------------------------------------------------------- 5. choices

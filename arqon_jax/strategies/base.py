@@ -76,12 +76,18 @@ class TellFn(Protocol):
 
 
 class Strategy(NamedTuple):
-    """A refine strategy: ``init``, ``ask`` and ``tell`` (see the module docstring)."""
+    """A refine strategy: ``init``, ``ask`` and ``tell`` (see the module docstring).
+
+    ``whole_batch`` declares that ``tell`` must see every row of the batch it asked
+    (a simplex or population update loses information on a partial batch): drivers
+    that receive results one by one wait for the batch before the next ``ask``.
+    """
 
     name: str
     init: InitFn
     ask: AskFn
     tell: TellFn
+    whole_batch: bool = False
 
 
 def project(geometry: Geometry, u: jax.Array) -> jax.Array:

@@ -423,4 +423,4 @@ def make_cmaes(
             key=key,
         )
 
-    return Strategy("cmaes", init, ask, tell)
+    return Strategy("cmaes", init, ask, tell, whole_batch=True)

@@ -268,4 +268,4 @@ def make_nelder_mead(
             iterations=state.iterations + jnp.sum(state.nm_mode & ~skip).astype(jnp.int32),
         )
 
-    return Strategy("nelder-mead", init, ask, tell)
+    return Strategy("nelder-mead", init, ask, tell, whole_batch=True)

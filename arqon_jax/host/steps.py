@@ -1,0 +1,86 @@
+"""The one compiled solver step that every host-driven front door runs.
+
+``minimize``'s host path, :class:`~arqon_jax.ArqonSolver`, :class:`~arqon_jax.tune.ArqonSearch`
+and the CLI's ask/tell all drive the solver through :func:`fused_steps`: one program
+observes a chunk of rows, tells a batch and asks for the next one, each part switched
+by a traced flag. One program serves every combination, so a process compiles it once
+per problem shape, and the bounds come in as data (``consts``), so new bound values
+reuse it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..space import from_unit_with, snap_with
+
+__all__ = ["Steps", "fused_steps"]
+
+_CACHE: "OrderedDict[tuple, Steps]" = OrderedDict()
+_CACHE_SIZE = 32
+
+
+class Steps(NamedTuple):
+    """Compiled functions of one solver shape.
+
+    Attributes:
+        init: ``init(key) -> state``.
+        step: ``step(state, Xo, yo, vo, do_observe, X, y, valid, do_tell, do_ask, consts)
+            -> (X_new, V_new, state)``: observes rows ``Xo`` ``(batch, dim)`` with values
+            ``yo`` and mask ``vo``, tells the last asked batch ``X`` with ``y`` and
+            ``valid``, asks the next batch: unit rows ``X_new`` ``(batch, dim)`` (discrete
+            dimensions at their bin centres, so the history holds the evaluated points)
+            and their parameter values ``V_new``.
+        empty: Device arrays standing in for "nothing to observe / tell".
+        flags: Device booleans ``(False, True)``.
+    """
+
+    init: Callable
+    step: Callable
+    empty: tuple
+    flags: tuple
+    anchor: Any  # the solver's ask function: keeps the cache key's id unique
+
+
+def fused_steps(solver: Any) -> Steps:
+    """The compiled :class:`Steps` of ``solver`` (cached per shape, not per bound values).
+
+    Compiled at XLA optimisation level 0 on the CPU: host-driven runs make one step per
+    batch of user evaluations, so compiling (seconds) costs more than running
+    (milliseconds); level 0 halves the compile time.
+    """
+    key = (id(solver.ask), solver.space.scales, np.dtype(solver.dtype).name)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    B, dim, dtype, scales = solver.batch_size, solver.space.dim, solver.dtype, solver.space.scales
+
+    def step(state, Xo, yo, vo, do_observe, X, y, valid, do_tell, do_ask, consts):
+        state = jax.lax.cond(do_observe, lambda s: solver.observe(s, Xo, yo, vo), lambda s: s, state)
+        state = jax.lax.cond(do_tell, lambda s: solver.tell(s, X, y, valid), lambda s: s, state)
+
+        def ask(s):
+            X_new, s = solver.ask(s)
+            X_new = snap_with(scales, consts, X_new.astype(dtype))
+            return X_new, from_unit_with(scales, consts, X_new), s
+
+        def skip(s):
+            return jnp.zeros((B, dim), dtype), jnp.zeros((B, dim), dtype), s
+
+        return jax.lax.cond(do_ask, ask, skip, state)
+
+    opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    empty = tuple(jax.device_put(a) for a in (np.zeros((B, dim), dtype), np.full(B, np.nan, dtype), np.zeros(B, bool)))
+    flags = (jax.device_put(np.bool_(False)), jax.device_put(np.bool_(True)))
+    steps = Steps(jax.jit(solver.init, compiler_options=opts), jax.jit(step, compiler_options=opts), empty, flags,
+                  solver.ask)
+    _CACHE[key] = steps
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return steps
