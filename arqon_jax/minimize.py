@@ -21,7 +21,7 @@ import time
 import warnings
 from collections import OrderedDict
 from functools import partial
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,7 @@ from .host.evaluate import as_values as _as_values
 from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
 from .host.evaluate import point_args, solver_values
+from .host.steps import bound_constants, fused_steps
 from .polish import decide_polish, run_polish
 from .result import (
     STATUS_CALLBACK,
@@ -54,7 +55,6 @@ __all__ = ["minimize", "make_minimizer"]
 # Device programs per objective, holding it weakly (see host/cache.py); host steps per
 # solver, which holds no user object.
 _DEVICE = ObjectiveCache()
-_HOST_STEPS: "OrderedDict[int, tuple]" = OrderedDict()
 _CACHE_SIZE = 32
 
 
@@ -341,30 +341,28 @@ class _RecordingEvaluator:
 
 
 # ------------------------------------------------------------------ host path
-def _host_steps(solver: Solver) -> tuple[Callable, Callable, Callable]:
-    """Jitted ``first(key, consts)``, ``step(state, X, y, valid, consts)`` and ``tell``.
+def _host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
+    """``first(key)``, ``step(state, X, y, valid)`` and ``tell(state, X, y, valid)`` of the host path.
 
-    The bounds come in as data (``consts``, :meth:`Space.unit_constants`), and spaces of
-    one shape share the solver's functions, so new bound values reuse the compiled steps.
+    All three run the session's compiled step (:func:`~arqon_jax.host.steps.fused_steps`),
+    shared with the ask/tell front doors: the bounds come in as data (``consts``), so new
+    bound values reuse it.
     """
-    key = (id(solver.ask), solver.space.scales)
-    if key in _HOST_STEPS:
-        _HOST_STEPS.move_to_end(key)
-        return _HOST_STEPS[key]
-    scales = solver.space.scales
+    steps = fused_steps(solver)
+    empty, (off, on) = steps.empty, steps.flags
 
-    def first(key, consts):
-        # init inside the jit: run eagerly, its many small ops cost tens of milliseconds.
-        X, state = solver.ask(solver.init(key))
-        return state, X, from_unit_with(scales, consts, X)
+    def first(key):
+        X, V, state = steps.step(steps.init(key), *empty, off, *empty, off, on, consts)
+        return state, X, V
 
-    def step(state, X, y, valid, consts):
-        state = solver.tell(state, X, y, valid)
-        X, state = solver.ask(state)
-        return state, X, from_unit_with(scales, consts, X)
+    def step(state, X, y, valid):
+        X, V, state = steps.step(state, *empty, off, X, y, valid, on, on, consts)
+        return state, X, V
 
-    fns = (jax.jit(first), jax.jit(step), jax.jit(solver.tell))
-    return _cache_put(_HOST_STEPS, key, fns)
+    def tell(state, X, y, valid):
+        return steps.step(state, *empty, off, X, y, valid, on, off, consts)[2]
+
+    return first, step, tell
 
 
 class _Progress:
@@ -754,8 +752,7 @@ def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, 
 
 def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
               ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
-    first, step, tell = _host_steps(solver)
-    consts = jax.device_put(solver.space.unit_constants(solver.dtype))
+    first, step, tell = _host_steps(solver, bound_constants(solver.space, solver.dtype))
     space, batch, budget = solver.space, solver.batch_size, solver.budget
     n_steps = -(-budget // batch)
     curve = np.empty(n_steps, np.float64)
@@ -779,7 +776,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         V = space.from_unit(jnp.asarray(X))
         info["resumed_from"] = str(ckpt.resume)
     else:
-        state, X, V = first(key, consts)
+        state, X, V = first(key)
         if ckpt is not None and ckpt.path is not None:
             # Before the first evaluation: a folder that does not exist or a space JSON
             # cannot store fails now, not after the whole budget was spent.
@@ -840,7 +837,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             if nfev >= budget:
                 state = tell(state, X, y_full, valid)
             else:
-                state, X, V = step(state, X, y_full, valid, consts)
+                state, X, V = step(state, X, y_full, valid)
             curve[it], nfev_curve[it] = best.y, nfev
             it += 1
             if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):

@@ -22,8 +22,12 @@ run pays for compiling, seconds on a CPU, not for running, milliseconds):
   classifier (``method="auto"``) reads the whole probe at the first refine ask:
   there ``suggest`` returns ``None`` until the current batch has finished.
 * Discrete dimensions are snapped to their bin centres, so TPE sees repeats of
-  evaluated points, and a row whose config repeats an earlier trial's is skipped
-  (told as not evaluated) unless the discrete space is used up.
+  evaluated points, and a row whose config repeats an earlier trial's is not handed
+  out again (the strategy gets the known value) unless the discrete space is used up.
+
+The batching, the ledger of trials and the state are :class:`arqon_jax.host.session.Session`'s,
+the engine under :class:`~arqon_jax.ArqonSolver` too: the same settings and seed give
+the same proposals through both.
 
 Failures (errored trials, ``result=None`` without an earlier result, a missing
 metric, NaN or infinite values) are recorded as failed evaluations: they use their
@@ -92,13 +96,12 @@ import math
 import numbers
 import pickle
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .host.config import check_int, check_seed, missing_extra, seed_key
+from .host.config import check_int, check_seed, missing_extra
+from .host.session import Session
 
 try:
     from ray.tune.search import Searcher
@@ -108,20 +111,19 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .solver import METHODS, make_solver
+from .solver import METHODS
 from .space import Space
-from .state_io import state_from_json, state_to_json
+from .state_io import read_state_header
 
 __all__ = ["ArqonSearch", "convert_search_space"]
 
 _MAX_INDEX = 2**24  # integer dimensions must stay exact in float32 (see space.py)
 _DEFAULT_BUDGET = 100  # nominal solver budget when neither budget nor num_samples is known
-_SYNC_STRATEGIES = ("nelder-mead", "cmaes")
-_JIT_CACHE: dict[int, tuple] = {}
 _KIND = "ArqonSearch"
-# Attributes get_state leaves out: the solver (rebuilt from its config) and what is
+_FORMAT = 2
+# Attributes get_state leaves out: the session (saved as its JSON state) and what is
 # derived from the space (rebuilt from the spec).
-_NOT_SAVED = ("_solver", "_step", "_state", "_tree", "_index", "_n_configs", "_inactive_unit", "_inactive_values")
+_NOT_SAVED = ("_session", "_tree", "_index", "_n_configs", "_inactive_values")
 
 
 # ----------------------------------------------------------- space conversion
@@ -507,49 +509,6 @@ def _encode(rec: dict, value: Any, where: str) -> float:
     return v
 
 
-def _obs_rows(solver) -> int:
-    """Rows of the observation buffer of one step (late results, warm starts)."""
-    return max(16, 2 * solver.batch_size)
-
-
-def _jitted_step(solver) -> Callable:
-    """One compiled function for every solver call of the searcher, built once per solver.
-
-    ``step(state, X_tell, y_tell, valid_tell, do_tell, X_obs, y_obs, valid_obs, do_ask)``
-    records ``X_obs`` (rows not asked in the current batch: late results of told
-    batches, warm starts), tells the current batch if ``do_tell`` and asks the next one
-    if ``do_ask``; returns ``(X_unit, values, state)``. A single function matters because
-    compiling is what a Tune run pays for (seconds on a CPU), not running (milliseconds).
-    """
-    entry = _JIT_CACHE.get(id(solver))
-    if entry is not None and entry[0] is solver:
-        return entry[1]
-    space, n, dim, dt = solver.space, solver.batch_size, solver.space.dim, solver.dtype
-
-    def step(state, X_tell, y_tell, valid_tell, do_tell, X_obs, y_obs, valid_obs, do_ask):
-        state = solver.observe(state, X_obs, y_obs, valid_obs)
-        state = jax.lax.cond(do_tell, lambda s: solver.tell(s, X_tell, y_tell, valid_tell), lambda s: s, state)
-
-        def ask(s):
-            X, s = solver.ask(s)
-            # Discrete dimensions at their bin centres: the history then holds the points
-            # that were evaluated, and TPE recognizes repeats of stored points.
-            X = space.snap(X.astype(dt))
-            return X, space.from_unit(X).astype(dt), s
-
-        def skip(s):
-            return jnp.zeros((n, dim), dt), jnp.zeros((n, dim), dt), s
-
-        return jax.lax.cond(do_ask, ask, skip, state)
-
-    # Optimization level 0 halves the compile time on a CPU for a few ms more per step:
-    # a Tune run makes one step per batch, so compiling dominates.
-    opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    fn = jax.jit(step, compiler_options=opts)
-    _JIT_CACHE[id(solver)] = (solver, fn)  # holding the solver keeps its id unique
-    return fn
-
-
 # ------------------------------------------------------------------ searcher
 def _check_int(name: str, value: Any, low: int, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
@@ -654,23 +613,23 @@ class ArqonSearch(Searcher):
 
     # ------------------------------------------------------------- setup
     def _reset_run(self) -> None:
-        self._solver = None
-        self._step = None
-        self._state = None
+        self._session: Session | None = None
         self._cfg: dict | None = None
-        self._batches: dict[int, dict] = {}  # batch id -> rows, values, results, handout
-        self._cur: int | None = None  # the batch rows are handed out from
-        self._n_batches = 0
-        self._live: dict[str, tuple] = {}  # trial id -> ("row", batch, row) | ("point", unit row, config)
+        self._live: dict[str, tuple] = {}  # trial id -> (eval_id, parameter values, config)
         self._last: dict[str, float] = {}  # trial id -> last reported metric
-        self._errored: dict[str, np.ndarray] = {}  # trial id -> unit row, for trials Tune may rerun
-        self._obs: list[tuple[np.ndarray, float]] = []  # results to observe at the next step
-        self._warm: list[tuple] = []  # warm starts (unit row, value, config) before the solver exists
+        self._errored: dict[str, np.ndarray] = {}  # trial id -> parameter values, for trials Tune may rerun
+        self._warm: list[tuple] = []  # warm starts (values, value, config) before the session exists
         self._best: tuple[dict, float] | None = None  # (config, value to minimize)
-        self._seen: set[bytes] = set()  # configs handed out (as float32 bytes of their values)
-        self.stats = {
-            "suggested": 0, "completed": 0, "failed": 0, "skipped": 0, "asks": 0, "tells": 0, "observed": 0,
-        }
+        self._counts = {"suggested": 0, "completed": 0, "failed": 0}
+
+    @property
+    def stats(self) -> dict:
+        """Counters: trials ``suggested``, ``completed``, ``failed``; solver ``asks``, ``tells``;
+        rows ``observed`` on their own (late results, warm starts); rows ``skipped`` as repeats."""
+        out = dict(self._counts)
+        out.update(self._session.counts if self._session is not None else
+                   {"asks": 0, "tells": 0, "observed": 0, "skipped": 0})
+        return out
 
     def _set_space(self, spec: Mapping, from_ctor: bool) -> None:
         params, tree = _parse_space(spec)
@@ -701,7 +660,6 @@ class ArqonSearch(Searcher):
         # Warm starts have no value for the dimensions of unchosen choice branches: they
         # get the (snapped) centre of the cube there, a valid point of every dimension.
         centre = np.asarray(space.snap(np.full((1, space.dim), 0.5)), np.float64)
-        self._inactive_unit = centre[0]
         self._inactive_values = np.asarray(space.from_unit(centre), np.float64)[0]
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
@@ -736,7 +694,7 @@ class ArqonSearch(Searcher):
         return None if self._cfg is None else dict(self._cfg)
 
     def _ensure_solver(self) -> None:
-        if self._state is not None:
+        if self._session is not None:
             return
         nominal = self._budget or self._num_samples or _DEFAULT_BUDGET
         batch = self._batch_size_arg or max(4, self._max_concurrent or 1)
@@ -744,15 +702,14 @@ class ArqonSearch(Searcher):
         capacity = min(2048, nominal) if (self._budget or self._num_samples) else 1024
         capacity = self._solver_options.get("capacity", capacity)
         self._cfg = {"budget": nominal, "batch_size": batch, "capacity": capacity, "method": self._method}
-        self._build_solver()
-        self._state = self._solver.init(seed_key(self._seed))
+        self._build_session(restoring=False)
         sign = -1.0 if self._mode == "max" else 1.0
-        for unit, v, params in self._warm:
-            self._obs.append((unit, sign * v))
+        for values, v, params in self._warm:
+            self._session.observe(values, sign * v)
             self._update_best(params, sign * v)
         self._warm = []
 
-    def _build_solver(self) -> None:
+    def _build_session(self, restoring: bool) -> None:
         cfg = self._cfg
         opts = {k: v for k, v in self._solver_options.items() if k != "capacity"}
         if isinstance(opts.get("strategy_options"), Mapping):
@@ -762,10 +719,11 @@ class ArqonSearch(Searcher):
             )
         if "anchors" in opts:
             opts["anchors"] = tuple(opts["anchors"])
-        self._solver = make_solver(
-            self._space_obj, cfg["budget"], cfg["batch_size"], method=cfg["method"], capacity=cfg["capacity"], **opts
+        self._session = Session(
+            self._space_obj, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
+            method=cfg["method"], capacity=cfg["capacity"], solver_options=opts, limited=self._budget is not None,
+            key_of=self._config_key, _restoring=restoring,
         )
-        self._step = _jitted_step(self._solver)
 
     # --------------------------------------------------------- conversions
     def _build(self, node: tuple, values: np.ndarray, active: np.ndarray, full: bool) -> Any:
@@ -803,10 +761,10 @@ class ArqonSearch(Searcher):
     def _row_config(self, values: np.ndarray) -> dict:
         return self._decode_row(values)[0]
 
-    @staticmethod
-    def _key(values: np.ndarray, active: np.ndarray) -> bytes:
+    def _config_key(self, values: np.ndarray) -> tuple:
         """Identity of a config: its active values (rows differing only in unused dimensions are one config)."""
-        return np.where(active, np.asarray(values, np.float64), np.nan).astype(np.float32).tobytes()
+        active = self._decode_row(values)[1]
+        return tuple(np.where(active, np.asarray(values, np.float64), self._inactive_values).tolist())
 
     def _match(self, node: tuple, value: Any, path: tuple, strict: bool, full: bool, enc: dict,
                missing: list, where: str) -> Any:
@@ -887,7 +845,10 @@ class ArqonSearch(Searcher):
         return tuple(out) if node[1] == "tuple" else out
 
     def _encode_point(self, point: Mapping, where: str) -> tuple[np.ndarray, dict]:
-        """A user config -> (its unit-cube row ``(dim,)``, the config as ``suggest`` gives it)."""
+        """A user config -> (its parameter values ``(dim,)``, the config as ``suggest`` gives it).
+
+        Dimensions the config does not use (other categories) get the centre of the cube.
+        """
         if not isinstance(point, Mapping):
             raise TypeError(f"{where}: expected a dict, got {type(point).__name__}")
         enc: dict[str, float] = {}
@@ -896,13 +857,9 @@ class ArqonSearch(Searcher):
         if missing:
             raise ValueError(f"{where}: point {point!r} misses the parameters {missing}")
         values = self._inactive_values.copy()
-        active = np.zeros(len(self._params), bool)
         for name, v in enc.items():
-            i = self._index[name]
-            values[i], active[i] = v, True
-        unit = np.asarray(self._space_obj.to_unit(values[None, :]), np.float64)[0]
-        unit[~active] = self._inactive_unit[~active]
-        return unit, config
+            values[self._index[name]] = v
+        return values, config
 
     def _value(self, trial_id: str, result: dict | None, error: bool) -> float:
         """The trial's value to minimize; NaN (a failure) for errors, missing and invalid metrics.
@@ -930,72 +887,6 @@ class ArqonSearch(Searcher):
             return math.nan
         return -v if self._mode == "max" else v
 
-    # -------------------------------------------------------------- batches
-    def _run_step(self, tell: dict | None, ask: bool) -> tuple[np.ndarray, np.ndarray] | None:
-        """Observes pending results, tells ``tell`` (a batch) and asks, in one compiled call."""
-        solver, dt = self._solver, self._solver.dtype
-        n, dim, k = solver.batch_size, solver.space.dim, _obs_rows(self._solver)
-        while True:
-            chunk, self._obs = self._obs[:k], self._obs[k:]
-            X_obs = np.zeros((k, dim))
-            y_obs = np.full(k, np.nan)
-            v_obs = np.zeros(k, bool)
-            for i, (unit, y) in enumerate(chunk):
-                X_obs[i], y_obs[i], v_obs[i] = unit, y, True
-            last = not self._obs
-            do_tell = last and tell is not None
-            X_t = tell["X"] if do_tell else np.zeros((n, dim))
-            y_t = tell["y"] if do_tell else np.full(n, np.nan)
-            v_t = (tell["done"] & ~tell["skip"]) if do_tell else np.zeros(n, bool)
-            X, V, self._state = self._step(
-                self._state, jnp.asarray(X_t, dt), jnp.asarray(y_t, dt), jnp.asarray(v_t), jnp.asarray(do_tell),
-                jnp.asarray(X_obs, dt), jnp.asarray(y_obs, dt), jnp.asarray(v_obs), jnp.asarray(last and ask),
-            )
-            self.stats["observed"] += len(chunk)
-            if last:
-                self.stats["tells"] += int(do_tell)
-                self.stats["asks"] += int(ask)
-                return (np.asarray(X), np.asarray(V, np.float64)) if ask else None
-
-    def _drop_if_finished(self, bid: int) -> None:
-        b = self._batches[bid]
-        if b["told"] and b["done"][: b["handed"]].all():
-            del self._batches[bid]
-
-    def _new_batch(self) -> None:
-        b = self._batches.get(self._cur)
-        tell = b if b is not None and not b["told"] else None
-        X, V = self._run_step(tell, ask=True)
-        if tell is not None:
-            b["told"] = True  # rows still running are observed when they finish
-            self._drop_if_finished(self._cur)
-        n = self._solver.batch_size
-        bid = self._n_batches
-        self._n_batches += 1
-        self._batches[bid] = {
-            "X": X, "values": V, "y": np.full(n, np.nan), "done": np.zeros(n, bool), "skip": np.zeros(n, bool),
-            "handed": 0, "told": False,
-        }
-        self._cur = bid
-
-    def _must_wait(self) -> bool:
-        """Whether the next ask must wait until the current batch has finished.
-
-        Nelder-Mead and CMA-ES learn from the rows of their last batch, and the
-        classifier (``method="auto"``) reads the probe results at the first refine ask:
-        there a partial batch would lose information. TPE and the probe never wait.
-        """
-        b = self._batches.get(self._cur)
-        if b is None or b["told"] or b["done"].all():
-            return False
-        solver = self._solver
-        if int(self._state.n_asked) < solver.probe_count:
-            return False  # the next batch is still a probe batch: it needs no results
-        choice = int(self._state.choice)
-        if choice < 0:
-            return len(solver.strategy_names) > 1  # the classifier decides at this ask
-        return solver.strategy_names[choice] in _SYNC_STRATEGIES
-
     # ------------------------------------------------------------ Searcher API
     def suggest(self, trial_id: str) -> dict | None:
         """The next config, ``None`` (ask again later) or ``Searcher.FINISHED``."""
@@ -1011,47 +902,25 @@ class ArqonSearch(Searcher):
                 "tune.run(config=...), not when it is given to ArqonSearch(space=...)."
             )
         self._ensure_solver()
-        if self._budget is not None and self.stats["suggested"] >= self._budget:
+        if self._budget is not None and self._counts["suggested"] >= self._budget:
             return Searcher.FINISHED
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         if self._points:
-            unit, config = self._encode_point(self._points[0], "points_to_evaluate")
+            values, config = self._encode_point(self._points[0], "points_to_evaluate")
             self._points.pop(0)
-            values = np.asarray(self._space_obj.from_unit(unit[None, :]), np.float64)[0]
-            self._seen.add(self._key(values, self._decode_row(values)[1]))
-            self._live[trial_id] = ("point", unit, config)
-            self.stats["suggested"] += 1
+            self._live[trial_id] = (self._session.hand_out(values), values, config)
+            self._counts["suggested"] += 1
             return copy.deepcopy(config)
-        skipped = 0
-        while True:
-            b = self._batches.get(self._cur)
-            if b is None or b["handed"] >= len(b["y"]):
-                if self._must_wait():
-                    return None
-                self._new_batch()
-                b = self._batches[self._cur]
-            row = b["handed"]
-            b["handed"] += 1
-            config, active = self._decode_row(b["values"][row])
-            key = self._key(b["values"][row], active)
-            if key in self._seen and self._may_skip(skipped):
-                # The same config as an earlier trial (discrete dimensions): skip the row.
-                # It is told as not evaluated; the next row or batch takes its place.
-                b["skip"][row] = b["done"][row] = True
-                skipped += 1
-                self.stats["skipped"] += 1
-                continue
-            self._seen.add(key)
-            self._live[trial_id] = ("row", self._cur, row)
-            self.stats["suggested"] += 1
-            return config
-
-    def _may_skip(self, skipped: int) -> bool:
-        """Whether a duplicate row may be skipped: not when the space is used up or skips pile up."""
-        if self._n_configs is not None and len(self._seen) >= self._n_configs:
-            return False
-        return skipped < 4 * self._solver.batch_size
+        # Repeats once the discrete space is used up: Tune's num_samples decides when to stop.
+        got = self._session.propose(1, wait=True, repeats=True)
+        if not got:  # waiting for results the strategy needs, or every config is running
+            return None
+        eid, values = got[0]
+        config = self._row_config(values)
+        self._live[trial_id] = (eid, values, config)
+        self._counts["suggested"] += 1
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Keeps the last value of the metric, for trials that complete with ``result=None``."""
@@ -1071,35 +940,22 @@ class ArqonSearch(Searcher):
         if entry is None:
             # A trial that errored and was rerun (Tuner.restore(resume_errored=True)): its
             # failure is recorded already; a real value now is recorded as well.
-            unit = self._errored.pop(trial_id, None)
-            if unit is not None:
+            values = self._errored.pop(trial_id, None)
+            if values is not None:
                 y = self._value(trial_id, result, error)
                 if math.isfinite(y):
-                    self._obs.append((unit, y))
+                    self._session.observe(values, y)
             self._last.pop(trial_id, None)
             return
         y = self._value(trial_id, result, error)
         self._last.pop(trial_id, None)
-        self.stats["completed"] += 1
-        self.stats["failed"] += int(not math.isfinite(y))
+        self._counts["completed"] += 1
+        self._counts["failed"] += int(not math.isfinite(y))
+        eid, values, config = entry
         if error:
-            unit = entry[1] if entry[0] == "point" else self._batches[entry[1]]["X"][entry[2]]
-            self._errored[trial_id] = np.asarray(unit)
-        if entry[0] == "point":
-            self._obs.append((entry[1], y))
-            self._update_best(entry[2], y)
-            return
-        _, bid, row = entry
-        b = self._batches.get(bid)
-        if b is None:  # unreachable: a batch is kept until all its handed rows completed
-            return
-        self._update_best(self._row_config(b["values"][row]), y)
-        b["done"][row] = True
-        if b["told"]:
-            self._obs.append((b["X"][row], y))
-            self._drop_if_finished(bid)
-        else:
-            b["y"][row] = y
+            self._errored[trial_id] = values
+        self._session.report(eid, y)
+        self._update_best(config, y)
 
     def add_evaluated_point(
         self,
@@ -1125,14 +981,14 @@ class ArqonSearch(Searcher):
             raise TypeError(f"parameters: expected a dict, got {type(parameters).__name__}")
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
             raise TypeError(f"value: expected a real number or None, got {type(value).__name__} {value!r}")
-        unit, config = self._encode_point(parameters, "parameters")
+        values, config = self._encode_point(parameters, "parameters")
         v = math.nan if error or value is None else float(value)
-        if self._state is None:
+        if self._session is None:
             # The sign for mode="max" is applied when the solver starts (mode may come later).
-            self._warm.append((unit, v, config))
+            self._warm.append((values, v, config))
         else:
             y = -v if self._mode == "max" else v
-            self._obs.append((unit, y))
+            self._session.observe(values, y)
             self._update_best(config, y)
 
     # ------------------------------------------------------------- inspection
@@ -1143,16 +999,8 @@ class ArqonSearch(Searcher):
         call this to read an up-to-date :attr:`best` (e.g. after ``Tuner.fit``). The
         current batch is told as it is; its rows still running are observed later.
         """
-        if self._state is None:
-            return
-        b = self._batches.get(self._cur)
-        tell = b if b is not None and not b["told"] and b["done"].any() else None
-        if tell is None and not self._obs:
-            return
-        self._run_step(tell, ask=False)
-        if tell is not None:
-            b["told"] = True
-            self._drop_if_finished(self._cur)
+        if self._session is not None:
+            self._session.flush()
 
     @property
     def best(self) -> tuple[dict, float] | None:
@@ -1171,28 +1019,25 @@ class ArqonSearch(Searcher):
         """Everything needed to continue the search, as plain Python and numpy."""
         d = {k: v for k, v in self.__dict__.items() if k not in _NOT_SAVED}
         d = copy.deepcopy(d)
-        # The solver state goes through the shared versioned JSON format (exact arrays).
-        d["_state"] = None if self._state is None else state_to_json(_KIND, self._cfg, self._space_obj, self._state)
-        d["_format"] = 1
+        # The session (solver arrays exactly, the ledger) goes through the versioned JSON state.
+        d["_session"] = None if self._session is None else self._session.to_json(_KIND, self._cfg)
+        d["_format"] = _FORMAT
         return d
 
     def set_state(self, state: dict) -> None:
-        """Restores a state from :meth:`get_state` (rebuilding the solver from its config)."""
+        """Restores a state from :meth:`get_state` (rebuilding the session from its config)."""
         state = dict(state)
-        if state.pop("_format", None) != 1:
-            raise ValueError("restore: not an ArqonSearch state (unknown format)")
-        plain = state.pop("_state")
-        state.pop("_consts", None)  # kept by states written before the space became a template tree
+        if state.pop("_format", None) != _FORMAT:
+            raise ValueError("restore: not an ArqonSearch state of this version (unknown format)")
+        text = state.pop("_session")
         self.__dict__.update(state)
-        self._solver = self._step = self._state = None
+        self._session = None
         if self._spec is not None:
             self._params, self._tree = _parse_space(self._spec)
             self._derive()
-        if self._cfg is not None:
-            self._build_solver()
-            if plain is not None:
-                template = self._solver.init(jax.random.key(0))
-                _, self._state, _ = state_from_json(plain, _KIND, template, self._space_obj)
+        if self._cfg is not None and text is not None:
+            self._build_session(restoring=True)
+            self._session.load(read_state_header(text, _KIND), _KIND)
 
     def save(self, checkpoint_path: str) -> None:
         """Pickles the state to ``checkpoint_path`` (Tune calls it at every experiment checkpoint)."""

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
+from arqon_jax.host.steps import bound_constants
 from arqon_jax.minimize import _host_steps
 from arqon_jax.polish import decide_polish
 
@@ -203,11 +204,10 @@ def test_sharded_probe_equals_driver_points(gpu_pool):
     # From a solver state: the same rows as the solver's own probe batches.
     # minimize's own (cached, compiled) host steps: the batches a pooled run evaluates.
     solver = make_solver(space, BUDGET, BATCH)
-    first, step, _ = _host_steps(solver)
-    consts = space.unit_constants(solver.dtype)
-    state, X0, V0 = first(jax.random.key(2), consts)
+    first, step, _ = _host_steps(solver, bound_constants(space, solver.dtype))
+    state, X0, V0 = first(jax.random.key(2))
     y0 = np.asarray(gpu_pool.f(V0))
-    state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool), consts)
+    state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool))
     _, _, U = gpu_pool.evaluate_probe(0, 2 * BATCH, space, plan=plan, offsets=state.probe_offsets,
                                       spice_key=state.spice_key, return_points=True)
     np.testing.assert_array_equal(U, np.concatenate([np.asarray(X0), np.asarray(X1)]))

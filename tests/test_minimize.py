@@ -15,7 +15,8 @@ import pytest
 import arqon_jax as aj
 from arqon_jax.classify import rank_fdc
 from arqon_jax.history import history_init, history_insert
-from arqon_jax.minimize import _device_runner, _host_steps
+from arqon_jax.host.steps import fused_steps
+from arqon_jax.minimize import _device_runner
 from arqon_jax.solver import make_solver
 from arqon_jax.strategies.base import Geometry
 
@@ -237,10 +238,10 @@ def test_second_call_does_not_recompile():
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
     aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
-    first, step, tell = _host_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
-    sizes = (first._cache_size(), step._cache_size(), tell._cache_size())
+    steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    sizes = (steps.init._cache_size(), steps.step._cache_size())
     aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=7)
-    assert (first._cache_size(), step._cache_size(), tell._cache_size()) == sizes == (1, 1, 1)
+    assert (steps.init._cache_size(), steps.step._cache_size()) == sizes == (1, 1)
 
 
 @pytest.mark.parametrize("bounds", [[(-1.0, 2.0), (-3.0, 5.0)], [(10.0, 11.0), (0.0, 1e3)]])
@@ -264,10 +265,10 @@ def test_new_bound_values_do_not_recompile(bounds):
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
     aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
-    first, step, tell = _host_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
-    sizes = (first._cache_size(), step._cache_size(), tell._cache_size())
+    steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    sizes = (steps.init._cache_size(), steps.step._cache_size())
     r2 = aj.minimize(host_f, bounds, budget=40, batch_size=10, seed=0)
-    assert (first._cache_size(), step._cache_size(), tell._cache_size()) == sizes == (1, 1, 1)
+    assert (steps.init._cache_size(), steps.step._cache_size()) == sizes == (1, 1)
     assert all(lo <= v <= hi for v, (lo, hi) in zip(r2.x, bounds))
 
 

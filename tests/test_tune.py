@@ -165,14 +165,14 @@ def test_batch_handout_order_and_one_ask_per_batch():
     s = make()
     configs = [s.suggest(f"t{i}") for i in range(4)]
     assert s.stats["asks"] == 1
-    batch = s._batches[s._cur]
-    assert [s._row_config(v) for v in batch["values"]] == configs  # rows in order
+    batch = s._session._batches[-1]
+    assert [s._row_config(v) for v in batch.V] == configs  # rows in order
     for c in configs:
         check_config(c)
         assert c["const"] == 7 and c["nested"] == {"k": "v"}  # constructor space: constants passed through
     s.suggest("t4")  # the first batch is used up: the next one is asked (no result needed)
     assert s.stats["asks"] == 2
-    assert s._live["t4"] == ("row", s._cur, 0)
+    assert s._live["t4"][0] == 4 and s._session._batches[-1].ids[0] == 4  # eval_id 4: row 0 of the new batch
 
 
 def test_async_completion_errors_none_results_and_budget():
@@ -214,11 +214,11 @@ def test_async_completion_errors_none_results_and_budget():
     assert n_fail == sum(1 for tid in suggested if int(tid[1:]) % 7 in (3, 6))
     # Everything reached the solver: told rows plus observed ones, failures included.
     s.flush()
-    hist = s._state.history
+    hist = s._session.state.history
     assert int(hist.count) == 40
     assert int(hist.n_failed) == n_fail
     best = min(loss_of(c) for tid, c in suggested.items() if int(tid[1:]) % 7 not in (3, 5, 6))
-    assert float(s._state.best_y) == pytest.approx(min(best, 5.0), rel=1e-5)
+    assert float(s._session.state.best_y) == pytest.approx(min(best, 5.0), rel=1e-5)
 
 
 def test_integer_parameters_get_distinct_integers():
@@ -244,7 +244,7 @@ def test_max_mode_and_max_concurrency():
     config, value = s.best
     assert value == 10.0 and config == b
     s.flush()
-    assert float(s._state.best_y) == -10.0  # max mode: the solver minimizes the negated metric
+    assert float(s._session.state.best_y) == -10.0  # max mode: the solver minimizes the negated metric
 
 
 def test_points_to_evaluate_warm_starts_and_add_evaluated_point():
@@ -260,8 +260,8 @@ def test_points_to_evaluate_warm_starts_and_add_evaluated_point():
         s.add_evaluated_point(dict(flat, act="gelu"), 1.0)
     s.suggest("t1")
     assert s.stats["observed"] == 3
-    assert int(s._state.history.count) == 3 and int(s._state.history.n_failed) == 1
-    assert float(s._state.best_y) == pytest.approx(0.125)
+    assert int(s._session.state.history.count) == 3 and int(s._session.state.history.n_failed) == 1
+    assert float(s._session.state.best_y) == pytest.approx(0.125)
     # evaluated_rewards: the points are recorded, not run again.
     w = make(points_to_evaluate=[point], evaluated_rewards=[0.5])
     c = w.suggest("t0")
@@ -456,7 +456,7 @@ def test_conditional_configs_hold_only_sampled_values(from_ctor):
     assert {c["dropout"] == 0.0 for c in configs} == {True, False}
     assert len({c["optim"].get("lr") for c in configs if c["optim"]["opt"] == "sgd"}) > 3
     s.flush()
-    assert int(s._state.history.count) == 48 and s.best[1] == min(conditional_loss(c) for c in configs)
+    assert int(s._session.state.history.count) == 48 and s.best[1] == min(conditional_loss(c) for c in configs)
 
 
 def test_conditional_duplicates_compare_the_chosen_values_only():

@@ -37,7 +37,7 @@ from ..space import Space
 from ..state_io import decode_array, encode_array, state_from_json, state_to_json
 from .config import seed_key
 from .evaluate import solver_values
-from .steps import fused_steps
+from .steps import bound_constants, fused_steps
 
 __all__ = ["Session", "precision", "corrupt", "pow2"]
 
@@ -184,7 +184,7 @@ class Session:
             self.solver = make_solver(space, budget, batch_size, method=method, probe_ratio=probe_ratio,
                                       capacity=capacity, **dict(solver_options or {}))
             self.steps = fused_steps(self.solver)
-            self.consts = jax.device_put(space.unit_constants(self.solver.dtype))
+            self.consts = bound_constants(space, self.solver.dtype)
             self.state = None if _restoring else self.steps.init(seed_key(seed))
         self.dim = space.dim
         self.dtype = np.dtype(self.solver.dtype)
@@ -352,13 +352,14 @@ class Session:
         """Whether the next ask should wait for results of the batches handed out.
 
         Only a refine ask waits: for a strategy that declares ``whole_batch``, or for the
-        classifier (``method="auto"``), which reads the probe results at the first one.
+        classifier (``method="auto"``), which reads the probe results at the first one
+        (where a ``whole_batch`` strategy also starts from them).
         """
         if self._next_is_probe() or all(b.n_rep == b.n_out for b in self._batches if b.asked):
             return False
         choice = int(self.state.choice)
-        if choice < 0:
-            return len(self.solver.strategy_names) > 1
+        if choice < 0:  # the classifier decides, and strategies start from the probe results
+            return len(self.solver.strategy_names) > 1 or any(self.solver.whole_batch)
         return bool(self.solver.whole_batch[choice])
 
     def _random_batch(self) -> bool:
@@ -426,13 +427,15 @@ class Session:
         return eid
 
     def flush(self) -> None:
-        """Reports every finished batch and buffered result to the solver now (no ask)."""
-        k = 0
-        while k < len(self._batches) and self._batches[k].next_row == self._batches[k].X.shape[0]:
-            k += 1
-        if k == 0 and not self._extra_X:
+        """Reports every result to the solver now (no ask), for an up-to-date solver state.
+
+        Batches with a handed-out row are told as they are and end there: their rows not
+        handed out yet are dropped, their rows still running are observed when they finish.
+        """
+        closing = [b for b in self._batches if b.n_out]
+        if not closing and not self._extra_X:
             return
-        closing, self._batches = self._batches[:k], self._batches[k:]
+        self._batches = [b for b in self._batches if not b.n_out]
         self._run(self._report(closing), 0)
 
     # ------------------------------------------------------------- results

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..space import from_unit_with, snap_with
 
-__all__ = ["Steps", "fused_steps"]
+__all__ = ["Steps", "fused_steps", "bound_constants"]
 
 _CACHE: "OrderedDict[tuple, Steps]" = OrderedDict()
 _CACHE_SIZE = 32
@@ -76,11 +76,25 @@ def fused_steps(solver: Any) -> Steps:
         return jax.lax.cond(do_ask, ask, skip, state)
 
     opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    empty = tuple(jax.device_put(a) for a in (np.zeros((B, dim), dtype), np.full(B, np.nan, dtype), np.zeros(B, bool)))
-    flags = (jax.device_put(np.bool_(False)), jax.device_put(np.bool_(True)))
-    steps = Steps(jax.jit(solver.init, compiler_options=opts), jax.jit(step, compiler_options=opts), empty, flags,
-                  solver.ask)
+    # Uncommitted device arrays (jnp.asarray, not device_put): jit keys its cache on
+    # committed-ness too, and the other arguments are numpy or step outputs.
+    empty = tuple(jnp.asarray(a) for a in (np.zeros((B, dim), dtype), np.full(B, np.nan, dtype), np.zeros(B, bool)))
+    flags = (jnp.asarray(np.bool_(False)), jnp.asarray(np.bool_(True)))
+    jitted = jax.jit(step, compiler_options=opts)
+
+    def call(*args):
+        # numpy arguments as device arrays: jit keys its dispatch cache on the kind of
+        # array too, and callers mix numpy rows with step outputs.
+        return jitted(*(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args))
+
+    call._cache_size = jitted._cache_size
+    steps = Steps(jax.jit(solver.init, compiler_options=opts), call, empty, flags, solver.ask)
     _CACHE[key] = steps
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return steps
+
+
+def bound_constants(space: Any, dtype: Any) -> dict:
+    """The bounds of ``space`` as the ``consts`` argument of :attr:`Steps.step` (uncommitted device arrays)."""
+    return {k: jnp.asarray(v) for k, v in space.unit_constants(dtype).items()}
