@@ -363,7 +363,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .functions import make_problem
     from .host.config import seed_key
-    from .minimize import _build_result
+    from .host.outcome import build_result
     from .result import STATUS_OK
     from .solver import make_solver
     from .space import Space
@@ -419,7 +419,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_s = time.perf_counter() - t1
     curve = np.concatenate(curves)
     nfev_curve = (np.arange(steps) + 1) * batch
-    res = _build_result(solver, state, curve, nfev_curve, STATUS_OK, None,
+    res = build_result(solver, state, curve, nfev_curve, STATUS_OK, None,
                         {"path": "device (chunked)", "wall_time_s": run_s, "compile_s": compile_s})
 
     # Plain random search with the same budget: numpy uniform points, same objective.

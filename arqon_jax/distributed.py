@@ -20,11 +20,11 @@ differentiates ``f`` in the driver's process, on the device path):
 ``res.info["polish"]["skipped"]`` says so. For a differentiable JAX objective with a
 budget of 1000 or more, the in-process run spends up to 5% of the budget on the polish
 and gives a different result; without the polish (``polish=False`` in-process, or a
-budget below 1000, or a non-differentiable ``f``) the runs are identical for the same
-seed: a JAX objective compiled on the workers (``jit=None``, the default) reproduces
-``minimize``'s compiled device path bit for bit; a host (numpy) objective, or
-``jit=False``, reproduces the host path (``jit=False`` in-process); compiled and eager
-JAX can differ in the last bit. ``res.info["retries"]`` says how many chunks were re-run
+budget below 1000, or a non-differentiable ``f``) the runs agree for the same seed: a
+host (numpy) objective, or ``jit=False``, reproduces the host path (``jit=False``
+in-process) bit for bit; a JAX objective compiled on the workers (``jit=None``, the
+default) follows ``minimize``'s compiled device path up to float32 rounding (the host
+path compiles its step at a lower XLA optimisation level, for a faster start). ``res.info["retries"]`` says how many chunks were re-run
 after a worker died and ``res.info["errors"]`` which evaluations raised on a worker
 (they count as failed, NaN).
 

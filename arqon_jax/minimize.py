@@ -35,18 +35,18 @@ from .host.evaluate import as_values as _as_values
 from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
 from .host.evaluate import point_args, solver_values
+from .host.outcome import build_result
 from .host.steps import bound_constants, fused_steps
 from .polish import decide_polish, run_polish
 from .result import (
     STATUS_CALLBACK,
     STATUS_ERROR,
-    STATUS_NO_FINITE,
     STATUS_OK,
     OptimizationError,
     OptimizationInterrupted,
     OptimizeResult,
 )
-from .solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, METHODS, NM_EVALS_PER_DIM, Solver, default_batch_size, make_solver
+from .solver import METHODS, Solver, default_batch_size, make_solver
 from .space import Space, from_unit_with
 from .surfaces_adapter import from_surfaces
 
@@ -167,7 +167,9 @@ def _shape_key(solver: Solver) -> tuple:
     space = solver.space
     choices = None if space.choices is None else tuple(
         None if c is None else tuple((type(v).__qualname__, repr(v)) for v in c) for c in space.choices)
-    return id(solver.ask), space.scales, space.names, choices
+    # The budget sets the loop's length and init's probe length: the ask function alone
+    # is shared by every budget with the same shapes.
+    return id(solver.ask), solver.budget, solver.probe_count, space.scales, space.names, choices
 
 
 def _device_runner(f: Callable, solver: Solver) -> Callable:
@@ -291,7 +293,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
         nfev = int(_nfev(len(cat), batch, budget)[-1]) if len(cat) else 0
         what = "Interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         msg = f"{what} (after {nfev} evaluations)."
-        so_far = _build_result(solver, state, cat, _nfev(len(cat), batch, budget), STATUS_ERROR, msg,
+        so_far = build_result(solver, state, cat, _nfev(len(cat), batch, budget), STATUS_ERROR, msg,
                                {"path": "device"})
         cls = OptimizationInterrupted if isinstance(exc, KeyboardInterrupt) else OptimizationError
         raise cls(msg, so_far) from exc
@@ -352,7 +354,7 @@ def _host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
     empty, (off, on) = steps.empty, steps.flags
 
     def first(key):
-        X, V, state = steps.step(steps.init(key), *empty, off, *empty, off, on, consts)
+        X, V, state = steps.step(steps.init(key, solver.probe_count), *empty, off, *empty, off, on, consts)
         return state, X, V
 
     def step(state, X, y, valid):
@@ -413,69 +415,6 @@ def _precision_hint(state, dtype) -> str | None:
                 "values closer than {:.3g} apart, so the answer may be off; pass x64=True".format(
                     float(np.spacing(np.float32(abs(best))))))
     return None
-
-
-def _build_result(solver: Solver, state, curve, nfev_curve, status: int, message: str | None, info: dict,
-                  best: tuple[float, np.ndarray] | None = None) -> OptimizeResult:
-    """The result of a run; ``best`` is the host path's float64 ``(f, values)`` best."""
-    space = solver.space
-    if best is None:
-        best_y = float(state.best_y)
-        x_unit = np.asarray(state.best_x)
-        values = np.asarray(space.from_unit(jnp.asarray(x_unit)[None, :]), dtype=np.float64)
-    else:
-        best_y, values = best[0], np.asarray(best[1], np.float64)[None, :]
-        x_unit = np.asarray(space.to_unit(jnp.asarray(values)))[0]
-    x: Any = space.to_records(values)[0] if space.names is not None else values[0]
-    nfev = int(state.history.count)
-    finite = math.isfinite(best_y)
-    if status == STATUS_OK and not finite:
-        status = STATUS_NO_FINITE
-    if message is None:
-        message = {
-            STATUS_OK: "Budget used up.",
-            STATUS_NO_FINITE: "No evaluation returned a finite value.",
-        }.get(status, "")
-    choice = int(state.choice)
-    decision = {}
-    if solver.probe_count:
-        stat = float(state.statistic)
-        decision = {
-            "strategy": solver.strategy_names[choice] if choice >= 0 else None,
-            "statistic": stat,
-            "statistic_name": "rank fitness-distance correlation of the probe",
-            "threshold": solver.threshold,
-            "rule": _rule(solver),
-        }
-    return OptimizeResult(
-        x=x,
-        fun=best_y,
-        nfev=nfev,
-        nit=len(curve),
-        success=status == STATUS_OK and finite,
-        status=status,
-        message=message,
-        n_failed=int(state.history.n_failed),
-        best_curve=np.asarray(curve, dtype=np.float64),
-        nfev_curve=np.asarray(nfev_curve, dtype=np.int64),
-        trace=solver.phase_trace(choice),
-        decision=decision,
-        method=solver.method,
-        x_unit=x_unit,
-        info=info,
-    )
-
-
-def _rule(solver: Solver) -> str:
-    if solver.method != "auto":
-        return f"forced by method={solver.method!r}"
-    if solver.strategy_names == ("cmaes",):  # the large-budget rule (solver.CMAES_EVALS_PER_DIM)
-        return (f"cmaes: the refine budget ({solver.budget - solver.probe_count}) reaches max({CMAES_EVALS_PER_DIM} "
-                f"per dimension, {CMAES_MIN_REFINE}) and a batch holds a CMA-ES population")
-    if len(solver.strategy_names) > 1:
-        return f"nelder-mead if statistic > {solver.threshold} else tpe"
-    return (f"tpe: the refine budget ({solver.budget - solver.probe_count}) is below {NM_EVALS_PER_DIM} evaluations per "
-            f"dimension, where batched Nelder-Mead does not pay off")
 
 
 # ------------------------------------------------------------------- minimize
@@ -694,7 +633,7 @@ def minimize(
             state, curve, nfev_curve, polish_info = run_polish(f, solver, polish_plan, state, curve, nfev_curve)
         prog.update(solver.budget, float(state.best_y), force=True)
         info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
-        result = _build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
+        result = build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
         hint = _precision_hint(state, solver.dtype)
         if hint:
             info["precision"] = hint
@@ -790,7 +729,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         return y_full, np.arange(batch) < len(y)
 
     def so_far(msg: str) -> OptimizeResult:
-        return _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
+        return build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
 
     try:
         while nfev < budget:
@@ -848,7 +787,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
                     raise OptimizationError(msg, so_far(msg)) from exc
             prog.update(nfev, best.y)
             if callback is not None:
-                interim = _build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
+                interim = build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
                                         best.as_tuple())
                 try:
                     stop = callback(interim)
@@ -865,4 +804,4 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
     prog.update(nfev, best.y, force=True)
     info["wall_time_s"] = time.perf_counter() - t0
-    return _build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
+    return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())

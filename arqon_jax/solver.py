@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -75,6 +75,8 @@ class SolverState(NamedTuple):
         spice_key: Key for the probe's random points.
         refine: One state per refine strategy, in ``Solver.strategy_names`` order.
         steps: Number of tells (int32).
+        probe_count: Rows of the probe (int32): data, not a compiled constant, so
+            budgets that share the solver's shapes share its compiled programs.
     """
 
     key: jax.Array
@@ -92,6 +94,7 @@ class SolverState(NamedTuple):
     spice_key: jax.Array
     refine: tuple
     steps: jax.Array
+    probe_count: jax.Array
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,24 @@ class Solver:
     tell: Callable
     observe: Callable
     whole_batch: tuple[bool, ...] = ()  # per strategy: Strategy.whole_batch
+    rule: str = ""  # how the strategy is chosen (see decision)
+    init_with: Callable | None = None  # init(key, probe_count): the compiled form shared across budgets
+
+    def decision(self, state: "SolverState") -> dict:
+        """The strategy choice of a run as one record: strategy, statistic, threshold, rule.
+
+        Empty when the solver has no probe (``method="random"``): nothing is classified.
+        """
+        if not self.probe_count:
+            return {}
+        choice = int(state.choice)
+        return {
+            "strategy": self.strategy_names[choice] if choice >= 0 else None,
+            "statistic": float(state.statistic),
+            "statistic_name": "rank fitness-distance correlation of the probe",
+            "threshold": self.threshold,
+            "rule": self.rule,
+        }
 
     def phase_trace(self, choice: int) -> list[tuple[int, str]]:
         """Segments ``(first evaluation, phase)`` of a run, for results."""
@@ -149,7 +170,8 @@ def make_solver(
         batch_size: Rows per ask.
         method: One of ``METHODS``.
         probe_ratio: Share of the budget for the probe, in ``(0, 1]``.
-        capacity: History rows; defaults to ``min(budget, 2048)``.
+        capacity: History rows; defaults to the power of two ``>= budget`` within
+            ``[512, 2048]`` (buckets: nearby budgets share compiled programs).
         anchors: Probe anchors (``"min"``, ``"center"``).
         spice: Share of uniform random points in the probe.
         threshold: Rank-FDC threshold above which ``auto`` picks Nelder-Mead.
@@ -167,56 +189,36 @@ def make_solver(
     if isinstance(probe_ratio, bool) or not isinstance(probe_ratio, (int, float)) or not 0 < probe_ratio <= 1:
         raise ValueError(f"probe_ratio: expected a number in (0, 1], got {probe_ratio!r}")
     if capacity is None:
-        capacity = min(budget, 2048)
+        # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
+        # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
+        capacity = min(max(_pow2(budget), 512), 2048)
     capacity = check_int("capacity", capacity, 1)
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
-    core = _build(
-        Geometry.from_space(space), budget, batch_size, method, float(probe_ratio), capacity, tuple(anchors),
-        float(spice), float(threshold), tuple(strategy_options), jnp.zeros((), float).dtype,
-    )
-    return _bind(core, space)
-
-
-@lru_cache(maxsize=64)
-def _bind(core: "Solver", space: Space) -> "Solver":
-    # The solver works in the unit cube: its functions depend on the space's geometry,
-    # not on the bound values, so spaces of one shape share them (and their compiled
-    # programs, where a caller keys on ``solver.ask``).
-    return replace(core, space=space)
-
-
-@lru_cache(maxsize=64)
-def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors, spice, threshold, strategy_options,
-           dtype):
-    dim = geometry.dim
-    opts = dict(strategy_options)
-    plan = ProbePlan(anchors, spice)
-    plan_key = plan.key()
-
+    geometry = Geometry.from_space(space)
     if method == "random":
         probe_count = 0
     else:
         probe_count = min(budget, max(batch_size, math.ceil(probe_ratio * budget / batch_size) * batch_size))
-
+    refine = budget - probe_count
     # Measured (benchmarks/results/auto_rule.md): up to 50 refine evaluations per dimension
     # TPE beats batched Nelder-Mead on smooth and rugged functions alike, so ``auto`` does
     # not even consider Nelder-Mead below NM_EVALS_PER_DIM per dimension.
-    nm_worth_it = batch_size >= 4 and budget - probe_count >= NM_EVALS_PER_DIM * dim
-    # Measured (benchmarks/results/auto_cmaes_rule.md: TPE,
-    # Nelder-Mead and CMA-ES forced after the same probe, 5 shifted functions, 2/5/10-D,
-    # budgets 20 dim .. 10^5, default batch): in 5-D and 10-D CMA-ES wins 4 of 5 functions
-    # at budget 500 (refine 400) and 34 of 35 cells from 1000 on; in 2-D it wins everything
-    # from 3000 on, while Nelder-Mead is still better on 3 of 5 at 400-1000 (by gaps below
-    # 1e-4, which the gradient polish removes on smooth functions); with smaller budgets TPE
-    # or Nelder-Mead win. Of the rules "refine >= max(K dim, M)" scanned (K 20-100, M
+    nm_worth_it = batch_size >= 4 and refine >= NM_EVALS_PER_DIM * space.dim
+    # Measured (benchmarks/results/auto_cmaes_rule.md: TPE, Nelder-Mead and CMA-ES forced
+    # after the same probe, 5 shifted functions, 2/5/10-D, budgets 20 dim .. 10^5, default
+    # batch): in 5-D and 10-D CMA-ES wins 4 of 5 functions at budget 500 (refine 400) and
+    # 34 of 35 cells from 1000 on; in 2-D it wins everything from 3000 on, while
+    # Nelder-Mead is still better on 3 of 5 at 400-1000 (by gaps below 1e-4, which the
+    # gradient polish removes on smooth functions); with smaller budgets TPE or
+    # Nelder-Mead win. Of the rules "refine >= max(K dim, M)" scanned (K 20-100, M
     # 0-1600) K <= 40, M = 400 agrees best with the winners (120 of 135 cells). Hence:
     # CMA-ES alone (the classifier's statistic is still recorded) once the refine budget
     # reaches max(40 dim, 400) and a batch holds a default population; the per-dimension
     # part is an extrapolation beyond 10-D. Not with categorical dimensions: CMA-ES would
     # treat choice indexes as ordered, TPE models them (a design choice, not measured).
-    auto_cmaes = (method == "auto" and batch_size >= default_lambda(dim) and not any(geometry.categorical)
-                  and budget - probe_count >= max(CMAES_EVALS_PER_DIM * dim, CMAES_MIN_REFINE))
+    auto_cmaes = (method == "auto" and batch_size >= default_lambda(space.dim) and not any(geometry.categorical)
+                  and refine >= max(CMAES_EVALS_PER_DIM * space.dim, CMAES_MIN_REFINE))
     wanted = []
     if (method == "auto" and nm_worth_it and not auto_cmaes) or method == "nelder-mead":
         wanted.append("nelder-mead")
@@ -226,22 +228,64 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
         wanted.append("random")
     if method == "cmaes" or auto_cmaes:
         wanted.append("cmaes")
+    if method != "auto":
+        rule = f"forced by method={method!r}"
+    elif auto_cmaes:
+        rule = (f"cmaes: the refine budget ({refine}) reaches max({CMAES_EVALS_PER_DIM} per dimension, "
+                f"{CMAES_MIN_REFINE}) and a batch holds a CMA-ES population")
+    elif len(wanted) > 1:
+        rule = f"nelder-mead if statistic > {threshold} else tpe"
+    elif batch_size < 4:
+        rule = "tpe: a batch of fewer than 4 rows holds no Nelder-Mead step"
+    else:
+        rule = (f"tpe: the refine budget ({refine}) is below {NM_EVALS_PER_DIM} evaluations per dimension, "
+                "where batched Nelder-Mead does not pay off")
+    # Sizes that follow the budget are bucketed to powers of two, so that nearby budgets
+    # share one compiled solver: the probe length itself is data (SolverState.probe_count).
+    n_buf = min(max(_pow2(probe_count), 128), _PROBE_BUFFER_MAX)
+    core = _build(
+        geometry, batch_size, method, tuple(wanted), probe_count > 0, probe_count >= budget, n_buf, capacity,
+        tuple(anchors), float(spice), float(threshold), tuple(strategy_options), jnp.zeros((), float).dtype,
+    )
+    return _bind(core, space, budget, probe_count, rule)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+@lru_cache(maxsize=64)
+def _bind(core: "Solver", space: Space, budget: int, probe_count: int, rule: str) -> "Solver":
+    # The solver works in the unit cube: its functions depend on the space's geometry,
+    # not on the bound values, so spaces of one shape share them (and their compiled
+    # programs, where a caller keys on ``solver.ask``); the budget only sets the probe
+    # length, which ``init`` puts in the state.
+    return replace(core, space=space, budget=budget, probe_count=probe_count, rule=rule,
+                   init=partial(core.init_with, probe_count=probe_count))
+
+
+@lru_cache(maxsize=64)
+def _build(geometry, batch_size, method, wanted, has_probe, probe_only, n_buf, capacity, anchors, spice, threshold,
+           strategy_options, dtype):
+    dim = geometry.dim
+    opts = dict(strategy_options)
+    plan = ProbePlan(anchors, spice)
+    plan_key = plan.key()
     strategies: list[Strategy] = [
         make_strategy(name, geometry, batch_size, capacity, dtype, dict(opts.get(name, ()))) for name in wanted
     ]
     names = tuple(s.name for s in strategies)
-    n_buf = max(1, min(probe_count, _PROBE_BUFFER_MAX))
 
     def _decide(stat):
         if method == "auto" and len(strategies) > 1:
             return jnp.where(stat > threshold, names.index("nelder-mead"), names.index("tpe")).astype(jnp.int32)
         return jnp.zeros((), jnp.int32)
 
-    def init(key: jax.Array) -> SolverState:
+    def init_with(key: jax.Array, probe_count) -> SolverState:
         k_state, k_off, k_spice, k_placeholder = jax.random.split(key, 4)
         history = history_init(capacity, dim, dtype)
         refine = tuple(s.init(k_placeholder, history) for s in strategies)
-        no_probe = probe_count == 0
+        no_probe = not has_probe
         return SolverState(
             key=k_state,
             history=history,
@@ -258,6 +302,7 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
             spice_key=k_spice,
             refine=refine,
             steps=jnp.zeros((), jnp.int32),
+            probe_count=jnp.asarray(probe_count, jnp.int32),
         )
 
     def _classify(state: SolverState, key) -> SolverState:
@@ -283,8 +328,8 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
     def ask(state: SolverState) -> tuple[jax.Array, SolverState]:
         key, k_ask, k_cls = jax.random.split(state.key, 3)
         state = state._replace(key=key)
-        in_probe = state.n_asked < probe_count
-        if probe_count:
+        in_probe = state.n_asked < state.probe_count
+        if has_probe:
             state = jax.lax.cond((~in_probe) & (state.choice < 0), _classify, lambda s, k: s, state, k_cls)
 
         def probe_branch(st):
@@ -294,9 +339,9 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
         def refine_branch(st):
             return _refine_ask(st, k_ask)
 
-        if probe_count == 0:
+        if not has_probe:
             X, state = refine_branch(state)
-        elif probe_count >= budget:
+        elif probe_only:
             X, state = probe_branch(state)
         else:
             X, state = jax.lax.cond(in_probe, probe_branch, refine_branch, state)
@@ -325,7 +370,7 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
         state = _record(state, X, y, valid)
         vals, _ = sanitize(y, dtype)
 
-        if probe_count:
+        if has_probe:
             # Keep the probe results in index order for the classifier.
             pos = state.probe_n + jnp.cumsum(valid) - 1
             write = valid & state.last_probe & (pos < n_buf)
@@ -350,7 +395,7 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
         def refine_tell(st):
             return st._replace(refine=jax.lax.switch(st.choice, [branch(i) for i in range(len(strategies))], st))
 
-        if probe_count == 0:
+        if not has_probe:
             state = refine_tell(state)
         else:
             state = jax.lax.cond((~state.last_probe) & (state.choice >= 0), refine_tell, lambda s: s, state)
@@ -358,17 +403,18 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
 
     return Solver(
         space=None,
-        budget=budget,
+        budget=0,
         batch_size=batch_size,
         method=method,
-        probe_count=probe_count,
+        probe_count=0,
         capacity=capacity,
         threshold=threshold,
         strategy_names=names,
         dtype=dtype,
-        init=init,
+        init=None,
         ask=ask,
         tell=tell,
         observe=observe,
         whole_batch=tuple(s.whole_batch for s in strategies),
+        init_with=init_with,
     )

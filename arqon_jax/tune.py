@@ -699,10 +699,13 @@ class ArqonSearch(Searcher):
         nominal = self._budget or self._num_samples or _DEFAULT_BUDGET
         batch = self._batch_size_arg or max(4, self._max_concurrent or 1)
         batch = min(batch, nominal)
-        capacity = min(2048, nominal) if (self._budget or self._num_samples) else 1024
+        # An open-ended search (no budget, no num_samples) keeps refining past its
+        # nominal budget: it keeps a larger history than the solver's default.
+        capacity = None if (self._budget or self._num_samples) else 1024
         capacity = self._solver_options.get("capacity", capacity)
         self._cfg = {"budget": nominal, "batch_size": batch, "capacity": capacity, "method": self._method}
         self._build_session(restoring=False)
+        self._cfg["capacity"] = self._session.solver.capacity
         sign = -1.0 if self._mode == "max" else 1.0
         for values, v, params in self._warm:
             self._session.observe(values, sign * v)

@@ -86,6 +86,16 @@ def _assert_same_run(a, b, budget=BUDGET):
     assert a.fun == b.fun
 
 
+def _assert_close_run(pooled, device, budget=BUDGET):
+    """A pooled (host-path) run against the compiled device path: the same run up to
+    float32 rounding, since the host path's step is compiled at another XLA
+    optimisation level (see arqon_jax.host.steps)."""
+    assert pooled.nfev == device.nfev == budget
+    assert pooled.n_failed == device.n_failed
+    np.testing.assert_allclose(pooled.best_curve, device.best_curve, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pooled.x, device.x, rtol=1e-4, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def gpu_pool(ray_cluster):
     from arqon_jax.distributed import RayPool
@@ -167,13 +177,13 @@ def test_four_workers_share_one_gpu(gpu_pool):
 
 
 def test_pool_run_equals_in_process_run(gpu_pool):
-    # A JAX objective is compiled on the workers, so the pooled run reproduces the
-    # in-process compiled (device-path) run bit for bit; the eager host path may differ
-    # in the last bit. (Host objectives: equality with the host path, tests below.)
+    # A JAX objective is compiled on the workers, so the pooled run follows the
+    # in-process compiled (device-path) run up to float32 rounding. (Host objectives:
+    # equality with the host path, bit for bit, tests below.)
     res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3, pool=gpu_pool)
     device = minimize(gpu_pool.f, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3)
     assert device.info["path"] == "device" and res.info["path"] == "host"
-    _assert_same_run(res, device)
+    _assert_close_run(res, device)
     assert res.info["retries"] == 0 and res.info["n_errors"] == 0
 
 
@@ -188,7 +198,7 @@ def test_pool_skips_the_polish_and_says_why(gpu_pool):
     assert "pool" in res.info["polish"]["skipped"] and res.info["polish"]["evaluations"] == 0
     ref = minimize(gpu_pool.f, BOUNDS, budget=budget, batch_size=batch, seed=3, polish=False)
     assert ref.info["path"] == "device" and ref.info["polish"]["skipped"] == "polish=False"
-    _assert_same_run(res, ref, budget)
+    _assert_close_run(res, ref, budget)
 
 
 def test_sharded_probe_equals_driver_points(gpu_pool):

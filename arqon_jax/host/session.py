@@ -185,7 +185,7 @@ class Session:
                                       capacity=capacity, **dict(solver_options or {}))
             self.steps = fused_steps(self.solver)
             self.consts = bound_constants(space, self.solver.dtype)
-            self.state = None if _restoring else self.steps.init(seed_key(seed))
+            self.state = None if _restoring else self.steps.init(seed_key(seed), self.solver.probe_count)
         self.dim = space.dim
         self.dtype = np.dtype(self.solver.dtype)
         self._reset()
@@ -564,7 +564,7 @@ class Session:
             ValueError: ``state: corrupt <field>: ...``.
         """
         with precision(self.x64):
-            template = self.steps.init(seed_key(0))  # structure, shapes and dtypes only
+            template = self.steps.init(seed_key(0), self.solver.probe_count)  # structure, shapes and dtypes only
             _, self.state, extra = state_from_json(doc, kind, template, space=self.space)
         self._reset()
         self._restore(extra)

@@ -29,7 +29,8 @@ class Steps(NamedTuple):
     """Compiled functions of one solver shape.
 
     Attributes:
-        init: ``init(key) -> state``.
+        init: ``init(key, probe_count) -> state`` (``solver.init_with``: the probe length is
+            data, so budgets that share the solver's shapes share this program).
         step: ``step(state, Xo, yo, vo, do_observe, X, y, valid, do_tell, do_ask, consts)
             -> (X_new, V_new, state)``: observes rows ``Xo`` ``(batch, dim)`` with values
             ``yo`` and mask ``vo``, tells the last asked batch ``X`` with ``y`` and
@@ -88,7 +89,7 @@ def fused_steps(solver: Any) -> Steps:
         return jitted(*(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args))
 
     call._cache_size = jitted._cache_size
-    steps = Steps(jax.jit(solver.init, compiler_options=opts), call, empty, flags, solver.ask)
+    steps = Steps(jax.jit(solver.init_with, compiler_options=opts), call, empty, flags, solver.ask)
     _CACHE[key] = steps
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
