@@ -14,10 +14,10 @@ from . import functions
 from .compat import ArqonProbe, ArqonSolver
 from .host.config import enable_compilation_cache as _enable_compilation_cache
 from .minimize import make_minimizer, minimize
-from .probe import ProbePlan, kronecker, probe_points
+from .core.probe import ProbePlan, kronecker, probe_points
 from .result import OptimizationError, OptimizationInterrupted, OptimizeResult
-from .solver import Solver, SolverState, default_batch_size, make_solver
-from .space import Space
+from .core.solver import Solver, SolverState, default_batch_size, make_solver
+from .core.space import Space
 
 __version__ = "0.1.0"
 

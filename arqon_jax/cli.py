@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .checkpoint import atomic_write_text
+from .host.checkpoint import atomic_write_text
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -365,8 +365,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .host.config import seed_key
     from .host.outcome import build_result
     from .result import STATUS_OK
-    from .solver import make_solver
-    from .space import Space
+    from .core.solver import make_solver
+    from .core.space import Space
 
     quick = args.quick
     dim = args.dim if args.dim is not None else (5 if quick else 10)
@@ -649,7 +649,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             raise CLIError("--dim: only for --function (the bounds give the dimension of an --objective)")
         if s["bounds"] is None:
             raise CLIError("--objective: needs bounds: --bounds '[[low, high], ...]' or a --config with 'bounds'")
-        from .space import Space
+        from .core.space import Space
 
         Space.from_bounds(s["bounds"])  # invalid bounds fail here, before importing the user's code
         f = _load_objective(args.objective)

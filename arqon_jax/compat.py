@@ -83,9 +83,9 @@ import numpy as np
 from .host.config import check_seed
 from .host.session import Session, pow2
 from .host.settings import SOLVER_FIELDS, check_bounds, load_config, solver_config, warn_unknown
-from .probe import kronecker
-from .space import CATEGORICAL, INTEGER, LOG, Space
-from .state_io import read_state_header
+from .core.probe import kronecker
+from .core.space import CATEGORICAL, INTEGER, LOG, Space
+from .host.state_io import read_state_header
 
 __all__ = ["ArqonSolver", "ArqonProbe"]
 

@@ -70,8 +70,8 @@ except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.distributed", "Ray", "ray") from _exc
 
 from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
-from .probe import ProbePlan, probe_core, probe_points
-from .space import CATEGORICAL, Space
+from .core.probe import ProbePlan, probe_core, probe_points
+from .core.space import CATEGORICAL, Space
 
 __all__ = ["RayPool"]
 

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .checkpoint import read_checkpoint, write_checkpoint
-from .history import OK
+from .host.checkpoint import read_checkpoint, write_checkpoint
+from .core.history import OK
 from .host.cache import ObjectiveCache
 from .host.config import seed_key
 from .host.evaluate import as_values as _as_values
@@ -37,7 +37,7 @@ from .host.evaluate import check_host as _check_host
 from .host.evaluate import point_args, solver_values
 from .host.outcome import build_result
 from .host.steps import bound_constants, fused_steps
-from .polish import decide_polish, run_polish
+from .host.polish import decide_polish, run_polish
 from .result import (
     STATUS_CALLBACK,
     STATUS_ERROR,
@@ -46,8 +46,8 @@ from .result import (
     OptimizationInterrupted,
     OptimizeResult,
 )
-from .solver import METHODS, Solver, default_batch_size, make_solver
-from .space import Space, from_unit_with
+from .core.solver import METHODS, Solver, default_batch_size, make_solver
+from .core.space import Space, from_unit_with
 from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
@@ -473,8 +473,8 @@ def minimize(
             values between them, or a subnormal bound) switch it on with a warning,
             and ``info["x64"]`` says why.
         probe_ratio: Share of the budget spent probing, in ``(0, 1]``.
-        capacity: History rows kept (default ``min(budget, 2048)``); see
-            :mod:`arqon_jax.history` for what happens when it is full.
+        capacity: History rows kept (default: the power of two ``>= budget`` within ``[512, 2048]``); see
+            :mod:`arqon_jax.core.history` for what happens when it is full.
         callback: Host path only: called after each batch with an intermediate
             :class:`OptimizeResult`; returning ``True`` stops the run.
         progress: Show a progress line on stderr.
@@ -488,7 +488,7 @@ def minimize(
             ``info["errors"]`` maps their evaluation index to the message (first 100;
             ``info["n_errors"]`` counts them) and ``info["retries"]`` counts chunks
             re-run after a worker died.
-        polish: Gradient polish (:mod:`arqon_jax.polish`): on the device path, when
+        polish: Gradient polish (:mod:`arqon_jax.host.polish`): on the device path, when
             ``f`` is differentiable with ``jax.grad`` and the budget is at least 1000,
             a reserve of at most 5% of the budget (at most 3200 evaluations) refines
             the best points with projected L-BFGS after the main loop; one
@@ -502,7 +502,7 @@ def minimize(
         checkpoint: A file to write the run's state to, atomically, before the first
             evaluation (so a folder that does not exist, or a space JSON cannot hold,
             fails at once), every ``checkpoint_every`` batches and at the end
-            (:mod:`arqon_jax.checkpoint`). On the device path the loop then runs in
+            (:mod:`arqon_jax.host.checkpoint`). On the device path the loop then runs in
             compiled chunks of ``checkpoint_every`` batches.
         checkpoint_every: Batches between checkpoints; it does not change the result,
             so a run may resume with another value.

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .space import Space
+from .core.space import Space
 
 __all__ = ["from_surfaces", "is_surfaces_function"]
 

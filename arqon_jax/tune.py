@@ -37,7 +37,7 @@ a failure too, with a ``UserWarning`` naming the trial: raising inside Tune's
 callbacks would stop the whole run, and reading ``"0.5"`` or ``True`` as numbers
 would optimize something else than intended. ``mode="max"`` negates the
 metric. ``save``/``restore`` (and pickling the searcher itself) keep the whole
-state, the solver's arrays exactly (the versioned JSON of :mod:`arqon_jax.state_io`)
+state, the solver's arrays exactly (the versioned JSON of :mod:`arqon_jax.host.state_io`)
 and the bookkeeping of trials and batches, so ``Tuner.restore`` continues the same
 search.
 
@@ -111,9 +111,9 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .solver import METHODS
-from .space import Space
-from .state_io import read_state_header
+from .core.solver import METHODS
+from .core.space import Space
+from .host.state_io import read_state_header
 
 __all__ = ["ArqonSearch", "convert_search_space"]
 

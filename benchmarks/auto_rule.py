@@ -2,7 +2,7 @@
 
 For shifted test functions in 2, 5 and 10 dimensions and budgets 100 to 125 * dim (batch 10),
 runs both refine strategies after the same probe and reports which wins, next to the
-probe's rank fitness-distance correlation. The rule in ``arqon_jax/solver.py``
+probe's rank fitness-distance correlation. The rule in ``arqon_jax/core/solver.py``
 (Nelder-Mead only when the refine budget reaches ``NM_EVALS_PER_DIM * dim``) comes
 from this table.
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import arqon_jax as aj  # noqa: E402
 from arqon_jax.functions import make_problem  # noqa: E402
-from arqon_jax.solver import NM_EVALS_PER_DIM  # noqa: E402
+from arqon_jax.core.solver import NM_EVALS_PER_DIM  # noqa: E402
 from benchmarks._common import command_line, machine_info, markdown_table, write_results  # noqa: E402
 
 FUNCTIONS = ["sphere", "rosenbrock", "levy", "ackley", "styblinski_tang", "rastrigin"]

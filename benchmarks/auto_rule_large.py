@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arqon_jax.functions import make_problem  # noqa: E402
-from arqon_jax.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, default_batch_size, make_solver  # noqa: E402
-from arqon_jax.space import Space  # noqa: E402
+from arqon_jax.core.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, default_batch_size, make_solver  # noqa: E402
+from arqon_jax.core.space import Space  # noqa: E402
 from benchmarks._common import command_line, machine_info, markdown_table, write_results  # noqa: E402
 
 FUNCTIONS = ["sphere", "ellipsoid", "rosenbrock", "rastrigin", "ackley"]
@@ -141,7 +141,7 @@ def main() -> int:
                    for m in scan_m] for k in scan_k]
 
     # Per (dim, budget): in how many cells is CMA-ES the winner / as good, and what does
-    # the rule in arqon_jax/solver.py pick there?
+    # the rule in arqon_jax/core/solver.py pick there?
     summary, agree, n_cells = [], 0, 0
     for dim in dims:
         for budget in sorted({c["budget"] for c in cells if c["dim"] == dim}):
@@ -174,7 +174,7 @@ def main() -> int:
         markdown_table(["dim", "budget", "budget/dim", "functions", "cmaes wins", "cmaes as good", "auto rule picks"],
                        summary),
         "",
-        f"Rule (arqon_jax/solver.py): CMA-ES when the refine budget (budget - probe) >= max({CMAES_EVALS_PER_DIM} dim, "
+        f"Rule (arqon_jax/core/solver.py): CMA-ES when the refine budget (budget - probe) >= max({CMAES_EVALS_PER_DIM} dim, "
         f"{CMAES_MIN_REFINE}) and the batch holds a default CMA-ES population (4 + 3 ln dim) and no dimension is "
         f"categorical. It agrees with the winner in {agree} of {n_cells} cells.",
         "",

@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 import arqon_jax as aj  # noqa: E402
 from arqon_jax import functions as F  # noqa: E402
 from arqon_jax.functions import make_problem  # noqa: E402
-from arqon_jax.strategies.cmaes import portfolio_lambdas  # noqa: E402
+from arqon_jax.core.strategies.cmaes import portfolio_lambdas  # noqa: E402
 from benchmarks._common import RESULTS, command_line, machine_info, markdown_table, write_results  # noqa: E402
 
 ALL_FUNCTIONS = ["sphere", "ellipsoid", "rosenbrock", "rastrigin", "ackley", "griewank", "levy", "styblinski_tang",
@@ -283,10 +283,10 @@ def throughput(dims, batches, log, max_evals=2**26):
 # ----------------------------------------------------------------- breakdown
 def breakdown(dims, batch, log, n=32):
     """Milliseconds per batch of the pieces of the device loop (where the time goes)."""
-    from arqon_jax.history import history_init, history_insert
-    from arqon_jax.solver import make_solver
-    from arqon_jax.strategies.base import Geometry
-    from arqon_jax.strategies.cmaes import make_cmaes
+    from arqon_jax.core.history import history_init, history_insert
+    from arqon_jax.core.solver import make_solver
+    from arqon_jax.core.strategies.base import Geometry
+    from arqon_jax.core.strategies.cmaes import make_cmaes
 
     jax.config.update("jax_enable_x64", False)
     rows = []

@@ -5,7 +5,7 @@
 
 Generators, all producing ``count`` points in ``[0, 1)^dim`` in ONE run on the same machine:
 
-* ``arqon_jax f32`` / ``f64``: ``arqon_jax.probe.kronecker(0, count, dim, seed=0)`` (jitted; timed
+* ``arqon_jax f32`` / ``f64``: ``arqon_jax.core.probe.kronecker(0, count, dim, seed=0)`` (jitted; timed
   after a warm-up call, with ``block_until_ready``), float32 (default) and float64 (``jax.enable_x64``).
 * ``scipy Sobol``: ``scipy.stats.qmc.Sobol(dim, scramble=True)``; ``reset()`` + ``random(count)``
   (the scrambling at construction is not timed: favourable to Sobol). float64.
@@ -38,7 +38,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import qmc  # noqa: E402
 
-from arqon_jax.probe import kronecker  # noqa: E402
+from arqon_jax.core.probe import kronecker  # noqa: E402
 from benchmarks import _common  # noqa: E402
 from benchmarks.peers import arqonhpo as arqon_peer  # noqa: E402
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "unit": "points per second (best of repeats)",
         "meta": meta,
         "peers": {
-            "arqon_jax f32": "arqon_jax.probe.kronecker(0, n, dim, seed=0), jitted, float32, after warm-up, block_until_ready",
+            "arqon_jax f32": "arqon_jax.core.probe.kronecker(0, n, dim, seed=0), jitted, float32, after warm-up, block_until_ready",
             "arqon_jax f64": "same with jax.enable_x64(True), float64",
             "scipy Sobol": "scipy.stats.qmc.Sobol(dim, scramble=True): reset() + random(n), float64 (scrambling not timed)",
             "numpy rng": "np.random.default_rng(0).random((n, dim)), float64",

@@ -2,7 +2,7 @@
 
 Budget 100, batch 10, shifted test functions in 5 and 10 dimensions, median f - f*
 over 4 seeds; the last column is the geometric mean of the gaps relative to the first
-variant (below 1 is better). The defaults in ``arqon_jax/strategies/tpe.py`` come from
+variant (below 1 is better). The defaults in ``arqon_jax/core/strategies/tpe.py`` come from
 this table.
 
     python benchmarks/tpe_variants.py

@@ -310,7 +310,7 @@ def test_ask_count_and_jsonl(capsys, tmp_path):
 
 
 def test_write_atomic_keeps_old_state_when_the_write_fails(tmp_path, monkeypatch):
-    from arqon_jax import checkpoint
+    from arqon_jax.host import checkpoint
 
     path = tmp_path / "state.json"
     path.write_text("old")
@@ -791,7 +791,7 @@ def test_atomic_write_through_symlink_chain_and_loop(tmp_path):
 def test_atomic_write_removes_temp_files_of_dead_writers_only(tmp_path):
     import time
 
-    from arqon_jax import checkpoint
+    from arqon_jax.host import checkpoint
 
     target = tmp_path / "state.json"
     target.write_text("old")

@@ -1,4 +1,4 @@
-"""Tests for the batched CMA-ES portfolio (arqon_jax.strategies.cmaes).
+"""Tests for the batched CMA-ES portfolio (arqon_jax.core.strategies.cmaes).
 
 Each optimization run is one jitted ``lax.scan`` (ask -> evaluate -> history_insert ->
 tell), so every test costs one compilation. Convergence tests run in float64.
@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from arqon_jax import functions as F
-from arqon_jax.history import history_init, history_insert
-from arqon_jax.strategies.base import Geometry
-from arqon_jax.strategies.cmaes import CMAState, make_cmaes, portfolio_lambdas
+from arqon_jax.core.history import history_init, history_insert
+from arqon_jax.core.strategies.base import Geometry
+from arqon_jax.core.strategies.cmaes import CMAState, make_cmaes, portfolio_lambdas
 
 LO, HI = -5.0, 5.0
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from arqon_jax import ArqonProbe, ArqonSolver
-from arqon_jax.state_io import state_from_json, state_to_json
+from arqon_jax.host.state_io import state_from_json, state_to_json
 
 FIXTURE = Path(__file__).parent / "fixtures" / "arqonhpo_probe_reference.json"
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from arqon_jax import ArqonProbe, ArqonSolver
-from arqon_jax.state_io import decode_array, encode_array
+from arqon_jax.host.state_io import decode_array, encode_array
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tests.test_compat import CFG, _drive, cfg, objective, run_ask_tell  # noqa: E402

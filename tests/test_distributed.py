@@ -21,7 +21,7 @@ import pytest
 from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
 from arqon_jax.host.steps import bound_constants
 from arqon_jax.minimize import _host_steps
-from arqon_jax.polish import decide_polish
+from arqon_jax.host.polish import decide_polish
 
 pytestmark = pytest.mark.ray
 

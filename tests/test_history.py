@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arqon_jax import history as H
+from arqon_jax.core import history as H
 
 VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA flushes subnormals
                     st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0]))

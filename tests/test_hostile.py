@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arqon_jax import ArqonSolver, Space
-from arqon_jax.space import CATEGORICAL, INTEGER
+from arqon_jax.core.space import CATEGORICAL, INTEGER
 
 def _settings(n: int) -> settings:
     return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

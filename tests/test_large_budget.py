@@ -13,8 +13,8 @@ import pytest
 
 import arqon_jax as aj
 from arqon_jax import functions as F
-from arqon_jax.polish import GRAD_EVAL_COST, plan_polish, polish_skip_reason
-from arqon_jax.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE
+from arqon_jax.host.polish import GRAD_EVAL_COST, plan_polish, polish_skip_reason
+from arqon_jax.core.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE
 
 SHIFT10 = jnp.linspace(-2.0, 2.5, 10) + 0.123
 BOUNDS10 = [(-5.0, 5.0)] * 10

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import arqon_jax as aj
-from arqon_jax.classify import rank_fdc
-from arqon_jax.history import history_init, history_insert
+from arqon_jax.core.classify import rank_fdc
+from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.host.steps import fused_steps
 from arqon_jax.minimize import _device_runner
-from arqon_jax.solver import make_solver
-from arqon_jax.strategies.base import Geometry
+from arqon_jax.core.solver import make_solver
+from arqon_jax.core.strategies.base import Geometry
 
 STRATEGIES = ["auto", "tpe", "nelder-mead", "random", "cmaes"]
 SHIFT = jnp.asarray([1.3, -2.1, 0.7])

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import arqon_jax as aj
-from arqon_jax.space import Space
-from arqon_jax.strategies import tpe as tpe_mod
-from arqon_jax.strategies.base import Geometry
+from arqon_jax.core.space import Space
+from arqon_jax.core.strategies import tpe as tpe_mod
+from arqon_jax.core.strategies.base import Geometry
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -214,7 +214,7 @@ def test_resume_with_another_configuration_names_the_argument(tmp_path, change, 
 @pytest.mark.parametrize("bounds", [[(0, 1)] * 6, {"a": (0, 1), "b": {"min": 0, "max": 5, "scale": "integer"},
                                                     "c": {"choices": ["x", "y", "z"]}}])
 def test_tpe_scores_in_bounded_blocks_with_the_same_proposals(monkeypatch, bounds):
-    from arqon_jax.solver import make_solver
+    from arqon_jax.core.solver import make_solver
 
     space = Space.from_bounds(bounds)
     solver = make_solver(space, 200, 10, method="tpe", probe_ratio=0.5)

@@ -1,4 +1,4 @@
-"""Tests for arqon_jax.probe: sharding, seeds, ArqonHPO parity, precision, determinism, space filling."""
+"""Tests for arqon_jax.core.probe: sharding, seeds, ArqonHPO parity, precision, determinism, space filling."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from arqon_jax.probe import ProbePlan, _primes, kronecker, probe_points
-from arqon_jax.space import Space
+from arqon_jax.core.probe import ProbePlan, _primes, kronecker, probe_points
+from arqon_jax.core.space import Space
 
 FIXTURE = Path(__file__).parent / "fixtures" / "arqonhpo_probe_reference.json"
 SPLITS = [0, 1, 1000, 3333, 9999, 10000]
@@ -171,7 +171,7 @@ def test_last_valid_index_and_range_checks():
 
 _CHILD = r"""
 import hashlib, jax
-from arqon_jax.probe import ProbePlan, kronecker, probe_points
+from arqon_jax.core.probe import ProbePlan, kronecker, probe_points
 out = []
 for x64 in (False, True):
     with jax.enable_x64(x64):

@@ -16,7 +16,7 @@ import pytest
 
 from arqon_jax import ArqonSolver, cli
 from arqon_jax.host.session import Session
-from arqon_jax.space import Space
+from arqon_jax.core.space import Space
 
 BUDGET, BATCH, SEED = 40, 4, 11
 BOUNDS = {

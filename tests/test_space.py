@@ -1,4 +1,4 @@
-"""Tests for arqon_jax.space: accepted bounds forms, the unit maps, jit behaviour and input validation."""
+"""Tests for arqon_jax.core.space: accepted bounds forms, the unit maps, jit behaviour and input validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arqon_jax.space import CATEGORICAL, INTEGER, LINEAR, LOG, PERIODIC, Space, _from_unit, _to_unit
+from arqon_jax.core.space import CATEGORICAL, INTEGER, LINEAR, LOG, PERIODIC, Space, _from_unit, _to_unit
 
 # Unit inputs that every map must survive: the corners, values a hair outside [0, 1]
 # (strategies may step over), far outside (periodic wraps, others clip) and float32 1 - ulp.

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from arqon_jax.history import history_init, history_insert, sanitize
-from arqon_jax.space import Space
-from arqon_jax.strategies import STRATEGY_NAMES, make_strategy
-from arqon_jax.strategies.base import Geometry
+from arqon_jax.core.history import history_init, history_insert, sanitize
+from arqon_jax.core.space import Space
+from arqon_jax.core.strategies import STRATEGY_NAMES, make_strategy
+from arqon_jax.core.strategies.base import Geometry
 
 BATCH, CAPACITY = 12, 256
 SPACES = {

@@ -20,7 +20,7 @@ from surfaces.test_functions.algebraic import (  # noqa: E402
 )
 
 from arqon_jax import minimize  # noqa: E402
-from arqon_jax.space import INTEGER, LINEAR  # noqa: E402
+from arqon_jax.core.space import INTEGER, LINEAR  # noqa: E402
 from arqon_jax.surfaces_adapter import from_surfaces, is_surfaces_function  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,17 @@
-"""The host layer: what every front door needs between the user and the pure solver.
+"""The host layer: what every front door needs between the user and the pure core.
 
-* :mod:`.config`: one rule for user settings (seeds to PRNG keys, integer checks).
-* :mod:`.evaluate`: calling user objectives and turning what they return into values.
+* :mod:`.config`: one rule for user settings (seeds to PRNG keys, integer checks,
+  optional extras, the persistent compilation cache).
+* :mod:`.settings`: the ArqonHPO-style solver configuration (``ArqonSolver``,
+  ``ArqonProbe``, the CLI).
+* :mod:`.evaluate`: calling user objectives and turning what they return into values
+  (``minimize`` and the Ray workers of :mod:`arqon_jax.distributed`).
+* :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data).
+* :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,
+  budget accounting and the versioned JSON state (:mod:`.state_io`).
+* :mod:`.checkpoint`: ``minimize``'s checkpoints; :mod:`.polish`: its gradient polish;
+  :mod:`.outcome`: its result; :mod:`.cache`: compiled programs per objective, held weakly.
 
 Front doors (``minimize``, ``compat``, ``tune``, ``distributed``, ``cli``) import from
-here, never from each other's private helpers.
+here and from :mod:`arqon_jax.core`, never from each other's private helpers.
 """

@@ -12,26 +12,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..core.validate import check_int
+
 __all__ = ["MAX_SEED", "check_int", "check_seed", "seed_key", "missing_extra", "enable_compilation_cache",
            "compilation_cache_dir"]
 
 MAX_SEED = 2**64
-
-
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """Validates an integer setting in ``[low, high]`` (``high=None``: no upper bound).
-
-    Raises:
-        TypeError: If ``value`` is not an integer (bools are refused).
-        ValueError: If it is out of range; the message names ``name``.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
-    return value
 
 
 def missing_extra(exc: ImportError, module: str, what: str, extra: str) -> ImportError:

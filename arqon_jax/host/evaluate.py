@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..space import CATEGORICAL, Space, host_table
+from ..core.space import CATEGORICAL, Space, host_table
 
 __all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values"]
 
@@ -27,7 +27,7 @@ def user_args_host(space: Space, values: np.ndarray) -> Any:
 
     Array bounds give the array; dict bounds give ``{name: (batch,) array}`` with each
     categorical column holding the choices themselves: a bool, int64 or float64 array
-    for numeric choices, an object array otherwise (:func:`arqon_jax.space.host_table`).
+    for numeric choices, an object array otherwise (:func:`arqon_jax.core.space.host_table`).
     """
     if space.names is None:
         return values

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..result import STATUS_NO_FINITE, STATUS_OK, OptimizeResult
-from ..solver import Solver
+from ..core.solver import Solver
 
 __all__ = ["build_result"]
 

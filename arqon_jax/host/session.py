@@ -8,7 +8,7 @@ and seed give the same proposals through each of them. A session owns:
 * the ledger: every proposal handed out gets the next ``eval_id`` (0, 1, 2, ...), and a
   result finds its proposal by ``eval_id`` or by its parameters, in any order;
 * budget accounting (proposals plus counted warm starts);
-* the one versioned JSON state (:mod:`arqon_jax.state_io`), checked field by field on
+* the one versioned JSON state (:mod:`arqon_jax.host.state_io`), checked field by field on
   restore.
 
 How results reach the solver: proposals come in solver batches of ``batch_size`` rows.
@@ -32,9 +32,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ..solver import make_solver
-from ..space import Space
-from ..state_io import decode_array, encode_array, state_from_json, state_to_json
+from ..core.solver import make_solver
+from ..core.space import Space
+from .state_io import decode_array, encode_array, state_from_json, state_to_json
 from .config import seed_key
 from .evaluate import solver_values
 from .steps import bound_constants, fused_steps
@@ -518,7 +518,7 @@ class Session:
 
     # ------------------------------------------------------------------ state
     def to_json(self, kind: str, config: dict, extra: dict | None = None) -> str:
-        """The versioned JSON state (:mod:`arqon_jax.state_io`); ``extra`` adds the front door's own fields."""
+        """The versioned JSON state (:mod:`arqon_jax.host.state_io`); ``extra`` adds the front door's own fields."""
         pend_ids, pend_u, pend_k = [], [], []
         for eid, p in self._pending.items():
             if p.batch is None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..solver import METHODS, default_batch_size
-from ..space import LOG, Space
+from ..core.solver import METHODS, default_batch_size
+from ..core.space import LOG, Space
 from .config import check_int, check_seed
 
 __all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "load_config", "solver_config", "warn_unknown"]

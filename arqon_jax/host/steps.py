@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..space import from_unit_with, snap_with
+from ..core.space import from_unit_with, snap_with
 
 __all__ = ["Steps", "fused_steps", "bound_constants"]
 

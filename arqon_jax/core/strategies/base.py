@@ -5,7 +5,7 @@ A strategy is three pure functions over its own NamedTuple state, built by a fac
 size (batch, dimension, number of instances) at build time:
 
 * ``init(key, history) -> state``: start from what is known (the probe results; the
-  history is sorted best first, see :mod:`arqon_jax.history`).
+  history is sorted best first, see :mod:`arqon_jax.core.history`).
 * ``ask(state, key, history) -> (X, state)``: propose ``X`` of shape
   ``(batch_size, dim)`` in the unit cube ``[0, 1]`` (periodic dimensions may wrap).
 * ``tell(state, key, X, y, valid, history) -> state``: learn from the values ``y``

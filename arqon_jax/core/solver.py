@@ -16,7 +16,7 @@ Phases:
 1. **Probe**: the first ``probe_count`` evaluations (``probe_ratio`` of the budget,
    rounded up to whole batches) are points of the seeded Kronecker sequence.
 2. **Classify**: at the first ``ask`` after the probe, the rank fitness-distance
-   correlation of the probe values (:mod:`arqon_jax.classify`) picks the refine
+   correlation of the probe values (:mod:`arqon_jax.core.classify`) picks the refine
    strategy (``method="auto"``) or is only recorded (forced methods).
 3. **Refine**: the chosen strategy's ``ask``/``tell``, selected with ``lax.switch``.
 
@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from .classify import STRUCTURED_THRESHOLD, rank_fdc
-from .host.config import check_int
+from .validate import check_int
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
@@ -61,7 +61,7 @@ class SolverState(NamedTuple):
 
     Attributes:
         key: PRNG key, split at every ask.
-        history: Fixed-capacity :class:`~arqon_jax.history.History`.
+        history: Fixed-capacity :class:`~arqon_jax.core.history.History`.
         best_x: Best point so far in the unit cube, ``(dim,)``.
         best_y: Best finite value so far (``+inf`` if none).
         n_asked: Rows proposed so far (int32); drives the probe index.

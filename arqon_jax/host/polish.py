@@ -37,9 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .history import OK
-from .host.cache import ObjectiveCache
-from .space import CATEGORICAL, INTEGER, Space
+from ..core.history import OK
+from .cache import ObjectiveCache
+from ..core.space import CATEGORICAL, INTEGER, Space
 
 __all__ = [
     "PolishPlan",

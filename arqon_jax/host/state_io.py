@@ -47,7 +47,7 @@ _KEY_PREFIX = "key<"
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

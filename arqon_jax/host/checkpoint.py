@@ -1,6 +1,6 @@
 """Checkpoints of ``minimize`` runs, in the state format shared with ``ArqonSolver`` and Tune.
 
-A checkpoint is :mod:`arqon_jax.state_io`'s versioned JSON with ``kind="minimize"``:
+A checkpoint is :mod:`arqon_jax.host.state_io`'s versioned JSON with ``kind="minimize"``:
 the solver state (a PyTree), the proposals already asked but not yet evaluated, and
 the best-so-far curve. Writes are atomic (temporary file in the same folder, fsync,
 rename, fsync of the folder), so a crash or ``kill -9`` at any moment leaves either
@@ -166,8 +166,8 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
 
     Args:
         path: Where to write.
-        solver: The :class:`~arqon_jax.solver.Solver` of the run.
-        state: Its :class:`~arqon_jax.solver.SolverState`.
+        solver: The :class:`~arqon_jax.core.solver.Solver` of the run.
+        state: Its :class:`~arqon_jax.core.solver.SolverState`.
         pending_X: Unit-cube proposals asked but not yet evaluated, ``(batch, dim)``.
         curve: Best-so-far values so far, ``(nit,)``.
         nfev_curve: Evaluations after each batch so far, ``(nit,)``.

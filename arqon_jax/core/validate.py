@@ -1,0 +1,26 @@
+"""Checks of static settings shared by the core and the layers above it."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int"]
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Validates an integer setting in ``[low, high]`` (``high=None``: no upper bound).
+
+    Raises:
+        TypeError: If ``value`` is not an integer (bools are refused).
+        ValueError: If it is out of range; the message names ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
+    return value
