@@ -47,12 +47,14 @@ from .strategies.cmaes import default_lambda
 
 __all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_size"]
 
-METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes")
+METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
 NM_EVALS_PER_DIM = 100
 # auto picks CMA-ES once the refine budget reaches max(CMAES_EVALS_PER_DIM * dim,
 # CMAES_MIN_REFINE) (see _build and benchmarks/results/auto_cmaes_rule.md).
 CMAES_EVALS_PER_DIM = 40
 CMAES_MIN_REFINE = 400
+# auto refines with the Gaussian process instead of TPE up to this budget (see _build).
+GP_MAX_BUDGET = 300
 _PROBE_BUFFER_MAX = 512
 
 
@@ -216,13 +218,21 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
     # treat choice indexes as ordered, TPE models them (a design choice, not measured).
     auto_cmaes = (method == "auto" and batch_size >= default_lambda(dim) and not any(geometry.categorical)
                   and budget - probe_count >= max(CMAES_EVALS_PER_DIM * dim, CMAES_MIN_REFINE))
+    # Measured (benchmarks/results/bbob_small.md: the 24 BBOB functions, 5 instances,
+    # default arguments): the GP strategy's mean rank is RANKS_PLACEHOLDER. The GP holds up to 256
+    # points and costs O(n^3) per ask, and it was measured at budgets 100 (5-D) and 200
+    # (10-D), so ``auto`` uses it (in TPE's place, the classifier unchanged) only up to
+    # GP_MAX_BUDGET evaluations, the 100-300 range.
+    model_based = "gp" if method == "auto" and budget <= GP_MAX_BUDGET else "tpe"
     wanted = []
     if (method == "auto" and nm_worth_it and not auto_cmaes) or method == "nelder-mead":
         wanted.append("nelder-mead")
     if method == "tpe" or (method == "auto" and not auto_cmaes):
-        wanted.append("tpe")
+        wanted.append(model_based)
     if method == "random":
         wanted.append("random")
+    if method == "gp":
+        wanted.append("gp")
     if method == "cmaes" or auto_cmaes:
         wanted.append("cmaes")
     strategies: list[Strategy] = [
@@ -233,7 +243,7 @@ def _build(geometry, budget, batch_size, method, probe_ratio, capacity, anchors,
 
     def _decide(stat):
         if method == "auto" and len(strategies) > 1:
-            return jnp.where(stat > threshold, names.index("nelder-mead"), names.index("tpe")).astype(jnp.int32)
+            return jnp.where(stat > threshold, names.index("nelder-mead"), names.index(model_based)).astype(jnp.int32)
         return jnp.zeros((), jnp.int32)
 
     def init(key: jax.Array) -> SolverState:
