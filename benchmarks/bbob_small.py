@@ -167,7 +167,7 @@ def render(meta, summary, cells, optimizers):
         "",
         run_line(meta),
         "",
-        f"Instances per function: {meta['instances']}"
+        f"Instances per function: {meta.get('first') or meta['instances']}"
         + "".join(f"; {o}: {n}" for o, n in meta.get("instances_per_optimizer", {}).items()),
         "",
         "## Mean rank over the functions (lower is better)",
@@ -229,20 +229,24 @@ def merge(paths, name, first=None, dims=None):
             for k in ("median_gap", "time_per_trial_s", "gaps"):
                 cur[k].update(c[k])
     cells = sorted((c for c in cells.values() if dims is None or c["dim"] in dims), key=lambda c: (c["dim"], c["fid"]))
-    if first:  # the same instances for every optimizer: medians over instances 1..first
+    if first:  # the same instances for every optimizer: medians over instances 1..first[dim]
         for c in cells:
-            c["median_gap"] = {o: float(np.median(g[:first])) for o, g in c["gaps"].items()}
+            k = first.get(c["dim"], first.get(0))
+            c["median_gap"] = {o: float(np.median(g[:k])) for o, g in c["gaps"].items()}
     optimizers = [o for o in ALL if any(o in c["median_gap"] for c in cells)]
     meta = metas[0] | {"command": command_line(), "merged_from": [str(p) for p in paths],
                        "total_time_s": sum(m["total_time_s"] for m in metas),
                        "instances_per_optimizer": {}, "compile_s": {}}
     for m in metas:
         for o in m["optimizers"]:
-            meta["instances_per_optimizer"][o] = min(m["instances"], first or m["instances"])
+            meta["instances_per_optimizer"][o] = min([m["instances"], *(first or {}).values()])
         meta["compile_s"].update(m.get("compile_s", {}))
     meta["notes"] = " ".join(dict.fromkeys(m.get("notes", "") for m in metas if m.get("notes")))
     meta["optimizers"] = optimizers
     meta["instances"] = min(meta["instances_per_optimizer"].values())
+    if first:
+        meta["first"] = ", ".join(f"{f'{d}-D' if d else 'every dimension'}: instances 1-{k}" for d, k in first.items())
+        meta["instances_per_optimizer"] = {}
     return meta, cells, optimizers
 
 
@@ -255,7 +259,8 @@ def main() -> int:
     ap.add_argument("--optimizers", default=",".join(ALL))
     ap.add_argument("--name", default="bbob_small")
     ap.add_argument("--merge", nargs="+", default=None, help="result JSON files to combine")
-    ap.add_argument("--first", type=int, default=None, help="with --merge: medians over instances 1..FIRST only")
+    ap.add_argument("--first", default=None,
+                    help="with --merge: medians over instances 1..K only: K, or dim:K pairs (5:3,10:1)")
     ap.add_argument("--merge-dims", default=None, help="with --merge: keep these dimensions (comma-separated)")
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", default=str(RESULTS))
@@ -264,7 +269,10 @@ def main() -> int:
     out = Path(args.out)
     if args.merge:
         dims = {int(d) for d in args.merge_dims.split(",")} if args.merge_dims else None
-        meta, cells, optimizers = merge(args.merge, args.name, args.first, dims)
+        first = None
+        if args.first:
+            first = {int(a): int(b) for a, b in (p.split(":") if ":" in p else ("0", p) for p in args.first.split(","))}
+        meta, cells, optimizers = merge(args.merge, args.name, first, dims)
         if args.notes:
             meta["notes"] = args.notes
     else:
