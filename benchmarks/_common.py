@@ -98,3 +98,9 @@ def write_results(name: str, payload: dict[str, Any], markdown: str, out_dir: Pa
     json_path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     return json_path, md_path
+
+
+def run_line(meta: dict[str, Any]) -> str:
+    """One line saying when, where and how a result was made: date, CPU, command, duration."""
+    return (f"{meta['date']} · {meta['processor']} ({meta['cpu_count']} cores) · command: `{meta['command']}` · "
+            f"{meta['total_time_s']:.0f} s")

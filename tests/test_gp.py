@@ -1,0 +1,112 @@
+"""The Gaussian-process strategy: model, acquisition, proposals, and the front door."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import arqon_jax
+from arqon_jax.core.history import history_init, history_insert
+from arqon_jax.core.space import Space
+from arqon_jax.core.strategies import make_strategy
+from arqon_jax.core.strategies.base import Geometry
+from arqon_jax.core.strategies.gp import fit_predict, log_h
+
+
+def _history(X, y, capacity=64):
+    h = history_init(capacity, X.shape[1], jnp.float32)
+    return history_insert(h, jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32), jnp.ones(len(y), bool))
+
+
+def test_posterior_interpolates_training_points():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 3))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 - X[:, 2]
+    h = _history(X, y)
+    mu, var, z, mask = jax.jit(lambda h, C: fit_predict(Geometry.continuous(3), h, C, warp=False))(h, h.X[:30])
+    np.testing.assert_allclose(np.asarray(mu), np.asarray(z[:30]), atol=0.05)
+    assert np.all(np.asarray(var) < 0.01)
+    # Far from the data the posterior falls back to the prior: larger variance.
+    _, var_far, _, _ = fit_predict(Geometry.continuous(3), h, jnp.full((1, 3), 5.0), warp=False)
+    assert float(var_far[0]) > 10 * float(np.max(var))
+
+
+def test_log_h_is_finite_and_matches_the_direct_form():
+    z = jnp.linspace(-40.0, 5.0, 1000)
+    v = np.asarray(log_h(z))
+    assert np.all(np.isfinite(v)) and np.all(np.diff(v) > 0)  # finite and increasing
+    zz = np.linspace(-4.5, 5.0, 50)
+    from scipy.stats import norm
+
+    np.testing.assert_allclose(np.asarray(log_h(jnp.asarray(zz, jnp.float32))),
+                               np.log(norm.pdf(zz) + zz * norm.cdf(zz)), rtol=1e-3, atol=1e-4)
+    z64 = np.array([-6.0, -10.0, -30.0])
+    exact = np.log(norm.pdf(z64)) + np.log1p(z64 * norm.cdf(z64) / norm.pdf(z64))
+    np.testing.assert_allclose(np.asarray(log_h(jnp.asarray(z64, jnp.float32))), exact, rtol=2e-3)
+    g = np.asarray(jax.vmap(jax.grad(log_h))(z))
+    assert np.all(np.isfinite(g))
+
+
+def _run(method, f, dim, budget, seed):
+    return arqon_jax.minimize(f, [(-5.0, 5.0)] * dim, budget=budget, method=method, seed=seed)
+
+
+def test_gp_beats_random_on_a_5d_sphere():
+    shift = np.array([1.3, -2.1, 0.7, 2.9, -0.4])
+
+    def sphere(X):
+        return np.sum((np.asarray(X) - shift) ** 2, axis=1)
+
+    for seed in range(3):
+        gp = _run("gp", sphere, 5, 100, seed).fun
+        rnd = _run("random", sphere, 5, 100, seed).fun
+        assert gp < 0.01 * rnd, (seed, gp, rnd)
+
+
+def test_minimize_method_gp_reports_the_strategy():
+    r = arqon_jax.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 2)] * 3, budget=60, method="gp")
+    assert r.nfev == 60 and np.isfinite(r.fun)
+    assert r.decision["strategy"] == "gp"
+
+
+def test_integer_and_categorical_dimensions_give_valid_values():
+    space = Space.from_bounds({
+        "a": (0.0, 1.0),
+        "n": {"min": 1, "max": 5, "scale": "integer"},
+        "c": {"choices": ["x", "y", "z"]},
+        "p": {"min": 0, "max": 6.28, "scale": "periodic"},
+    })
+    geometry = Geometry.from_space(space)
+    st = make_strategy("gp", geometry, 8, 64, jnp.float32)
+    rng = np.random.default_rng(1)
+    X0 = jnp.asarray(rng.random((16, space.dim)), jnp.float32)
+
+    def f(X):
+        return jnp.sum((X - 0.3) ** 2, axis=1)
+
+    h = _history(X0, f(X0))
+    s = st.init(jax.random.key(0), h)
+    ask = jax.jit(st.ask)
+    seen = set()
+    for i in range(4):
+        X, s = ask(s, jax.random.key(i), h)
+        X = np.asarray(X)
+        assert X.shape == (8, space.dim) and np.all(np.isfinite(X))
+        for j, lv in enumerate(space.levels):
+            if lv:  # snapped to bin centres
+                np.testing.assert_allclose(X[:, j] * lv % 1.0, 0.5, atol=1e-5)
+        values = space.to_records(space.from_unit(jnp.asarray(X)))
+        for rec in values:
+            assert rec["c"] in ("x", "y", "z") and float(rec["n"]).is_integer() and 1 <= rec["n"] <= 5
+        rows = {tuple(np.round(r, 5)) for r in X}
+        assert len(rows) == len(X)  # a batch holds no copies
+        seen |= rows
+        h = history_insert(h, jnp.asarray(X), f(jnp.asarray(X)), jnp.ones(8, bool))
+
+
+@pytest.mark.parametrize("dim", [2, 12])
+def test_gp_runs_in_other_dimensions(dim):
+    r = arqon_jax.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 1)] * dim, budget=50, method="gp")
+    assert np.isfinite(r.fun)
