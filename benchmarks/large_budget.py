@@ -34,10 +34,11 @@ CPU only here: GPU figures are not part of these runs.
 
 On record (2 shared cores; each part run separately, then merged into large_budget.md):
 quality in 10-D (all 9 functions, shifted and rotated, 3 seeds: ``--quick --functions
-...``, large_budget_quality) and 20-D (3 seeds, large_budget_quality_d20); throughput
-for dim 10 and 100 at batch 1024-65536 with the breakdown (large_budget_throughput) and
-dim 1000 at batch 1024-16384 (large_budget_throughput_d1000; 65536 x 1000 left out for
-memory). Not run: 5 seeds, dim 1000 x 65536, GPU.
+...``, large_budget_quality) and 20-D (3 seeds, large_budget_quality_d20), both from
+before issue 14's loop rework; throughput (issue 14, ``OPENBLAS_NUM_THREADS=1``, see
+results/large_budget_throughput_before_after.md) for dim 10 and 100 at batch 4096 and
+16384 with the breakdown (large_budget_throughput) and dim 1000 at batch 4096 and 16384
+(large_budget_throughput_d1000). Not run: 5 seeds, dim 1000 x 65536, GPU.
 """
 
 from __future__ import annotations
@@ -231,7 +232,16 @@ def quality(dims, functions, seeds, batch_for, peers, log):
 
 
 # ---------------------------------------------------------------- throughput
-def throughput(dims, batches, log, max_evals=2**26):
+def throughput(dims, batches, log, max_evals=2**26, repeats=3):
+    """Evaluations/s of the limit, our ``minimize`` loop and evosax's loop.
+
+    Each is compiled first, then timed ``repeats`` times, interleaved (limit, ours,
+    evosax, limit, ...), keeping the best time of each: on a shared machine the best of
+    a few interleaved runs is the least disturbed estimate, and all three see the same
+    load.
+    """
+    import os
+
     jax.config.update("jax_enable_x64", False)
     rows = []
     for dim in dims:
@@ -250,27 +260,36 @@ def throughput(dims, batches, log, max_evals=2**26):
 
                 return jax.lax.scan(body, jnp.inf, jax.random.split(key, n))[0]
 
-            jax.block_until_ready(limit(jax.random.key(0)))
-            t = time.perf_counter()
-            jax.block_until_ready(limit(jax.random.key(1)))
-            t_limit = time.perf_counter() - t
-
-            aj.minimize(F.rastrigin, bounds, budget=budget, batch_size=batch, method="cmaes", seed=0)  # compile
-            t = time.perf_counter()
-            r = aj.minimize(F.rastrigin, bounds, budget=budget, batch_size=batch, method="cmaes", seed=1)
-            t_call = time.perf_counter() - t
-            t_loop = r.info["wall_time_s"]
-
             ev = _evosax_runner(F.rastrigin, np.full(dim, lo), np.full(dim, hi), dim, batch, n, sep=dim > 100,
                                 sigma=0.3 * (hi - lo))
-            jax.block_until_ready(ev(jax.random.key(0)))
-            t = time.perf_counter()
-            jax.block_until_ready(ev(jax.random.key(1)))
-            t_evo = time.perf_counter() - t
-            row = {"dim": dim, "batch": batch, "batches": n, "evaluations": budget,
+
+            def run_limit(seed):
+                t = time.perf_counter()
+                jax.block_until_ready(limit(jax.random.key(seed)))
+                return time.perf_counter() - t
+
+            def run_arqon(seed):
+                t = time.perf_counter()
+                r = aj.minimize(F.rastrigin, bounds, budget=budget, batch_size=batch, method="cmaes", seed=seed)
+                return r.info["wall_time_s"], time.perf_counter() - t, r
+
+            def run_evosax(seed):
+                t = time.perf_counter()
+                jax.block_until_ready(ev(jax.random.key(seed)))
+                return time.perf_counter() - t
+
+            run_limit(0), run_arqon(0), run_evosax(0)  # compile
+            t_limit = t_loop = t_call = t_evo = math.inf
+            for rep in range(repeats):
+                t_limit = min(t_limit, run_limit(rep + 1))
+                loop, call, r = run_arqon(rep + 1)
+                t_loop, t_call = min(t_loop, loop), min(t_call, call)
+                t_evo = min(t_evo, run_evosax(rep + 1))
+            row = {"dim": dim, "batch": batch, "batches": n, "evaluations": budget, "repeats": repeats,
                    "limit_eps": budget / t_limit, "arqon_loop_eps": budget / t_loop, "arqon_call_eps": budget / t_call,
                    "evosax_eps": budget / t_evo, "evosax_variant": "Sep_CMA_ES" if dim > 100 else "CMA_ES",
-                   "polish": r.info["polish"].get("evaluations", 0)}
+                   "polish": r.info["polish"].get("evaluations", 0),
+                   "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
             row["arqon_vs_limit"] = row["arqon_loop_eps"] / row["limit_eps"]
             row["arqon_vs_evosax"] = row["arqon_loop_eps"] / row["evosax_eps"]
             rows.append(row)

@@ -13,7 +13,7 @@ import numpy as np
 from arqon_jax import functions as F
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.core.strategies.base import Geometry
-from arqon_jax.core.strategies.cmaes import CMAState, make_cmaes, portfolio_lambdas
+from arqon_jax.core.strategies.cmaes import CMAState, _params, make_cmaes, portfolio_lambdas
 
 LO, HI = -5.0, 5.0
 
@@ -249,3 +249,26 @@ def test_init_from_history_and_ask_shapes():
     s3 = strat.init(jax.random.PRNGKey(0), history_init(16, dim, jnp.float32))
     assert float(s3.mean.min()) >= 0.0 and float(s3.mean.max()) <= 1.0
     assert int(s3.n_restarts) == 0 and bool(jnp.all(jnp.isinf(s3.best)))
+
+
+def test_lazy_eigendecomposition_keeps_B_and_D_between_due_generations():
+    # 200-D, default population 19: Hansen's gap 1 / (10 n (c1 + cmu)) is 2.2 generations,
+    # so C is decomposed every 3rd tell and B, D are kept in between.
+    dim = 200
+    strat = make_cmaes(Geometry.continuous(dim), 19, separable=False)
+    gap = _params(dim, 19, False)["eig_gap"]
+    assert gap == 3
+    h = history_init(8, dim, jnp.float32)
+    s = strat.init(jax.random.PRNGKey(0), h)
+    step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X), jnp.ones(19, bool), h))(
+        strat.ask(s, k, h)[0])))
+    for g in range(1, 7):
+        prev = s
+        s = step(s, jax.random.PRNGKey(g))
+        assert not np.array_equal(np.asarray(s.C), np.asarray(prev.C))  # C learns every generation
+        due = g % gap == 0
+        assert int(s.eig_age[0]) == (0 if due else g % gap)
+        assert np.array_equal(np.asarray(s.B), np.asarray(prev.B)) != due
+        if due:  # B D^2 B^T is the C it was computed from
+            C = (np.asarray(s.B[0]) * np.asarray(s.D[0]) ** 2) @ np.asarray(s.B[0]).T
+            np.testing.assert_allclose(C, np.asarray(s.C[0]), atol=1e-5)

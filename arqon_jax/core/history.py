@@ -83,21 +83,22 @@ def history_insert(h: History, X: jax.Array, y: jax.Array, valid: jax.Array) -> 
     vals, failed = sanitize(y, h.y.dtype)
     vals = jnp.where(valid, vals, jnp.inf)  # rows that were not evaluated carry no value
     status = jnp.where(valid, jnp.where(failed, FAILED, OK), EMPTY).astype(jnp.int32)
-    X = X.astype(h.X.dtype)
-    if cap * batch > _MERGE_MAX:
-        return _insert_by_sort(h, X, vals, status, valid, failed)
-    # The stored rows are already sorted: sort the (small) batch and merge it in by rank,
-    # which avoids re-sorting ``capacity`` rows at every tell.
-    pos = jnp.arange(batch, dtype=jnp.int32)
-    s_new, y_new, _, order = jax.lax.sort((status, vals, pos, pos), num_keys=3)
     key_old = _order_key(h.status, h.y)
-    key_new = _order_key(s_new, y_new)
-    # Old rows win ties (they came first), as with a stable sort.
-    rank_old = jnp.arange(cap) + jnp.sum(key_new[None, :] < key_old[:, None], axis=1)
-    rank_new = jnp.arange(batch) + jnp.sum(key_old[None, :] <= key_new[:, None], axis=1)
-    out_X = jnp.zeros_like(h.X).at[rank_old].set(h.X, mode="drop").at[rank_new].set(X[order], mode="drop")
-    out_y = jnp.zeros_like(h.y).at[rank_old].set(h.y, mode="drop").at[rank_new].set(y_new, mode="drop")
-    out_s = jnp.zeros_like(h.status).at[rank_old].set(h.status, mode="drop").at[rank_new].set(s_new, mode="drop")
+    key_new = _order_key(status, vals)
+    # Only the ``cap`` best rows of the batch can enter: take them in order (``top_k`` is
+    # stable, lower rows first on ties), then merge the two sorted lists by rank, which
+    # avoids sorting ``capacity + batch`` rows at every tell.
+    m = min(cap, batch)
+    neg, order = jax.lax.top_k(-key_new, m)
+    key_new = -neg
+    # Old rows win ties (they came first), as with a stable sort of old then new rows.
+    rank_old = jnp.arange(cap) + jnp.searchsorted(key_new, key_old, side="left", method=_SEARCH)
+    rank_new = jnp.arange(m) + jnp.searchsorted(key_old, key_new, side="right", method=_SEARCH)
+    X_new = X.astype(h.X.dtype)[order]
+    out_X = jnp.zeros_like(h.X).at[rank_old].set(h.X, mode="drop").at[rank_new].set(X_new, mode="drop")
+    out_y = jnp.zeros_like(h.y).at[rank_old].set(h.y, mode="drop").at[rank_new].set(vals[order], mode="drop")
+    out_s = (jnp.zeros_like(h.status).at[rank_old].set(h.status, mode="drop")
+             .at[rank_new].set(status[order], mode="drop"))
     return History(
         X=out_X,
         y=out_y,
@@ -107,8 +108,8 @@ def history_insert(h: History, X: jax.Array, y: jax.Array, valid: jax.Array) -> 
     )
 
 
-# Above this many (capacity x batch) comparisons a full sort is cheaper than the merge.
-_MERGE_MAX = 1 << 18
+# Binary search (log steps of vectorized compares): O((capacity + batch) log) for the merge.
+_SEARCH = "scan"
 
 
 def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
@@ -117,6 +118,7 @@ def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.where(status == OK, jnp.minimum(y, big), jnp.where(status == FAILED, big, jnp.inf))
 
 
+# The full sort of old and new rows: the reference the merge is tested against.
 def _insert_by_sort(h: History, X, vals, status, valid, failed) -> History:
     cap = h.y.shape[0]
     allX = jnp.concatenate([h.X, X])

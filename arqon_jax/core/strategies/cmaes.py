@@ -1,13 +1,20 @@
 """A batched CMA-ES portfolio with restarts, as pure init/ask/tell functions.
 
 ``K`` CMA-ES instances run side by side inside one fixed batch. Instance ``k`` owns a
-static slice of ``lambda_k`` rows of every batch (``lambda_k = lambda_default * 2**k``,
-IPOP/BIPOP style, the rows left over going to the largest instance, so that
-``sum(lambda_k) == batch_size``); the instances are padded to the largest population
-``L = max(lambda_k)`` and updated with one ``vmap``. Each instance has its own mean,
-step size, evolution paths and covariance: full (``dim x dim``, eigendecomposed with
-``eigh`` every generation) or diagonal (sep-CMA-ES, chosen automatically for large
-dimensions).
+static, contiguous slice of ``lambda_k`` rows of every batch (``lambda_k = lambda_default
+* 2**k``, IPOP/BIPOP style, the rows left over going to the largest instance, so that
+``sum(lambda_k) == batch_size``). Each instance has its own mean, step size, evolution
+paths and covariance: full (``dim x dim``) or diagonal (sep-CMA-ES, chosen automatically
+for large dimensions).
+
+Cost: the row-level work (sampling, selection, the rank-mu sums) runs on each instance's
+own slice, so it is proportional to the batch, not to ``K`` times the largest
+population; ``tell`` only reads the ``mu`` best rows of each instance (``lax.top_k``),
+not a full sort. The small per-instance updates (paths, covariance, step size) are one
+``vmap`` over ``K``. The covariance is eigendecomposed lazily (Hansen's tutorial, 2016,
+section B.2, counted as pycma does): instance ``k`` decomposes ``C`` only every
+``max(1, ceil(1 / (10 dim (c1 + cmu))))`` generations, behind a ``lax.cond``, and samples
+from the last ``B`` and ``D`` in between.
 
 Everything is in the unit cube: samples are reflected into ``[0, 1]`` (periodic
 dimensions wrap) and the update uses the *repaired* points, the step of a repaired
@@ -65,7 +72,8 @@ class CMAState(NamedTuple):
         n_restarts: int32 scalar, total restarts (``restarts.sum()``).
         generation: int32 scalar, number of ``tell`` calls.
         best_y: scalar, best value told to this strategy (``+inf`` before any).
-        key: PRNG key for restarts (``tell`` has no key argument).
+        eig_age: ``(K,)`` int32 generations since ``B`` and ``D`` were last computed
+            from ``C`` (lazy eigendecomposition).
     """
 
     mean: jax.Array
@@ -82,7 +90,7 @@ class CMAState(NamedTuple):
     n_restarts: jax.Array
     generation: jax.Array
     best_y: jax.Array
-    key: jax.Array
+    eig_age: jax.Array
 
 
 def default_lambda(dim: int) -> int:
@@ -143,7 +151,11 @@ def _params(dim: int, lam: int, separable: bool) -> dict:
         c1 = min(1.0, c1 * (n + 2) / 3)
         cmu = min(1 - c1, cmu * (n + 2) / 3)
     damps = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + cs
-    return dict(mu=mu, w=w, mueff=mueff, cc=cc, cs=cs, c1=c1, cmu=max(cmu, 0.0), damps=damps,
+    # Lazy eigendecomposition (Hansen's tutorial, B.2): decompose C only after
+    # 1 / (10 n (c1 + cmu)) generations, counted as pycma counts its lazy_update_gap (it
+    # decomposes once that many tells have passed, i.e. every ceil(gap) generations).
+    eig_gap = max(1, int(math.ceil(1.0 / (10.0 * n * (c1 + max(cmu, 0.0))) - 1e-9)))
+    return dict(mu=mu, w=w, mueff=mueff, cc=cc, cs=cs, c1=c1, cmu=max(cmu, 0.0), damps=damps, eig_gap=eig_gap,
                 flat_gens=10 + int(math.ceil(30 * n / lam)),
                 flat=min(lam - 1, int(math.ceil(0.1 + lam / 4.0))))  # 0-based; 0: off
 
@@ -192,8 +204,9 @@ def make_cmaes(
 
     Memory: ``K`` instances (at most ``max_instances``) of ``dim x dim`` covariance,
     eigenvectors and paths, ``O(K dim^2)`` (``O(K dim)`` separable); an ``ask`` adds
-    the ``(batch, dim)`` samples. Time per ``tell``: ``O(K dim^3)`` for the
-    eigendecompositions (``O(K dim)`` separable) plus ``O(batch dim^2)``.
+    the ``(batch, dim)`` samples. Time per generation: ``O(batch dim^2)`` for sampling
+    and the rank-mu update (``O(batch dim)`` separable), plus ``O(dim^3)`` for each
+    instance whose lazy eigendecomposition is due.
     """
     n = geometry.dim
     if separable is None:
@@ -201,35 +214,26 @@ def make_cmaes(
     separable = bool(separable)
     lams = portfolio_lambdas(n, batch_size, n_instances, max_instances)
     K = len(lams)
-    L = max(lams)
     ps_ = [_params(n, lam, separable) for lam in lams]
 
-    # Static per-instance parameters, padded to L.
-    W = np.zeros((K, L))
-    for k, p in enumerate(ps_):
-        W[k, : p["mu"]] = p["w"]
+    # Instance k owns the rows starts[k] : starts[k] + lams[k] of every batch. Its tell
+    # reads only its m_k best rows: the mu_k that carry weights and the flat-fitness one.
+    starts = np.concatenate([[0], np.cumsum(lams)[:-1]]).astype(int)
+    top_m = [min(lam, max(p["mu"], p["flat"] + 1)) for lam, p in zip(lams, ps_)]
     cols = {name: np.array([p[name] for p in ps_], np.float64)
             for name in ("mueff", "cc", "cs", "c1", "cmu", "damps")}
     flat_gens = np.array([p["flat_gens"] for p in ps_], np.int32)
     stag = np.array([stagnation_gens if stagnation_gens is not None else 3 * p["flat_gens"]
                      for p in ps_], np.int32)
-    flat_idx = np.array([p["flat"] for p in ps_], np.int32)
-    # Row r of the batch is row idx_row[r] of instance inst_row[r].
-    inst_row = np.concatenate([np.full(lam, k, np.int32) for k, lam in enumerate(lams)])
-    idx_row = np.concatenate([np.arange(lam, dtype=np.int32) for lam in lams])
-    in_pop = np.arange(L)[None, :] < np.array(lams)[:, None]  # (K, L)
+    eig_gap = np.array([p["eig_gap"] for p in ps_], np.int32)
     chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
     clip_len = math.sqrt(n) + 2 * n / (n + 2)
     periodic = np.asarray(geometry.periodic, bool)
 
     def consts(dtype):
         c = {name: jnp.asarray(v, dtype) for name, v in cols.items()}
-        c["W"] = jnp.asarray(W, dtype)
         c["stag"] = jnp.asarray(stag)
         c["flat_gens"] = jnp.asarray(flat_gens)
-        c["mu"] = jnp.asarray(np.array([p["mu"] - 1 for p in ps_], np.int32))
-        c["flat"] = jnp.asarray(flat_idx)
-        c["in_pop"] = jnp.asarray(in_pop)
         return c
 
     def _tol_x(dtype):
@@ -257,11 +261,10 @@ def make_cmaes(
 
     def init(key, history: History) -> CMAState:
         dtype = history.X.dtype
-        k_uni, k_state = jax.random.split(key)
         size = jnp.sum(history.status == OK)
         # Instance k starts at the k-th best stored point (the best if fewer).
         j = jnp.clip(jnp.minimum(jnp.arange(K), size - 1), 0, history.X.shape[0] - 1)
-        uni = jax.random.uniform(k_uni, (K, n), dtype)
+        uni = jax.random.uniform(key, (K, n), dtype)
         mean = jnp.where(size > 0, history.X[j], uni)
         C, B, D = _fresh_cov(dtype)
         zk = jnp.zeros((K,), jnp.int32)
@@ -278,60 +281,61 @@ def make_cmaes(
             n_restarts=jnp.zeros((), jnp.int32),
             generation=jnp.zeros((), jnp.int32),
             best_y=jnp.asarray(jnp.inf, dtype),
-            key=k_state,
+            eig_age=zk,
         )
-
-    def _sample_one(key, mean, sigma, B, D):
-        z = jax.random.normal(key, (L, n), mean.dtype)
-        if separable:
-            y = z * D
-        else:
-            y = (z * D) @ B.T
-        return reflect(geometry, mean + sigma * y)
 
     def ask(state: CMAState, key, history: History):
         del history
-        keys = jax.random.split(key, K)
-        Xk = jax.vmap(_sample_one)(keys, state.mean, state.sigma, state.B, state.D)  # (K, L, n)
-        X = Xk[inst_row, idx_row]
-        return X, state
+        dtype = state.mean.dtype
+        # One draw for the whole batch; each instance transforms its own rows.
+        z = jax.random.normal(key, (batch_size, n), dtype)
+        parts = []
+        for k, (s0, lam) in enumerate(zip(starts, lams)):
+            zk = z[s0:s0 + lam] * state.D[k]
+            yk = zk if separable else zk @ state.B[k].T
+            parts.append(state.mean[k] + state.sigma[k] * yk)
+        X = parts[0] if K == 1 else jnp.concatenate(parts)
+        return reflect(geometry, X), state
 
-    def _update_one(mean, sigma, C, B, D, ps, pc, gen, Xk, yk, vk, w, mueff_s, cc, cs, c1,
-                    cmu, damps, flat, mu_last):
-        """One instance's CMA-ES update from its ``L`` (padded) rows."""
+    def _select(X, y, valid, mean, sigma, B, D, k):
+        """Instance ``k``'s weighted sums over its ``m_k`` best rows (static slice)."""
+        s0, lam, m, p = starts[k], lams[k], top_m[k], ps_[k]
         dtype = mean.dtype
-        ok = vk & jnp.isfinite(yk)
-        key_ = jnp.where(ok, yk, jnp.inf)
-        order = jnp.argsort(key_)
-        ys = key_[order]
+        yk = y[s0:s0 + lam]
+        key_ = jnp.where(valid[s0:s0 + lam] & jnp.isfinite(yk), yk, jnp.inf)
+        neg, idx = jax.lax.top_k(-key_, m)  # ascending values, ties by row (stable)
+        ys = -neg
+        ok = jnp.isfinite(ys)
         # Steps of the repaired points, shortened to a typical Mahalanobis length.
-        Y = wrap_diff(geometry, Xk, mean[None, :]) / sigma
+        Y = wrap_diff(geometry, X[s0 + idx], mean[None, :]) / sigma
         Y = jnp.where(ok[:, None], Y, 0.0)
-        if separable:
-            Z = Y / D
-        else:
-            Z = (Y @ B) / D  # coordinates of C^{-1/2} y in the eigenbasis
+        Z = Y / D if separable else (Y @ B) / D  # C^{-1/2} y in the eigenbasis
         zn = jnp.sqrt(jnp.sum(Z * Z, axis=1))
         scale = jnp.minimum(1.0, clip_len / jnp.maximum(zn, 1e-30))
         Y = Y * scale[:, None]
         Z = Z * scale[:, None]
-        Ys, Zs = Y[order], Z[order]
         # Rank weights, zero for failed/invalid rows, renormalized.
-        ws = jnp.where(jnp.isfinite(ys), w, 0.0)
+        w = np.zeros(m)
+        w[: p["mu"]] = p["w"]
+        ws = jnp.where(ok, jnp.asarray(w, dtype), 0.0)
         wsum = jnp.sum(ws)
         any_ok = wsum > 0
         ws = ws / jnp.where(any_ok, wsum, 1.0)
-        mueff = jnp.where(any_ok, 1.0 / jnp.maximum(jnp.sum(ws * ws), 1e-30), mueff_s)
-        yw = ws @ Ys
-        zw = ws @ Zs  # C^{-1/2} yw, in the eigenbasis (norm is basis-free)
+        mueff = jnp.where(any_ok, 1.0 / jnp.maximum(jnp.sum(ws * ws), 1e-30), p["mueff"]).astype(dtype)
+        rank_mu = ws @ (Y * Y) if separable else (Y.T * ws) @ Y
+        fl = p["flat"]
+        flat_f = jnp.asarray(fl > 0) & jnp.isfinite(ys[fl]) & (ys[0] == ys[fl])
+        return ws @ Y, ws @ Z, rank_mu, mueff, any_ok, flat_f, ys[0], ys[p["mu"] - 1] - ys[0]
+
+    def _update_one(mean, sigma, C, ps, pc, gen, B, yw, zw, rank_mu, mueff, any_ok, flat_f,
+                    cc, cs, c1, cmu, damps):
+        """One instance's path, covariance and step-size update from its weighted sums."""
+        dtype = mean.dtype
         new_mean = mean + sigma * yw
         per = jnp.asarray(periodic)
         new_mean = jnp.where(per, new_mean - jnp.floor(new_mean), jnp.clip(new_mean, 0.0, 1.0))
         csw = jnp.sqrt(cs * (2 - cs) * mueff)
-        if separable:
-            invsqrt_yw = zw
-        else:
-            invsqrt_yw = B @ zw
+        invsqrt_yw = zw if separable else B @ zw
         new_ps = (1 - cs) * ps + csw * invsqrt_yw
         ps_norm = jnp.sqrt(jnp.sum(new_ps * new_ps))
         g1 = (gen + 1).astype(dtype)
@@ -340,40 +344,46 @@ def make_cmaes(
         new_pc = (1 - cc) * pc + hsig * jnp.sqrt(cc * (2 - cc) * mueff) * yw
         decay = 1 - c1 - cmu + (1 - hsig) * c1 * cc * (2 - cc)
         if separable:
-            new_C = decay * C + c1 * new_pc ** 2 + cmu * (ws @ (Ys * Ys))
-            new_C = jnp.maximum(new_C, jnp.finfo(dtype).tiny)
-            new_B = B
-            new_D = jnp.sqrt(new_C)
+            new_C = jnp.maximum(decay * C + c1 * new_pc ** 2 + cmu * rank_mu, jnp.finfo(dtype).tiny)
         else:
-            new_C = decay * C + c1 * jnp.outer(new_pc, new_pc) + cmu * (Ys.T * ws) @ Ys
+            new_C = decay * C + c1 * jnp.outer(new_pc, new_pc) + cmu * rank_mu
             new_C = 0.5 * (new_C + new_C.T)
-            ev, new_B = jnp.linalg.eigh(new_C)
-            new_D = jnp.sqrt(jnp.maximum(ev, jnp.finfo(dtype).tiny))
         log_step = (cs / damps) * (ps_norm / chi_n - 1)
         # Flat fitness: the best and the ~lambda/4-th values are equal -> widen.
-        flat_f = (flat > 0) & jnp.isfinite(ys[flat]) & (ys[0] == ys[flat])
         log_step = jnp.minimum(log_step, 1.0) + jnp.where(flat_f, 0.2 + cs / damps, 0.0)
         new_sigma = jnp.minimum(sigma * jnp.exp(log_step), 10.0)
 
         def keep(a, b):
             return jnp.where(any_ok, a, b)
 
-        return (keep(new_mean, mean), keep(new_sigma, sigma), keep(new_C, C), keep(new_B, B),
-                keep(new_D, D), keep(new_ps, ps), keep(new_pc, pc), ys[0], ys[mu_last] - ys[0])
+        return keep(new_mean, mean), keep(new_sigma, sigma), keep(new_C, C), keep(new_ps, ps), keep(new_pc, pc)
+
+    def _decompose(C):
+        ev, B = jnp.linalg.eigh(C)
+        return B, jnp.sqrt(jnp.maximum(ev, jnp.finfo(C.dtype).tiny))
 
     def tell(state: CMAState, key, X, y, valid, history: History) -> CMAState:
-        del key  # restarts draw from the ask's key
         dtype = state.mean.dtype
         c = consts(dtype)
+        X = X.astype(dtype)
         y = jnp.where(jnp.isfinite(y), jnp.asarray(y, dtype), jnp.inf)
         valid = jnp.asarray(valid, bool)
-        Xk = jnp.zeros((K, L, n), dtype).at[inst_row, idx_row].set(X.astype(dtype))
-        yk = jnp.full((K, L), jnp.inf, dtype).at[inst_row, idx_row].set(y)
-        vk = jnp.zeros((K, L), bool).at[inst_row, idx_row].set(valid) & c["in_pop"]
-        mean, sigma, C, B, D, ps, pc, gen_best, gen_range = jax.vmap(_update_one)(
-            state.mean, state.sigma, state.C, state.B, state.D, state.ps, state.pc, state.gen,
-            Xk, yk, vk, c["W"], c["mueff"], c["cc"], c["cs"], c["c1"], c["cmu"], c["damps"],
-            c["flat"], c["mu"])
+        sums = [_select(X, y, valid, state.mean[k], state.sigma[k], state.B[k], state.D[k], k) for k in range(K)]
+        yw, zw, rank_mu, mueff, any_ok, flat_f, gen_best, gen_range = (jnp.stack(v) for v in zip(*sums))
+        mean, sigma, C, ps, pc = jax.vmap(_update_one)(
+            state.mean, state.sigma, state.C, state.ps, state.pc, state.gen, state.B, yw, zw, rank_mu, mueff,
+            any_ok, flat_f, c["cc"], c["cs"], c["c1"], c["cmu"], c["damps"])
+        # Lazy eigendecomposition: instance k decomposes its updated C only when due.
+        eig_age = state.eig_age + any_ok.astype(jnp.int32)
+        due = any_ok & (eig_age >= jnp.asarray(eig_gap))
+        if separable:  # the "decomposition" is a square root: never stale
+            B, D = state.B, jnp.sqrt(C)
+            due = jnp.ones((K,), bool)
+        else:
+            BD = [jax.lax.cond(due[k], _decompose, lambda _, k=k: (state.B[k], state.D[k]), C[k])
+                  for k in range(K)]
+            B, D = jnp.stack([b for b, _ in BD]), jnp.stack([d for _, d in BD])
+        eig_age = jnp.where(due, 0, eig_age)
         gen = state.gen + 1
         thresh = jnp.where(jnp.isfinite(state.best),
                            state.best - 1e-12 * jnp.abs(state.best), jnp.inf)
@@ -382,22 +392,22 @@ def make_cmaes(
         best_gen = jnp.where(improved, gen, state.best_gen)
         best_y = jnp.minimum(state.best_y, jnp.min(gen_best))
 
-        # Restart tests.
+        # Restart tests (on the last decomposition's D, as the sampling).
         spread = sigma * jnp.max(D, axis=1)
         cond = (jnp.max(D, axis=1) / jnp.min(D, axis=1)) ** 2
         finite = (jnp.isfinite(sigma) & jnp.all(jnp.isfinite(mean), axis=1)
-                  & jnp.all(jnp.isfinite(D), axis=1))
+                  & jnp.all(jnp.isfinite(D), axis=1) & jnp.all(jnp.isfinite(C.reshape(K, -1)), axis=1))
         idle = gen - best_gen
         # TolFun: no new best and a flat population; or no new best for much longer.
         flat = (idle > c["flat_gens"]) & (gen_range <= tol_fun * (1 + jnp.abs(best)))
         stagnant = flat | (idle > c["stag"])
         restart = stagnant | (spread < _tol_x(dtype)) | (cond > max_condition) | ~finite
 
-        key, k_pick, k_loc, k_u = jax.random.split(state.key, 4)
+        k_pick, k_loc, k_u, k_s = jax.random.split(key, 4)
         points, have = _pick_points(k_pick, history, K, restart_top)
         uni = jax.random.uniform(k_u, (K, n), dtype)
         local = have & (jax.random.uniform(k_loc, (K,)) < local_restart_prob)
-        u = jax.random.uniform(jax.random.fold_in(k_loc, 1), (K,), dtype)
+        u = jax.random.uniform(k_s, (K,), dtype)
         r_mean = jnp.where(local[:, None], points, uni)
         r_sigma = jnp.where(local, sigma0 * 10.0 ** (-2.0 * u), sigma0).astype(dtype)
         C0, B0, D0 = _fresh_cov(dtype)
@@ -420,7 +430,7 @@ def make_cmaes(
             n_restarts=jnp.sum(restarts).astype(jnp.int32),
             generation=state.generation + 1,
             best_y=best_y,
-            key=key,
+            eig_age=jnp.where(rs, 0, eig_age),
         )
 
     return Strategy("cmaes", init, ask, tell, whole_batch=True)

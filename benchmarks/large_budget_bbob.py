@@ -1,0 +1,168 @@
+"""BBOB (issue 14): arqon_jax with default arguments against pycma IPOP, host objective.
+
+COCO's 24 noiseless BBOB functions from ``ioh`` (an independent implementation), in
+``--dim`` dimensions, budget ``10^4 dim``, ``--instances`` instances, one optimizer seed
+per instance. The objective is a host (numpy) function of a batch, so ``minimize`` takes
+its host path. Configurations:
+
+* ``arqon_default``: ``aj.minimize(f, bounds, budget=budget, seed=...)``, nothing else;
+* ``arqon_batch<N>``: the same with ``batch_size=N``, to measure what the default batch
+  size decides; a ``_x64`` suffix (``arqon_default_x64``, ``arqon_batch100_x64``) adds
+  ``x64=True``: by default the solver ranks float32 values, which cannot resolve
+  ``f - f* < 1e-8`` when ``|f*|`` is ~100 (BBOB's optimal values are);
+* ``pycma_ipop``: ``cma.fmin2`` with IPOP restarts (``restarts=9, incpopsize=2``), bounds,
+  a uniform random ``x0`` per restart, ``sigma0 = 0.3 (high - low)``, evaluations past
+  the budget not counted.
+
+Reported: problems solved (``f - f* < 1e-8``), mean ``log10(max(f - f*, 1e-8))`` and the
+median wall time per run (arqon: compiled; the first run of a configuration is timed again,
+later ones reuse its compiled programs).
+
+    python benchmarks/large_budget_bbob.py --dim 10 --instances 1
+    python benchmarks/large_budget_bbob.py --dim 10 --instances 1 --configs arqon_default,arqon_batch100
+
+Writes benchmarks/results/<name>.{json,md} and a log (``--name``, default large_budget_bbob_d<dim>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import arqon_jax as aj  # noqa: E402
+from benchmarks._common import RESULTS, command_line, machine_info, markdown_table, write_results  # noqa: E402
+
+SOLVED = 1e-8
+
+
+class Objective:
+    """A batch numpy objective over one ioh problem that records the best gap within the budget."""
+
+    def __init__(self, fid, instance, dim, budget):
+        import ioh
+
+        self.p = ioh.get_problem(fid, instance, dim)
+        self.f_opt = float(self.p.optimum.y)
+        self.budget = budget
+        self.n = 0
+        self.best = math.inf
+
+    def __call__(self, X):
+        X = np.atleast_2d(np.asarray(X, np.float64))
+        y = np.asarray(self.p(X), np.float64).reshape(len(X))
+        room = max(0, self.budget - self.n)
+        if room:
+            self.best = min(self.best, float(np.min(y[:room])) - self.f_opt)
+        self.n += len(X)
+        return y
+
+
+def run_arqon(fid, inst, dim, budget, seed, batch, x64=False):
+    kw = {} if batch is None else {"batch_size": batch}
+    if x64:
+        kw["x64"] = True
+    bounds = [(-5.0, 5.0)] * dim
+    obj = Objective(fid, inst, dim, budget)
+    t = time.perf_counter()
+    r = aj.minimize(obj, bounds, budget=budget, seed=seed, **kw)
+    wall = time.perf_counter() - t
+    gap = max(min(obj.best, float(r.fun) - obj.f_opt), 0.0)
+    from arqon_jax.core.solver import default_batch_size
+
+    return {"gap": gap, "nfev": obj.n, "wall_s": wall, "batch": batch or default_batch_size(budget),
+            "strategy": r.decision.get("strategy")}
+
+
+def run_pycma(fid, inst, dim, budget, seed):
+    import cma
+
+    obj = Objective(fid, inst, dim, budget)
+    rng = np.random.default_rng(1000 + seed)
+    lo, hi = -5.0, 5.0
+    opts = {"bounds": [lo, hi], "maxfevals": budget, "seed": seed + 1, "verbose": -9, "verb_log": 0,
+            "verb_disp": 0}
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cma.fmin2(None, lambda: rng.uniform(lo, hi, dim), 0.3 * (hi - lo), opts, restarts=9, incpopsize=2,
+                  parallel_objective=lambda X: list(obj(np.asarray(X))))
+    return {"gap": max(obj.best, 0.0), "nfev": obj.n, "wall_s": time.perf_counter() - t}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dim", type=int, default=10)
+    ap.add_argument("--instances", type=int, default=1)
+    ap.add_argument("--functions", default=",".join(str(i) for i in range(1, 25)))
+    ap.add_argument("--configs", default="arqon_default,pycma_ipop")
+    ap.add_argument("--name", default=None)
+    args = ap.parse_args()
+    dim, budget = args.dim, 10_000 * args.dim
+    fids = [int(f) for f in args.functions.split(",")]
+    configs = args.configs.split(",")
+    name = args.name or f"large_budget_bbob_d{dim}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    logf = open(RESULTS / f"{name}.log", "w")
+
+    def log(msg):
+        print(msg, flush=True)
+        logf.write(msg + "\n")
+        logf.flush()
+
+    t0 = time.perf_counter()
+    runs = []
+    for cfg in configs:
+        for fid in fids:
+            for inst in range(1, args.instances + 1):
+                seed = inst - 1
+                if cfg == "pycma_ipop":
+                    out = run_pycma(fid, inst, dim, budget, seed)
+                else:
+                    x64 = cfg.endswith("_x64")
+                    base = cfg.removesuffix("_x64")
+                    batch = None if base == "arqon_default" else int(base.removeprefix("arqon_batch"))
+                    out = run_arqon(fid, inst, dim, budget, seed, batch, x64)
+                    if not any(r["config"] == cfg for r in runs):  # the first run compiles: time a second one
+                        out["first_call_s"] = out["wall_s"]
+                        out["wall_s"] = run_arqon(fid, inst, dim, budget, seed, batch, x64)["wall_s"]
+                out.update(config=cfg, fid=fid, instance=inst)
+                runs.append(out)
+                log(f"{cfg} f{fid} i{inst}: gap {out['gap']:.3g} nfev {out['nfev']} wall {out['wall_s']:.2f}s"
+                    + (f" batch {out['batch']} {out['strategy']}" if cfg != "pycma_ipop" else ""))
+    rows, per_fn = [], []
+    for cfg in configs:
+        rs = [r for r in runs if r["config"] == cfg]
+        rows.append([cfg, f"{sum(r['gap'] < SOLVED for r in rs)} of {len(rs)}",
+                     f"{np.mean([math.log10(max(r['gap'], SOLVED)) for r in rs]):.2f}",
+                     f"{np.median([r['wall_s'] for r in rs]):.2f}"])
+    for fid in fids:
+        per_fn.append([f"f{fid}"] + [
+            " ".join(f"{r['gap']:.1e}" for r in runs if r["config"] == cfg and r["fid"] == fid) for cfg in configs])
+    info = machine_info()
+    elapsed = time.perf_counter() - t0
+    md = "\n".join([
+        f"# BBOB {dim}-D, budget 10^4 dim, host (numpy) objective", "",
+        f"{info['date']} · {info['processor']} ({info['cpu_count']} cores, shared: load average "
+        f"{info.get('load_average', ['?'])[0]}) · command: `{command_line()}` · {elapsed:.0f} s in all", "",
+        f"ioh BBOB functions {fids[0]}-{fids[-1]}, instances 1..{args.instances} (optimizer seed = instance - 1). "
+        f"Solved: f - f* < {SOLVED:g}; mean log10 of max(f - f*, {SOLVED:g}). Wall: median per run "
+        "(arqon: compiled calls).", "",
+        markdown_table(["config", "solved", "mean log10(f - f*)", "median wall s"], rows), "",
+        "## f - f* per function (one value per instance)", "",
+        markdown_table(["function", *configs], per_fn), ""])
+    write_results(name, {"meta": info, "args": vars(args), "runs": runs, "elapsed_s": elapsed}, md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
