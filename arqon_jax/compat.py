@@ -21,7 +21,7 @@ Configuration (ArqonHPO's schema plus optional fields of ours)::
       "strategy_params": {},      # accepted for compatibility, not used (ArqonHPO ignores it too)
       # ours, all optional:
       "batch_size": 10,           # rows per solver step (default: arqon_jax.default_batch_size(budget))
-      "method": "auto",           # "auto" | "tpe" | "nelder-mead" | "cmaes" | "random"
+      "method": "auto",           # "auto" | "tpe" | "nelder-mead" | "cmaes" | "random" | "gp"
       "capacity": null,           # history rows kept (default: see arqon_jax.make_solver)
       "x64": false                # run the solver in float64 instead of float32
     }

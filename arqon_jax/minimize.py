@@ -463,7 +463,8 @@ def minimize(
             given).
         key: A JAX PRNG key.
         method: ``"auto"`` (probe, classify, refine), ``"tpe"``, ``"nelder-mead"``,
-            ``"cmaes"`` or ``"random"`` (uniform search, the baseline).
+            ``"cmaes"``, ``"gp"`` (Gaussian-process model, for small budgets of expensive
+            evaluations; slow to compile) or ``"random"`` (uniform search, the baseline).
         vectorized: Whether ``f`` takes a whole batch.
         jit: ``True`` forces the device path (``f`` must be JAX-traceable), ``False`` the
             host path; ``None`` detects traceability (``result.info["path"]`` says

@@ -535,7 +535,7 @@ class ArqonSearch(Searcher):
         seed: Seed of the solver's PRNG key, an integer in ``[0, 2**64)`` (all 64
             bits count; see :func:`arqon_jax.host.config.seed_key`).
         method: ``"auto"`` (classify, then Nelder-Mead or TPE), ``"tpe"``,
-            ``"nelder-mead"``, ``"cmaes"`` or ``"random"``.
+            ``"nelder-mead"``, ``"cmaes"``, ``"gp"`` or ``"random"``.
         points_to_evaluate: Configs (dicts, nested or with ``"a/b"`` keys, every
             parameter given; for a conditional choice the chosen category's value)
             to run first. Each value must be one its domain can produce (inside the

@@ -576,10 +576,9 @@ class Session:
         cw = "extra['counters']"
         c = _member(extra, "counters", "extra")
         n_handed = _state_int(c, "n_handed", cw, 0, budget)
-        n_extra = _state_int(c, "n_extra", cw, 0, budget)
-        if budget is not None and n_handed + n_extra > budget:
-            raise corrupt(f"{cw}['n_extra']",
-                          f"{n_handed} proposals plus {n_extra} warm starts exceed the budget {budget}")
+        # Warm starts may exceed the budget (seed() accepts any number, as ArqonHPO does);
+        # proposals never do.
+        n_extra = _state_int(c, "n_extra", cw, 0)
         n_results = _state_int(c, "n_results", cw, 0)
         serial = _state_int(c, "serial", cw, 0)
         asked = int(np.asarray(self.state.n_asked)) & 0xFFFFFFFF  # int32 in the solver state

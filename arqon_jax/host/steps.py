@@ -51,9 +51,10 @@ class Steps(NamedTuple):
 def fused_steps(solver: Any) -> Steps:
     """The compiled :class:`Steps` of ``solver`` (cached per shape, not per bound values).
 
-    Compiled at XLA optimisation level 0 on the CPU: host-driven runs make one step per
-    batch of user evaluations, so compiling (seconds) costs more than running
-    (milliseconds); level 0 halves the compile time.
+    Compiled at XLA optimisation level 0 on the CPU (unless the solver has the GP
+    strategy): host-driven runs make one step per batch of user evaluations, so
+    compiling (seconds) costs more than running (milliseconds); level 0 halves the
+    compile time.
     """
     key = (id(solver.ask), solver.space.scales, np.dtype(solver.dtype).name)
     hit = _CACHE.get(key)
@@ -76,7 +77,10 @@ def fused_steps(solver: Any) -> Steps:
 
         return jax.lax.cond(do_ask, ask, skip, state)
 
-    opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    # Not for the GP: its model fit (Adam steps, Cholesky factorizations) runs 100x slower
+    # unoptimised, seconds per ask, more than the compile time saved.
+    fast_compile = jax.default_backend() == "cpu" and "gp" not in solver.strategy_names
+    opts = {"xla_backend_optimization_level": 0} if fast_compile else None
     # Uncommitted device arrays (jnp.asarray, not device_put): jit keys its cache on
     # committed-ness too, and the other arguments are numpy or step outputs.
     empty = tuple(jnp.asarray(a) for a in (np.zeros((B, dim), dtype), np.full(B, np.nan, dtype), np.zeros(B, bool)))
