@@ -50,7 +50,7 @@ __all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_siz
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
 NM_EVALS_PER_DIM = 100
 # auto picks CMA-ES once the refine budget reaches max(CMAES_EVALS_PER_DIM * dim,
-# CMAES_MIN_REFINE) (see _build and benchmarks/results/auto_cmaes_rule.md).
+# CMAES_MIN_REFINE) (see make_solver and benchmarks/results/auto_cmaes_rule.md).
 CMAES_EVALS_PER_DIM = 40
 CMAES_MIN_REFINE = 400
 _PROBE_BUFFER_MAX = 512
