@@ -81,7 +81,8 @@ import jax
 import numpy as np
 
 from .host.config import check_seed
-from .host.session import Session, pow2
+from .core.solver import pow2
+from .host.session import Session
 from .host.settings import SOLVER_FIELDS, check_bounds, load_config, solver_config, warn_unknown
 from .core.probe import kronecker
 from .core.space import CATEGORICAL, INTEGER, LOG, Space

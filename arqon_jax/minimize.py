@@ -19,7 +19,6 @@ import os
 import sys
 import time
 import warnings
-from collections import OrderedDict
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -52,18 +51,9 @@ from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
 
-# Device programs per objective, holding it weakly (see host/cache.py); host steps per
-# solver, which holds no user object.
+# Device programs per objective, holding it weakly (see host/cache.py); the host path's
+# compiled step is cached per solver shape in host/steps.py.
 _DEVICE = ObjectiveCache()
-_CACHE_SIZE = 32
-
-
-def _cache_put(cache: OrderedDict, key, value):
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
-    return value
 
 
 # --------------------------------------------------------------------- inputs

@@ -116,22 +116,3 @@ def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
     """One sortable key for (status, value): ok rows by value, then failed, then empty."""
     big = jnp.finfo(y.dtype).max
     return jnp.where(status == OK, jnp.minimum(y, big), jnp.where(status == FAILED, big, jnp.inf))
-
-
-# The full sort of old and new rows: the reference the merge is tested against.
-def _insert_by_sort(h: History, X, vals, status, valid, failed) -> History:
-    cap = h.y.shape[0]
-    allX = jnp.concatenate([h.X, X])
-    ally = jnp.concatenate([h.y, vals])
-    alls = jnp.concatenate([h.status, status])
-    # Position breaks ties so that the order is deterministic and old points win ties.
-    pos = jnp.arange(ally.shape[0], dtype=jnp.int32)
-    _, _, _, order = jax.lax.sort((alls, ally, pos, pos), num_keys=3)
-    keep = order[:cap]
-    return History(
-        X=allX[keep],
-        y=ally[keep],
-        status=alls[keep],
-        count=h.count + jnp.sum(valid).astype(jnp.int32),
-        n_failed=h.n_failed + jnp.sum(valid & failed).astype(jnp.int32),
-    )

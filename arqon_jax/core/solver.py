@@ -191,7 +191,7 @@ def make_solver(
     if capacity is None:
         # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
         # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
-        capacity = min(max(_pow2(budget), 512), 2048)
+        capacity = min(max(pow2(budget), 512), 2048)
     capacity = check_int("capacity", capacity, 1)
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
@@ -251,7 +251,7 @@ def make_solver(
                 "where batched Nelder-Mead does not pay off")
     # Sizes that follow the budget are bucketed to powers of two, so that nearby budgets
     # share one compiled solver: the probe length itself is data (SolverState.probe_count).
-    n_buf = min(max(_pow2(probe_count), 128), _PROBE_BUFFER_MAX)
+    n_buf = min(max(pow2(probe_count), 128), _PROBE_BUFFER_MAX)
     core = _build(
         geometry, batch_size, method, tuple(wanted), probe_count > 0, probe_count >= budget, n_buf, capacity,
         tuple(anchors), float(spice), float(threshold), tuple(strategy_options), jnp.zeros((), float).dtype,
@@ -259,7 +259,8 @@ def make_solver(
     return _bind(core, space, budget, probe_count, rule)
 
 
-def _pow2(n: int) -> int:
+def pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1): padded sizes share compiled programs."""
     return 1 << max(0, (int(n) - 1).bit_length())
 
 

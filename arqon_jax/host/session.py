@@ -32,14 +32,14 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ..core.solver import make_solver
+from ..core.solver import make_solver, pow2
 from ..core.space import Space
 from .state_io import decode_array, encode_array, state_from_json, state_to_json
 from .config import seed_key
 from .evaluate import solver_values
 from .steps import bound_constants, fused_steps
 
-__all__ = ["Session", "precision", "corrupt", "pow2"]
+__all__ = ["Session", "precision", "corrupt"]
 
 # Solver steps in a row that bring no new point before falling back to random points.
 _MAX_EMPTY_STEPS = 2
@@ -49,11 +49,6 @@ _RANDOM_TRIES = 64
 def precision(x64: bool):
     """The context a float64 session is built, compiled and stepped in."""
     return jax.enable_x64(True) if x64 else contextlib.nullcontext()
-
-
-def pow2(n: int) -> int:
-    """The smallest power of two >= n (1 for n <= 1): padded sizes share compiled programs."""
-    return 1 << max(0, (n - 1).bit_length())
 
 
 def _unit_from_values(space: Space, V: np.ndarray, dtype) -> np.ndarray:
