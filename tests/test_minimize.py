@@ -93,11 +93,32 @@ def test_same_result_across_processes():
 
 
 def test_host_and_device_paths_agree():
+    # In the same precision (x64=False: float32, the device path's default) the two
+    # paths run the same solver on the same values.
     dev = aj.minimize(sphere2, BOUNDS2, budget=50, batch_size=10, seed=5, polish=False)  # the host path has no polish
-    host = aj.minimize(lambda x: np.asarray(sphere2(jnp.asarray(x, jnp.float32))), BOUNDS2, budget=50, batch_size=10, seed=5, jit=False)
+    host = aj.minimize(lambda x: np.asarray(sphere2(jnp.asarray(x, jnp.float32))), BOUNDS2, budget=50, batch_size=10,
+                       seed=5, jit=False, x64=False)
     assert dev.info["path"] == "device" and host.info["path"] == "host"
+    assert "x64" not in dev.info and "x64" not in host.info
     np.testing.assert_array_equal(dev.x, host.x)
     assert dev.fun == host.fun
+
+
+def test_host_path_ranks_in_float64_by_default():
+    # BBOB-like offset: f* = 100, where float32's spacing (7.6e-6) hides f - f* < 1e-8.
+    f = lambda X: np.sum((np.asarray(X) - 0.3) ** 2, axis=1) + 100.0  # noqa: E731
+    r = aj.minimize(f, [(-5, 5)] * 3, budget=3000, seed=1)
+    assert r.info["path"] == "host" and r.info["x64"].startswith("on")
+    assert r.fun - 100.0 < 1e-8
+    r32 = aj.minimize(f, [(-5, 5)] * 3, budget=3000, seed=1, x64=False)
+    assert "x64" not in r32.info and r32.fun - 100.0 > 1e-8
+
+
+@pytest.mark.parametrize("budget, dim, host, expected", [
+    (100, 5, False, 10), (100, 5, True, 10), (10**5, 10, False, 2000), (10**5, 10, True, 200),
+    (2 * 10**5, 20, True, 200), (1000, 20, True, 12), (10**8, 2, True, 4096), (5, 30, True, 5)])
+def test_default_batch_size_follows_the_path(budget, dim, host, expected):
+    assert aj.default_batch_size(budget, dim, host=host) == expected
 
 
 # ---------------------------------------------------------------------- bounds

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import warnings
 import weakref
 
 import jax
@@ -53,32 +54,46 @@ def test_best_values_differing_below_float32_resolution_pick_the_smaller():
     assert abs(r.x[0] - 0.3) < 0.05
 
 
+def _float32_warning(x64):
+    # Asked for float32 (x64=False) the switch is announced; by default the host path
+    # runs in float64 anyway, so there is nothing to warn about.
+    if x64 is False:
+        return pytest.warns(UserWarning, match=r"x\[0\].*float64|smallest normal")
+    return warnings.catch_warnings(record=True)
+
+
+@pytest.mark.parametrize("x64", [None, False])
 @pytest.mark.parametrize("bounds", [[(1e8, 1e8 + 100)], [(-1e8 - 100, -1e8)], [(1e6, 1e6 + 1)]])
-def test_unresolvable_range_switches_to_float64_with_a_warning(bounds):
+def test_unresolvable_range_switches_to_float64_with_a_warning(bounds, x64):
     seen = []
 
     def f(x):
         seen.extend(x[:, 0].tolist())
         return (x[:, 0] - (bounds[0][0] + 0.37 * (bounds[0][1] - bounds[0][0]))) ** 2
 
-    with pytest.warns(UserWarning, match=r"x\[0\].*float64"):
-        r = aj.minimize(f, bounds, budget=100, jit=False)
-    assert "x64" in r.info
+    with _float32_warning(x64) as caught:
+        r = aj.minimize(f, bounds, budget=100, jit=False, x64=x64)
+    if x64 is None:
+        assert not [w for w in caught if issubclass(w.category, UserWarning)]
+    assert r.info["x64"].startswith("switched on: x[0]")
     assert len(set(seen)) > 90  # float32 holds ~13 values there
     lo, hi = bounds[0]
     assert all(lo <= v <= hi for v in seen)
 
 
+@pytest.mark.parametrize("x64", [None, False])
 @pytest.mark.parametrize("bounds,scale", [((1e-40, 1e-39), "linear"), ((1e-45, 1e-39), "log"), ((-1e-39, -1e-40), "linear")])
-def test_subnormal_bounds_never_leave_the_box(bounds, scale):
+def test_subnormal_bounds_never_leave_the_box(bounds, scale, x64):
     seen = []
 
     def f(p):
         seen.append(p["x"])
         return abs(p["x"])
 
-    with pytest.warns(UserWarning, match="smallest normal"):
-        r = aj.minimize(f, {"x": {"min": bounds[0], "max": bounds[1], "scale": scale}}, budget=30, vectorized=False)
+    with _float32_warning(x64):
+        r = aj.minimize(f, {"x": {"min": bounds[0], "max": bounds[1], "scale": scale}}, budget=30, vectorized=False,
+                        x64=x64)
+    assert "smallest normal" in r.info["x64"]
     assert all(bounds[0] <= v <= bounds[1] for v in seen)
     assert 0.0 not in seen
     assert bounds[0] <= r.x["x"] <= bounds[1]

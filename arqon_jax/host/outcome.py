@@ -25,7 +25,7 @@ def build_result(solver: Solver, state, curve, nfev_curve, status: int, message:
         nfev_curve: Evaluations after each step ``(steps,)``.
         status: One of the ``STATUS_*`` codes of :mod:`arqon_jax.result`.
         message: The message, or ``None`` for the status's default.
-        info: Path-specific details.
+        info: Path-specific details; ``batch_size`` (the solver's) is added.
         best: The host path's float64 ``(f, values (dim,))`` best, which the solver's
             dtype may have rounded; ``None`` to take the state's.
     """
@@ -48,6 +48,7 @@ def build_result(solver: Solver, state, curve, nfev_curve, status: int, message:
             STATUS_NO_FINITE: "No evaluation returned a finite value.",
         }.get(status, "")
     choice = int(state.choice)
+    info.setdefault("batch_size", solver.batch_size)
     return OptimizeResult(
         x=x,
         fun=best_y,
