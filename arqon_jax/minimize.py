@@ -201,7 +201,9 @@ def make_minimizer(
     (categorical dimensions as choice indexes), ``best_curve`` has one entry per batch.
     Use it to run many seeds at once: ``jax.vmap(run)(jax.random.split(key, 8))``.
     ``f`` receives numeric categorical choices as their values, other (e.g. string)
-    choices as their index ``0..k-1``.
+    choices as their index ``0..k-1``. ``batch_size=None`` takes
+    :func:`default_batch_size` for the backend: wide on a GPU/TPU, sized for
+    generations on the CPU.
 
     Raises:
         TypeError: If ``f`` is not JAX-traceable or returns the wrong type.
@@ -214,7 +216,8 @@ def make_minimizer(
     if issues:
         raise ValueError("bounds: " + "; ".join(issues) + '; enable float64 with jax.config.update("jax_enable_x64", True)')
     budget_i = budget
-    batch = default_batch_size(budget_i) if batch_size is None else batch_size
+    wide = jax.default_backend() != "cpu"
+    batch = default_batch_size(budget_i, space.dim, wide=wide) if batch_size is None else batch_size
     solver = make_solver(space, budget, batch, method=method, probe_ratio=probe_ratio, capacity=capacity)
     ok, out = _traceable_indexes(f, space, solver.batch_size, solver.dtype)
     if not ok:
@@ -448,10 +451,11 @@ def minimize(
             be passed without bounds.
         bounds: See :meth:`arqon_jax.Space.from_bounds`.
         budget: Exact number of evaluations.
-        batch_size: Points per batch; defaults to :func:`default_batch_size` for the
-            path that runs: ``budget // 50`` on the device path and with a pool
-            (throughput), ``budget // (50 dim)`` on the host path (generations),
-            within ``[10, 4096]``.
+        batch_size: Points per batch; defaults to :func:`default_batch_size`: wide
+            (``budget // 50``) on the device path with a GPU/TPU and with a pool,
+            where wide batches cost little; sized for generations
+            (``budget // (50 dim)``) on the host path and on the CPU, where every row
+            costs the same; within ``[10, 4096]``; ``info["batch_size"]`` says which.
         seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
             given).
         key: A JAX PRNG key.
@@ -615,8 +619,11 @@ def minimize(
             result = minimize(**{**args, "x64": False})
         result.info["x64"] = f"switched on: {reason}" if issues else "on: the host path ranks in float64 (x64=None)"
         return result
-    if host_f and not batch_given:
-        batch_size = default_batch_size(int(budget), space.dim, host=True)
+    # Wide batches cost little only on an accelerator or across a pool's workers; on a CPU
+    # every row costs the same, so the batch is sized for generations.
+    wide = pool is not None or (use_device and jax.default_backend() != "cpu")
+    if not wide and not batch_given:
+        batch_size = default_batch_size(int(budget), space.dim, wide=False)
         solver = make_solver(space, int(budget), int(batch_size), method=method, probe_ratio=probe_ratio,
                              capacity=capacity)
 

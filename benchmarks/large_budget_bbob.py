@@ -23,7 +23,8 @@ its host path. Configurations:
 * ``arqon_device``: the device path, ``aj.minimize(f, bounds, budget=budget, seed=...)``
   with a JAX objective: evosax's JAX implementation of the same 24 functions
   (``evosax.problems.bbob``; its own random instances, ``f_opt = 0`` so that float32,
-  the device path's default, resolves ``f - f* < 1e-8``).
+  the device path's default, resolves ``f - f* < 1e-8``); ``arqon_device_batch<N>`` the
+  same with ``batch_size=N``.
 
 Reported: problems solved (``f - f* < 1e-8``), mean ``log10(max(f - f*, 1e-8))`` and the
 median wall time per run (arqon: compiled; the first run of a configuration is timed again,
@@ -114,11 +115,12 @@ def device_objective(fid, instance, dim):
     return lambda X: jax.vmap(one)(jnp.asarray(X))
 
 
-def run_arqon_device(fid, inst, dim, budget, seed):
+def run_arqon_device(fid, inst, dim, budget, seed, batch=None):
     f = device_objective(fid, inst, dim)
     bounds = [(-5.0, 5.0)] * dim
+    kw = {} if batch is None else {"batch_size": batch}
     t = time.perf_counter()
-    r = aj.minimize(f, bounds, budget=budget, seed=seed)
+    r = aj.minimize(f, bounds, budget=budget, seed=seed, **kw)
     wall = time.perf_counter() - t
     assert r.info["path"] == "device", r.info["path"]
     return {"gap": max(float(r.fun), 0.0), "nfev": int(r.nfev), "wall_s": wall, "batch": r.info.get("batch_size"),
@@ -198,9 +200,11 @@ def main() -> int:
 
     t0 = time.perf_counter()
     runs = []
-    for cfg in configs:
-        for fid in fids:
-            for inst in range(1, args.instances + 1):
+    # Interleaved (each problem runs every configuration in turn), so that the load of a
+    # shared machine weighs on all of them alike.
+    for fid in fids:
+        for inst in range(1, args.instances + 1):
+            for cfg in configs:
                 seed = inst - 1
                 if cfg == "pycma_ipop":
                     out = run_pycma(fid, inst, dim, budget, seed)
@@ -208,11 +212,12 @@ def main() -> int:
                     out = run_de(fid, inst, dim, budget, seed)
                 elif cfg == "evosax_cmaes":
                     out = run_evosax(fid, inst, dim, budget, seed)
-                elif cfg == "arqon_device":
-                    out = run_arqon_device(fid, inst, dim, budget, seed)
+                elif cfg.startswith("arqon_device"):
+                    batch = int(cfg.removeprefix("arqon_device_batch")) if "_batch" in cfg else None
+                    out = run_arqon_device(fid, inst, dim, budget, seed, batch)
                     # Every objective is a new program to compile: time each run again.
                     out["first_call_s"] = out["wall_s"]
-                    out["wall_s"] = run_arqon_device(fid, inst, dim, budget, seed)["wall_s"]
+                    out["wall_s"] = run_arqon_device(fid, inst, dim, budget, seed, batch)["wall_s"]
                 else:
                     x64 = cfg.endswith("_x64")
                     base = cfg.removesuffix("_x64")
@@ -239,7 +244,10 @@ def main() -> int:
     info = machine_info()
     elapsed = time.perf_counter() - t0
     md = "\n".join([
-        f"# BBOB {dim}-D, budget 10^4 dim, host (numpy) objective", "",
+        f"# BBOB {dim}-D, budget 10^4 dim, "
+        + ("JAX objective (device path)" if all(c.startswith("arqon_device") for c in configs)
+           else "host (numpy) objective" + (", and a JAX one for arqon_device" if any(
+               c.startswith("arqon_device") for c in configs) else "")), "",
         f"{info['date']} · {info['processor']} ({info['cpu_count']} cores, shared: load average "
         f"{info.get('load_average', ['?'])[0]}) · command: `{command_line()}` · {elapsed:.0f} s in all", "",
         f"ioh BBOB functions {fids[0]}-{fids[-1]}, instances 1..{args.instances} (optimizer seed = instance - 1). "

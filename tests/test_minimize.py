@@ -114,11 +114,21 @@ def test_host_path_ranks_in_float64_by_default():
     assert "x64" not in r32.info and r32.fun - 100.0 > 1e-8
 
 
-@pytest.mark.parametrize("budget, dim, host, expected", [
-    (100, 5, False, 10), (100, 5, True, 10), (10**5, 10, False, 2000), (10**5, 10, True, 200),
-    (2 * 10**5, 20, True, 200), (1000, 20, True, 12), (10**8, 2, True, 4096), (5, 30, True, 5)])
-def test_default_batch_size_follows_the_path(budget, dim, host, expected):
-    assert aj.default_batch_size(budget, dim, host=host) == expected
+@pytest.mark.parametrize("budget, dim, wide, expected", [
+    (100, 5, True, 10), (100, 5, False, 10), (10**5, 10, True, 2000), (10**5, 10, False, 200),
+    (2 * 10**5, 20, False, 200), (1000, 20, False, 12), (10**8, 2, False, 4096), (5, 30, False, 5)])
+def test_default_batch_size_follows_the_path(budget, dim, wide, expected):
+    assert aj.default_batch_size(budget, dim, wide=wide) == expected
+
+
+def test_minimize_sizes_the_default_batch_for_the_path():
+    # On this CPU every row costs the same on both paths: batches sized for generations.
+    host = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 1)] * 4, budget=40_000, method="random")
+    dev = aj.minimize(lambda X: jnp.sum(X ** 2, axis=1), [(-1, 1)] * 4, budget=40_000, method="random")
+    assert host.info["path"] == "host" and dev.info["path"] == "device"
+    assert host.info["batch_size"] == dev.info["batch_size"] == 200 == aj.default_batch_size(40_000, 4, wide=False)
+    assert aj.minimize(lambda X: jnp.sum(X ** 2, axis=1), [(-1, 1)] * 4, budget=40_000, method="random",
+                       batch_size=64).info["batch_size"] == 64
 
 
 # ---------------------------------------------------------------------- bounds

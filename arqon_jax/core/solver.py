@@ -144,31 +144,35 @@ class Solver:
         return trace
 
 
-def default_batch_size(budget: int, dim: int | None = None, *, host: bool = False) -> int:
+def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True) -> int:
     """The default batch size of ``minimize``.
 
-    Device path (``host=False``): ``budget // 50`` within ``[10, 4096]``: wide batches
-    cost little on an accelerator, so the loop runs ~50 steps. Host path
-    (``host=True``, ``dim`` given): an evaluation costs the same in any batch, so the
-    batch is chosen for generations: ``budget // (50 dim)`` within
-    ``[max(10, lambda), 4096]`` (``lambda = 4 + floor(3 ln dim)``, CMA-ES's default
-    population), about ``40 dim`` refine steps. Measured on BBOB 10-D at budget
-    ``10^5`` (``benchmarks/results/large_budget_bbob_d10.md``): batch 100 / 200 / 400 /
+    ``wide=True``: ``budget // 50`` within ``[10, 4096]``, for where a wide batch costs
+    little more than a narrow one (an accelerator, a pool of workers): the loop runs
+    ~50 steps. ``wide=False`` (``dim`` given): where every evaluation costs the same
+    in any batch (a host objective, a JAX objective on the CPU), the batch is chosen
+    for generations: ``budget // (50 dim)`` within ``[max(10, lambda), 4096]``
+    (``lambda = 4 + floor(3 ln dim)``, CMA-ES's default population), about ``40 dim``
+    refine steps. Measured on BBOB 10-D at budget ``10^5`` in float64
+    (``benchmarks/results/large_budget_bbob_d10_batches.md``): batch 100 / 200 / 400 /
     2000 solve 46 / 50 / 44 / 13 of 72 problems; 20-D at ``2 10^5``: batch 200 / 400
     solve 16 / 14 of 24.
 
     Args:
         budget: Total evaluations, ``>= 1``.
-        dim: Number of dimensions (required with ``host=True``).
-        host: Whether the objective runs on the host.
+        dim: Number of dimensions (required with ``wide=False``).
+        wide: Whether wide batches are nearly free.
 
     Returns:
         The batch size, at most ``budget``.
+
+    Raises:
+        TypeError: ``wide=False`` without ``dim``.
     """
-    if not host:
+    if wide:
         return int(min(budget, max(10, min(4096, budget // 50))))
     if dim is None:
-        raise TypeError("dim: required with host=True")
+        raise TypeError("dim: required with wide=False")
     low = max(10, default_lambda(dim))
     return int(min(budget, max(low, min(4096, budget // (50 * dim)))))
 
