@@ -20,12 +20,14 @@ sent to stderr). Jobs:
           "batch_sizes", "nonfinite"}: a full ArqonSolver ask/tell loop on a
          numpy test function evaluated at x - shift. Nothing is cut: nfev is
          every evaluation the solver asked for (it can exceed the budget).
+         NAME "bbob:FID:INSTANCE" is COCO's BBOB function FID, instance INSTANCE,
+         from ``ioh`` (then "shift" is ignored and the values include f*).
   {"kind": "ask_tell_overhead", "dim": d, "budget": B, "seed": s}
       -> {"wall_s", "nfev", "n_asks", "per_eval_s"}: full loop, objective sum(params).
 
 Parameter names are x0..x{d-1}, zero-padded (x00, x01, ...) when d > 10 so that
 ArqonHPO's sorted-name order is the numeric order of the bounds list.
-Dependencies: arqonhpo and numpy only.
+Dependencies: arqonhpo and numpy (and ioh for the "bbob:" functions).
 """
 
 from __future__ import annotations
@@ -165,18 +167,28 @@ def job_minimize(job: dict) -> dict:
     bounds = job["bounds"]
     dim = len(bounds)
     fname = job["function"]
-    if fname not in FUNCTIONS:
-        raise ValueError(f"unknown function {fname!r}; known: {sorted(FUNCTIONS)}")
-    f = FUNCTIONS[fname]
-    shift = np.asarray(job.get("shift") or [0.0] * dim, dtype=np.float64)
-    if shift.shape != (dim,):
-        raise ValueError(f"shift has {shift.size} entries, bounds {dim}")
     budget = int(job["budget"])
     cfg, names = _config(bounds, budget, int(job.get("seed", 0)), job.get("probe_ratio"))
     solver = ArqonSolver(json.dumps(cfg))
+    if fname.startswith("bbob:"):
+        import ioh
 
-    def objective(x):
-        return f(np.asarray(x, dtype=np.float64) - shift)
+        _, fid, instance = fname.split(":")
+        problem = ioh.get_problem(int(fid), instance=int(instance), dimension=dim,
+                                  problem_class=ioh.ProblemClass.BBOB)
+
+        def objective(x):
+            return float(problem(list(map(float, x))))
+    else:
+        if fname not in FUNCTIONS:
+            raise ValueError(f"unknown function {fname!r}; known: {sorted(FUNCTIONS)} or bbob:FID:INSTANCE")
+        f = FUNCTIONS[fname]
+        shift = np.asarray(job.get("shift") or [0.0] * dim, dtype=np.float64)
+        if shift.shape != (dim,):
+            raise ValueError(f"shift has {shift.size} entries, bounds {dim}")
+
+        def objective(x):
+            return f(np.asarray(x, dtype=np.float64) - shift)
 
     r = _ask_tell_loop(solver, names, objective, budget)
     vals = r["values"]
