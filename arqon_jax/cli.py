@@ -251,38 +251,6 @@ def _check_positive(name: str, value: int | None, allow_none: bool = True) -> No
         raise CLIError(f"{name}: expected an integer >= 1, got {value}")
 
 
-# ================================================================ progress bar
-class _Bar:
-    """Progress on stderr: a redrawn line on a terminal, a few plain lines otherwise."""
-
-    def __init__(self, total: int, stream=None):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.t0 = time.perf_counter()
-        self.last_t = 0.0
-        self.last_tenth = -1
-
-    def update(self, done: int, best: float, final: bool = False) -> None:
-        now = time.perf_counter()
-        rate = done / max(now - self.t0, 1e-9)
-        width = 30
-        filled = int(width * done / self.total)
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {done:,}/{self.total:,} evals  "
-                f"best {best:.6g}  {rate:,.0f} evals/s")
-        if self.tty:
-            if final or now - self.last_t >= 0.05:
-                self.stream.write("\r" + line + ("\n" if final else ""))
-                self.stream.flush()
-                self.last_t = now
-        else:
-            tenth = 10 * done // self.total
-            if final or tenth > self.last_tenth:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-                self.last_tenth = tenth
-
-
 # ======================================================================= demo
 def _divisor_near(steps: int, parts: int) -> int:
     """Largest divisor ``d`` of ``steps`` with at least ``parts`` chunks of ``d`` steps (or ``steps`` chunks of 1)."""
@@ -367,6 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .result import STATUS_OK
     from .core.solver import make_solver
     from .core.space import Space
+    from .host.progress import Progress
 
     quick = args.quick
     dim = args.dim if args.dim is not None else (5 if quick else 10)
@@ -408,7 +377,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     compile_s = time.perf_counter() - t0
     print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
 
-    bar = _Bar(budget)
+    bar = Progress(budget)
     t1 = time.perf_counter()
     state, curves = state0, []
     for i in range(n_chunks):

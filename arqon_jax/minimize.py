@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 import warnings
 from functools import partial
@@ -35,6 +34,7 @@ from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
 from .host.evaluate import point_args, solver_values
 from .host.outcome import build_result
+from .host.progress import Progress
 from .host.steps import bound_constants, fused_steps
 from .host.polish import decide_polish, run_polish
 from .result import (
@@ -357,31 +357,6 @@ def _host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
     return first, step, tell
 
 
-class _Progress:
-    """A one-line progress display on stderr: evaluations, best value, evaluations per second."""
-
-    def __init__(self, budget: int, enabled: bool):
-        self.budget, self.enabled = budget, enabled
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, nfev: int, best: float, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last < 0.2:
-            return
-        self.last = now
-        rate = nfev / max(now - self.t0, 1e-9)
-        width = 30
-        done = int(width * nfev / self.budget)
-        bar = "#" * done + "-" * (width - done)
-        sys.stderr.write(f"\r[{bar}] {nfev}/{self.budget} evals  best {best:.6g}  {rate:,.0f} evals/s")
-        if force:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 # --------------------------------------------------------------------- result
 def _precision_hint(state, dtype) -> str | None:
     """A warning when float32 itself decided the device run's answer, else None.
@@ -610,7 +585,7 @@ def minimize(
         solver = make_solver(space, int(budget) - polish_plan.evaluations, int(batch_size), method=method,
                              probe_ratio=probe_ratio, capacity=capacity)
 
-    prog = _Progress(solver.budget, progress)
+    prog = Progress(solver.budget, progress)
     if use_device:
         t0 = time.perf_counter()
         if ckpt.active:
@@ -622,7 +597,7 @@ def minimize(
         nfev_curve = np.minimum((np.arange(n_steps) + 1) * solver.batch_size, solver.budget)
         if polish_plan is not None:
             state, curve, nfev_curve, polish_info = run_polish(f, solver, polish_plan, state, curve, nfev_curve)
-        prog.update(solver.budget, float(state.best_y), force=True)
+        prog.update(solver.budget, float(state.best_y), final=True)
         info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
         result = build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
         hint = _precision_hint(state, solver.dtype)
@@ -680,7 +655,7 @@ def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, 
         raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
 
 
-def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
+def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress, pool: Any = None,
               ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
     first, step, tell = _host_steps(solver, bound_constants(solver.space, solver.dtype))
     space, batch, budget = solver.space, solver.batch_size, solver.budget
@@ -793,6 +768,6 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             raise
         msg = f"Interrupted after {nfev} evaluations."
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
-    prog.update(nfev, best.y, force=True)
+    prog.update(nfev, best.y, final=True)
     info["wall_time_s"] = time.perf_counter() - t0
     return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
