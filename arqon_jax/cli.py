@@ -38,7 +38,6 @@ import contextlib
 import csv
 import importlib
 import importlib.util
-import json
 import math
 import os
 import shutil
@@ -49,7 +48,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .core.validate import check_int
 from .host.checkpoint import atomic_write_text
+from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
+                          read_text)
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -84,124 +86,15 @@ def _disable_cache() -> None:
     jax.config.update("jax_enable_compilation_cache", False)
 
 
-def _read_text(path: str, what: str) -> str:
-    """Text of ``path`` (``-`` is stdin), with one-line errors naming ``what``."""
-    if path == "-":
-        return sys.stdin.read()
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"{what}: no such file: {path}")
-    if p.is_dir():
-        raise CLIError(f"{what}: {path} is a directory, expected a file")
-    try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{what}: cannot read {path} ({exc})") from None
-
-
 PROBE_CHUNK = 65536  # rows computed and printed at a time by ``probe``
-MAX_DEPTH = 100  # nesting of user JSON/TOML; real configs and results need a handful of levels
-
-_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of arrays/objects)"
 
 
-def _parse_json(text: str, what: str) -> Any:
+def _user(fn: Callable, *args: Any) -> Any:
+    """Calls a host reader of user input: its ValueError/TypeError is a user mistake, one line."""
     try:
-        data = json.loads(text)  # also accepts NaN / Infinity, as Python writes them
-    except json.JSONDecodeError as exc:
-        raise CLIError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise CLIError(f"{what}: {_TOO_DEEP}") from None
-    _check_depth(data, what)
-    return data
-
-
-def _check_depth(data: Any, what: str) -> None:
-    """Refuses data nested deeper than ``MAX_DEPTH``: the library walks it recursively."""
-    # Iterative, so that the check itself cannot hit the recursion limit.
-    stack = [(data, 1)]
-    while stack:
-        obj, depth = stack.pop()
-        if isinstance(obj, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise CLIError(f"{what}: {_TOO_DEEP}")
-            stack.extend((v, depth + 1) for v in (obj.values() if isinstance(obj, dict) else obj))
-
-
-def _check_config_values(data: Any, what: str) -> None:
-    """Refuses config values that do not survive a JSON round trip.
-
-    The state file and every batch printed by ``ask`` are strict JSON, and ``tell``
-    matches parameters by value: a NaN or infinite choice would be printed as null and
-    never matched again, and a TOML date would turn into a string.
-    """
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        obj, where = stack.pop()
-        if isinstance(obj, dict):
-            items = [(v, f"{where}[{k!r}]" if where else str(k)) for k, v in obj.items()]
-            stack.extend(reversed(items))  # the first bad value is the one reported
-        elif isinstance(obj, list):
-            stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(obj)]))
-        elif isinstance(obj, float):
-            if not math.isfinite(obj):
-                raise CLIError(f"{what}: {where or 'the value'} is {obj!r}; NaN and infinite numbers have no JSON "
-                               "form, so state files and batches could not carry them (write such a choice as a string)")
-        elif not (obj is None or isinstance(obj, (str, int, bool))):
-            raise CLIError(f"{what}: {where or 'the value'} is a {type(obj).__name__} ({obj!r}); "
-                           "only strings, numbers, booleans, null, arrays and tables are supported")
-
-
-def _load_config(spec: str, what: str = "--config") -> dict:
-    """A config from a JSON or TOML file (by suffix ``.toml``), ``-`` (stdin, JSON) or inline JSON text."""
-    if spec.lstrip().startswith("{"):
-        data = _parse_json(spec, what)
-    else:
-        text = _read_text(spec, what)
-        if spec.lower().endswith(".toml"):
-            import tomllib
-
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise CLIError(f"{what}: {spec} is not valid TOML ({exc})") from None
-            except RecursionError:
-                raise CLIError(f"{what} {spec}: {_TOO_DEEP}") from None
-            _check_depth(data, f"{what} {spec}")
-        else:
-            data = _parse_json(text, f"{what} {spec}")
-    if not isinstance(data, dict):
-        raise CLIError(f"{what}: expected a JSON object (or a TOML table), got {type(data).__name__}")
-    _check_config_values(data, what)
-    return data
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types; non-finite floats become null (strict JSON for any language)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
-def _dumps(obj: Any, indent: int | None = None) -> str:
-    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
-
-
+        return fn(*args)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
 @contextlib.contextmanager
 def _state_lock(path: Path):
     """Serializes commands on one state file (``PATH.lock``), so parallel ``tell`` calls lose nothing."""
@@ -242,13 +135,6 @@ def _fmt_x(x: Any) -> str:
     if isinstance(x, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in x.items()) + "}"
     return "[" + ", ".join(_fmt(v) for v in list(x)) + "]"
-
-
-def _check_positive(name: str, value: int | None, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise CLIError(f"{name}: expected an integer >= 1, got {value}")
 
 
 # ======================================================================= demo
@@ -341,9 +227,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     dim = args.dim if args.dim is not None else (5 if quick else 10)
     budget = args.budget if args.budget is not None else (2_000 if quick else 200_000)
     batch = args.batch_size if args.batch_size is not None else (20 if quick else 200)
-    _check_positive("--dim", dim, False)
-    _check_positive("--budget", budget, False)
-    _check_positive("--batch-size", batch, False)
+    for name, v in (("--dim", dim), ("--budget", budget), ("--batch-size", batch)):
+        _user(check_int, name, v, 1)
     if budget % batch:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
     problem = _make_problem(make_problem, args.function, dim, True, False, args.problem_seed)
@@ -484,7 +369,7 @@ def _load_objective(spec: str) -> Callable:
 
 def _minimize_settings(args: argparse.Namespace) -> dict:
     """Merges ``--config`` (ArqonHPO's schema) and the flags; flags win."""
-    cfg = _load_config(args.config) if args.config else {}
+    cfg = _user(load_config_file, args.config) if args.config else {}
     known = {"seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity"}
     unknown = sorted(set(cfg) - known)
     if unknown:
@@ -503,8 +388,9 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
         if v is not None:
             s[name] = v
     if args.bounds is not None:
-        s["bounds"] = _parse_json(args.bounds, "--bounds")
-        _check_config_values(s["bounds"], "--bounds")
+        s["bounds"] = _user(parse_json, args.bounds, "--bounds")
+        _user(check_depth, s["bounds"], "--bounds")
+        _user(check_plain, s["bounds"], "--bounds")
     if isinstance(s["method"], str):
         s["method"] = s["method"].lower()
     for name in ("budget", "batch_size", "seed", "capacity"):
@@ -576,7 +462,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
         out["problem"] = {"name": problem.name, "dim": problem.dim, "f_opt": problem.f_opt,
                           "x_opt": problem.x_opt, "gap": res.fun - problem.f_opt}
     if args.json:
-        print(_dumps(out), flush=True)
+        print(dumps(out), flush=True)
         return
     what = problem.name if problem is not None else args.objective
     print(f"{'problem':<12} {what}" + (f"  (f* = {problem.f_opt:g})" if problem is not None else ""))
@@ -664,13 +550,13 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 def _load_solver(state_path: Path):
     from .compat import ArqonSolver
 
-    text = _read_text(str(state_path), "--state")
+    text = _user(read_text, str(state_path), "--state")
     try:
         return ArqonSolver.from_state(text)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"--state: {state_path} is not a usable solver state ({exc})") from None
     except RecursionError:
-        raise CLIError(f"--state: {state_path} is not a usable solver state ({_TOO_DEEP})") from None
+        raise CLIError(f"--state: {state_path} is not a usable solver state ({TOO_DEEP})") from None
 
 
 def _config_differs(cfg: dict, solver) -> str | None:
@@ -692,9 +578,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from .compat import ArqonSolver
 
     if args.count is not None:
-        _check_positive("--count", args.count, False)
+        _user(check_int, "--count", args.count, 1)
     path = Path(args.state)
-    cfg = _load_config(args.config) if args.config else None
+    cfg = _user(load_config_file, args.config) if args.config else None
     if cfg is None and not path.exists():
         raise CLIError(f"--state: {path} does not exist; give --config to create it")
     fresh = None
@@ -732,43 +618,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     out = [{"eval_id": first + k, "params": p} for k, p in enumerate(batch)]
     if args.format == "jsonl":
-        sys.stdout.write("".join(_dumps(o) + "\n" for o in out))
+        sys.stdout.write("".join(dumps(o) + "\n" for o in out))
     else:
-        print(_dumps(out))
+        print(dumps(out))
     return 0
-
-
-def _parse_results(text: str, what: str) -> list:
-    """A JSON array, one JSON object, or JSON lines."""
-    stripped = text.strip()
-    if not stripped:
-        raise CLIError(f"{what}: no results (empty input)")
-    try:
-        data = json.loads(stripped)
-    except RecursionError:
-        raise CLIError(f"{what}: {_TOO_DEEP}") from None
-    except json.JSONDecodeError:
-        data = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    data.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise CLIError(f"{what}: line {i} is not valid JSON ({exc.msg} at column {exc.colno}); "
-                                   "expected a JSON array or one JSON object per line") from None
-                except RecursionError:
-                    raise CLIError(f"{what}: line {i} is {_TOO_DEEP}") from None
-    _check_depth(data, what)
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise CLIError(f"{what}: expected a JSON array of results or JSON lines, got {type(data).__name__}")
-    return data
 
 
 def cmd_tell(args: argparse.Namespace) -> int:
     path = Path(args.state)
-    results = _parse_results(_read_text(args.results, "results"), "results" if args.results == "-" else args.results)
+    results = _user(parse_results, _user(read_text, args.results, "results"),
+                    "results" if args.results == "-" else args.results)
     if not path.exists():
         raise CLIError(f"--state: {path} does not exist; create it with '{PROG} ask --state {path} --config CFG'")
     with _state_lock(path):
@@ -796,7 +655,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     from .compat import ArqonProbe
 
-    cfg = _load_config(args.config)
+    cfg = _user(load_config_file, args.config)
     seed = args.seed if args.seed is not None else cfg.get("seed", 42)
     if args.start < 0 or args.count < 0:
         raise CLIError(f"--start/--count: expected integers >= 0, got {args.start}, {args.count}")
@@ -824,11 +683,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
             w.writerows([lo + i, *(repr(v) if isinstance(v, float) else v for v in (rec[k] for k in names))]
                         for i, rec in enumerate(records))
         elif args.format == "jsonl":
-            out.write("".join(_dumps({"index": lo + i, "params": r}) + "\n" for i, r in enumerate(records)))
+            out.write("".join(dumps({"index": lo + i, "params": r}) + "\n" for i, r in enumerate(records)))
         else:
             # Separators as json.dumps writes them, so the text equals one dumps of the whole list.
             out.write(("" if lo == start else ", ")
-                      + ", ".join(_dumps({"index": lo + i, "params": r}) for i, r in enumerate(records)))
+                      + ", ".join(dumps({"index": lo + i, "params": r}) for i, r in enumerate(records)))
     if args.format == "json":
         out.write("]\n")
     out.flush()

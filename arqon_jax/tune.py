@@ -101,6 +101,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .host.config import check_int, check_seed, missing_extra
+from .host.evaluate import told_value
 from .host.session import Session
 
 try:
@@ -440,18 +441,11 @@ def _extra_keys(value: Mapping, keys: Sequence) -> list:
 
 
 def _metric_number(raw: Any) -> float | None:
-    """A reported metric as a float, or None if it is not one real number (bools, strings, complex)."""
-    if isinstance(raw, (bool, np.bool_)):
-        return None
-    if isinstance(raw, numbers.Real):
-        return float(raw)
+    """A reported metric as a float (NaN for a failure), or None if it is not one real number."""
     try:
-        arr = np.asarray(raw)
-    except Exception:  # noqa: BLE001 - whatever cannot become an array is not a number
+        return told_value(raw, "metric")
+    except TypeError:
         return None
-    if arr.dtype.kind not in "iuf" or arr.size != 1:
-        return None
-    return float(arr.reshape(()))
 
 
 def _decode(rec: dict, x: float) -> Any:
@@ -510,12 +504,6 @@ def _encode(rec: dict, value: Any, where: str) -> float:
 
 
 # ------------------------------------------------------------------ searcher
-def _check_int(name: str, value: Any, low: int, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    return check_int(name, value, low)
-
-
 class ArqonSearch(Searcher):
     """Ray Tune searcher running arqon_jax's probe, classify, refine solver in batches.
 
@@ -569,8 +557,8 @@ class ArqonSearch(Searcher):
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
         if metric is not None and not isinstance(metric, str):
             raise TypeError(f"metric: expected a string, got {type(metric).__name__} {metric!r}")
-        self._batch_size_arg = _check_int("batch_size", batch_size, 1)
-        self._budget = _check_int("budget", budget, 1)
+        self._batch_size_arg = None if batch_size is None else check_int("batch_size", batch_size, 1)
+        self._budget = None if budget is None else check_int("budget", budget, 1)
         if self._budget is not None and self._batch_size_arg is not None and self._batch_size_arg > self._budget:
             raise ValueError(f"batch_size: {batch_size} is larger than budget={budget}")
         self._seed = check_seed(seed)
@@ -680,7 +668,7 @@ class ArqonSearch(Searcher):
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         """Enforces ``max_concurrent`` live trials itself (and sizes default batches by it)."""
-        self._max_concurrent = _check_int("max_concurrent", max_concurrent, 1, allow_none=False)
+        self._max_concurrent = check_int("max_concurrent", max_concurrent, 1)
         return True
 
     @property

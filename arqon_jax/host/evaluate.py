@@ -13,13 +13,16 @@ the same arguments and its output is judged by the same rules everywhere:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..core.space import CATEGORICAL, Space, host_table
+from .jsonio import F64_MAX
 
-__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values"]
+__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
+           "told_value"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -124,3 +127,40 @@ def solver_values(y: np.ndarray, dtype) -> np.ndarray:
     y = np.asarray(y, np.float64)
     top = float(np.finfo(dtype).max)
     return np.where(np.isfinite(y), np.clip(y, -top, top), np.nan).astype(dtype)
+
+
+def told_value(v: Any, where: str) -> float:
+    """A told value (ask/tell results, Tune metrics) as float64: None, NaN and +-inf are failures (NaN).
+
+    A finite value beyond float64 (a huge int, a longdouble) is clipped to its largest
+    finite value rather than becoming a failure. Complex values are refused: keeping the
+    real part would optimize another function without a word.
+    """
+    if type(v) is float:
+        return v
+    if v is None:
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{where}: expected a number or None, got {v!r}")
+    if isinstance(v, (complex, np.complexfloating)) or (hasattr(v, "__array__") and np.iscomplexobj(v)):
+        raise TypeError(f"{where}: got the complex value {v!r}; tell a real number (e.g. abs(z) or z.real)")
+    if isinstance(v, numbers.Real) and not isinstance(v, np.generic):
+        try:
+            return float(v)
+        except OverflowError:  # 10**400, Fraction(10**400): finite, beyond float64
+            return F64_MAX if v > 0 else -F64_MAX
+    if isinstance(v, np.generic) or hasattr(v, "__array__"):
+        try:
+            arr = np.asarray(v)
+        except Exception:  # noqa: BLE001 - an object whose __array__ fails is not a number
+            arr = None
+        if arr is None or arr.size != 1 or arr.dtype.kind not in "iuf":
+            kind = "" if arr is None else f" of dtype {arr.dtype} and shape {arr.shape}"
+            raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__}{kind}")
+        item = arr.reshape(())
+        with np.errstate(over="ignore"):
+            out = float(item)
+        if math.isinf(out) and bool(np.isfinite(item)):  # a longdouble beyond float64
+            return math.copysign(F64_MAX, out)
+        return out
+    raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__} {v!r}")

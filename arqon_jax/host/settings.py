@@ -19,6 +19,7 @@ import numpy as np
 from ..core.solver import METHODS, default_batch_size
 from ..core.space import LOG, Space
 from .config import check_int, check_seed
+from .jsonio import parse_json
 
 __all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "load_config", "solver_config", "warn_unknown"]
 
@@ -33,12 +34,7 @@ def load_config(config: Any, where: str = "config") -> dict:
     if isinstance(config, (bytes, bytearray)):
         config = bytes(config).decode("utf-8")
     if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ValueError(f"{where}: JSON nested too deeply") from None
+        config = parse_json(config, where)
     if not isinstance(config, Mapping):
         raise TypeError(f"{where}: expected a JSON object (str) or a dict, got {type(config).__name__}")
     return dict(config)
