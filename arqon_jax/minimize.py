@@ -32,7 +32,7 @@ from .host.config import seed_key
 from .host.evaluate import as_values as _as_values
 from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
-from .host.evaluate import point_args, solver_values
+from .host.evaluate import RecordingEvaluator, point_args, solver_values
 from .host.outcome import build_result
 from .host.progress import Progress
 from .host.steps import bound_constants, fused_steps
@@ -307,29 +307,6 @@ def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
         return jax.lax.scan(body(consts), state, None, length=length)
 
     return chunk, jax.jit(last)
-
-
-class _RecordingEvaluator:
-    """Evaluates ``f`` on the host and records the points it raises on, as a pool does."""
-
-    def __init__(self, f: Callable):
-        self.f = f
-
-    def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
-        n = values.shape[0]
-        try:
-            raw = _call_host(self.f, space, values, vectorized)
-        except Exception:  # noqa: BLE001 - find the points that raise, one by one
-            y, errors = np.full(n, np.nan), {}
-            for i in range(n):
-                try:
-                    raw_i = _call_host(self.f, space, values[i : i + 1], vectorized)
-                except Exception as exc:  # noqa: BLE001 - any exception of f is a failed evaluation here
-                    errors[i] = f"{type(exc).__name__}: {exc}"
-                    continue
-                y[i] = _check_host(raw_i, 1, vectorized)[0]  # a wrong output shape is an error, not a failure
-            return y, errors
-        return _check_host(raw, n, vectorized), {}
 
 
 # ------------------------------------------------------------------ host path
@@ -610,7 +587,7 @@ def minimize(
             result.trace.append((solver.budget, "polish"))
         return result
     if errors == "record":
-        pool = _RecordingEvaluator(f)
+        pool = RecordingEvaluator(f)
     result = _run_host(f, solver, key, vectorized, callback, prog, pool, ckpt)
     result.info["polish"] = polish_info
     return result
@@ -665,7 +642,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress
     info: dict = {"path": "host"}
     if pool is not None:
         info.update(retries=0, n_errors=0, errors={})
-        if not isinstance(pool, _RecordingEvaluator):
+        if not isinstance(pool, RecordingEvaluator):
             info["pool"] = type(pool).__name__
         retries0 = getattr(pool, "retries", 0)
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from ..core.space import CATEGORICAL, Space, host_table
 from .jsonio import F64_MAX
 
 __all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
-           "told_value"]
+           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -164,3 +164,78 @@ def told_value(v: Any, where: str) -> float:
             return math.copysign(F64_MAX, out)
         return out
     raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__} {v!r}")
+
+
+def error_text(exc: BaseException, limit: int | None = 500) -> str:
+    """``Type: message`` of an exception on one line, cut to ``limit`` characters (``None``: whole)."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+class BadOutput(Exception):
+    """The objective returned the wrong shape or type: a bug, fatal for the run (``cause`` says what)."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+    def __reduce__(self):
+        return (BadOutput, (self.cause,))
+
+
+def checked(fn: Callable[[], np.ndarray]) -> np.ndarray:
+    """``fn()``, an output check, with its TypeError/ValueError raised as :class:`BadOutput`."""
+    try:
+        return fn()
+    except (TypeError, ValueError) as exc:
+        raise BadOutput(exc) from None
+
+
+def evaluate_rows(run: Callable[[int, int], np.ndarray], n: int, pointwise: bool) -> tuple[np.ndarray, dict]:
+    """Evaluates rows ``0..n-1``, recording the rows that raise instead of stopping.
+
+    Args:
+        run: ``run(a, b)`` evaluates rows ``a:b`` and returns their float64 values; it
+            raises :class:`BadOutput` for a wrong output (re-raised here) and whatever
+            the objective raises.
+        n: Number of rows.
+        pointwise: Evaluate row by row. Otherwise the batch runs whole first and, if it
+            raised, again row by row, so that only the rows that raise fail.
+
+    Returns:
+        ``y`` float64 ``(n,)`` (NaN where a row raised) and ``{row: message}``.
+    """
+    y, errors = np.full(n, np.nan, np.float64), {}
+    if not pointwise:
+        try:
+            return run(0, n), errors
+        except BadOutput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any exception of f is a failed evaluation here
+            if n == 1:
+                return y, {0: error_text(exc)}
+    for i in range(n):
+        try:
+            y[i] = run(i, i + 1)[0]
+        except BadOutput:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            errors[i] = error_text(exc)
+    return y, errors
+
+
+class RecordingEvaluator:
+    """``minimize(errors="record")``: evaluates ``f`` on the host and records the rows it raises on, as a pool does."""
+
+    def __init__(self, f: Callable):
+        self.f = f
+
+    def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
+        def run(a: int, b: int) -> np.ndarray:
+            raw = call_host(self.f, space, values[a:b], vectorized)
+            return checked(lambda: check_host(raw, b - a, vectorized))
+
+        try:
+            return evaluate_rows(run, len(values), not vectorized)
+        except BadOutput as exc:
+            raise exc.cause from None
