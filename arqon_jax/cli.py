@@ -217,6 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .functions import make_problem
     from .host.config import seed_key
+    from .host.device import device_chunks
     from .host.outcome import build_result
     from .result import STATUS_OK
     from .core.solver import make_solver
@@ -238,15 +239,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     chunk = _divisor_near(steps, 40)
     n_chunks = steps // chunk
 
-    def body(state, _):
-        X, state = solver.ask(state)
-        y = jnp.reshape(problem.f(space.from_unit(X)), (batch,)).astype(solver.dtype)
-        state = solver.tell(state, X, y)
-        return state, state.best_y
-
     # The device path of minimize() is one compiled lax.scan over the whole budget, so
-    # its progress shows only at the end. The demo runs the same scan body in chunks of
-    # `chunk` steps (one compiled program, called n_chunks times): the bar moves, and
+    # its progress shows only at the end. The demo runs minimize's own chunked device
+    # loop (the one its checkpoints use) in chunks of `chunk` steps: the bar moves, and
     # the result is bit for bit minimize(problem.f, problem.bounds, budget=budget,
     # batch_size=batch, seed=seed, polish=False): the demo shows the probe, classify,
     # refine loop alone, without the gradient polish minimize() adds at the end.
@@ -257,7 +252,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           "(once per problem shape, kept in the disk cache) ...", flush=True)
     t0 = time.perf_counter()
     state0 = jax.jit(solver.init)(seed_key(args.seed, "--seed"))
-    run_chunk = jax.jit(lambda s: jax.lax.scan(body, s, None, length=chunk)).lower(state0).compile()
+    consts = jax.device_put(space.unit_constants(solver.dtype))
+    run_chunk = device_chunks(problem.f, solver)[0].lower(state0, consts, chunk).compile()
     f_jit = jax.jit(problem.f)
     compile_s = time.perf_counter() - t0
     print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
@@ -266,7 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     state, curves = state0, []
     for i in range(n_chunks):
-        state, c = run_chunk(state)
+        state, c = run_chunk(state, consts)
         c = np.asarray(c)  # waits for the chunk
         curves.append(c)
         bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)

@@ -18,7 +18,6 @@ import math
 import os
 import time
 import warnings
-from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -27,8 +26,8 @@ import numpy as np
 
 from .host.checkpoint import read_checkpoint, write_checkpoint
 from .core.history import OK
-from .host.cache import ObjectiveCache
 from .host.config import seed_key
+from .host.device import build_device_runner, device_chunks, device_runner
 from .host.evaluate import as_values as _as_values
 from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
@@ -46,15 +45,10 @@ from .result import (
     OptimizeResult,
 )
 from .core.solver import METHODS, Solver, default_batch_size, make_solver
-from .core.space import Space, from_unit_with
+from .core.space import Space
 from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
-
-# Device programs per objective, holding it weakly (see host/cache.py); the host path's
-# compiled step is cached per solver shape in host/steps.py.
-_DEVICE = ObjectiveCache()
-
 
 # --------------------------------------------------------------------- inputs
 def _resolve_problem(f: Any, bounds: Any) -> tuple[Callable, Space]:
@@ -120,71 +114,6 @@ def _check_traced_output(out: Any, batch: int) -> None:
 
 
 # ---------------------------------------------------------------- device path
-def _device_body(get_f: Callable[[], Callable], solver: Solver):
-    """The scan body of the device loop (ask, evaluate, tell) and the budget-cut last batch.
-
-    ``get_f()`` returns the objective when tracing; the compiled loop does not hold it.
-    """
-    space, dtype, scales = solver.space, solver.dtype, solver.space.scales
-
-    def evaluate(U, consts):
-        y = get_f()(space.to_user(from_unit_with(scales, consts, U)))
-        return jnp.reshape(y, (U.shape[0],)).astype(dtype)
-
-    def body(consts):
-        def step(state, _):
-            X, state = solver.ask(state)
-            state = solver.tell(state, X, evaluate(X, consts))
-            return state, state.best_y
-
-        return step
-
-    batch, rem = solver.batch_size, solver.budget % solver.batch_size
-
-    def last(state, consts):
-        # Only the first ``rem`` rows are evaluated: the budget is exact.
-        X, state = solver.ask(state)
-        y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, dtype)])
-        state = solver.tell(state, X, y, jnp.arange(batch) < rem)
-        return state, state.best_y
-
-    return body, last
-
-
-def _shape_key(solver: Solver) -> tuple:
-    """What a compiled device loop depends on besides ``f``: the solver's functions and
-    the space's shape (scales, names, choices), not its bound values, which are data."""
-    space = solver.space
-    choices = None if space.choices is None else tuple(
-        None if c is None else tuple((type(v).__qualname__, repr(v)) for v in c) for c in space.choices)
-    # The budget sets the loop's length and init's probe length: the ask function alone
-    # is shared by every budget with the same shapes.
-    return id(solver.ask), solver.budget, solver.probe_count, space.scales, space.names, choices
-
-
-def _device_runner(f: Callable, solver: Solver) -> Callable:
-    """A pure ``run(key, consts) -> (state, curve)`` doing the whole budget on the device.
-
-    ``consts`` are the bounds as data (:meth:`Space.unit_constants`).
-    """
-    return _DEVICE.get(f, ("run", _shape_key(solver)), lambda get_f: _build_device_runner(get_f, solver))
-
-
-def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Callable:
-    n_full, rem = divmod(solver.budget, solver.batch_size)
-    body, last = _device_body(get_f, solver)
-
-    def run(key, consts):
-        state = solver.init(key)
-        state, curve = jax.lax.scan(body(consts), state, None, length=n_full)
-        if rem:
-            state, best = last(state, consts)
-            curve = jnp.concatenate([curve, best[None]])
-        return state, curve
-
-    return jax.jit(run)
-
-
 def make_minimizer(
     f: Callable,
     bounds: Any,
@@ -222,7 +151,7 @@ def make_minimizer(
     _check_traced_output(out, solver.batch_size)
     _check_batch_form(f, space, solver.batch_size, solver.dtype)
     # Built here, not taken from the weak cache: the returned function must keep f alive.
-    runner = _build_device_runner(lambda: f, solver)
+    runner = build_device_runner(lambda: f, solver)
     consts = space.unit_constants(solver.dtype)
 
     def run(key):
@@ -249,7 +178,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
     space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
-    chunk, tail = _device_chunk_fns(f, solver)
+    chunk, tail = device_chunks(f, solver)
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
@@ -292,21 +221,6 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
 
 def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
     return np.minimum((np.arange(n_steps) + 1) * batch, budget)
-
-
-def _device_chunk_fns(f: Callable, solver: Solver):
-    """``chunk(state, consts, length)`` and ``tail(state, consts)``: the device loop's pieces, compiled once each."""
-    return _DEVICE.get(f, ("chunks", _shape_key(solver)), lambda get_f: _build_device_chunks(get_f, solver))
-
-
-def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
-    body, last = _device_body(get_f, solver)
-
-    @partial(jax.jit, static_argnums=2)
-    def chunk(state, consts, length):
-        return jax.lax.scan(body(consts), state, None, length=length)
-
-    return chunk, jax.jit(last)
 
 
 # ------------------------------------------------------------------ host path
@@ -568,7 +482,7 @@ def minimize(
         if ckpt.active:
             state, curve = _run_device_chunked(f, solver, key, ckpt)
         else:
-            state, curve = _device_runner(f, solver)(key, jax.device_put(space.unit_constants(solver.dtype)))
+            state, curve = device_runner(f, solver)(key, jax.device_put(space.unit_constants(solver.dtype)))
         curve = np.asarray(curve)
         n_steps = len(curve)
         nfev_curve = np.minimum((np.arange(n_steps) + 1) * solver.batch_size, solver.budget)

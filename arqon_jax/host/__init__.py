@@ -7,7 +7,8 @@
 * :mod:`.jsonio`: the user's JSON and TOML in and out (configs, results, strict output).
 * :mod:`.evaluate`: calling user objectives and turning what they return, or what a user
   tells, into values (``minimize``, the Ray workers, ``ArqonSolver.tell``, Tune metrics).
-* :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data).
+* :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data);
+  :mod:`.device`: the device path's compiled loops (``minimize``, ``make_minimizer``, the demo).
 * :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,
   budget accounting and the versioned JSON state (:mod:`.state_io`).
 * :mod:`.checkpoint`: ``minimize``'s checkpoints; :mod:`.polish`: its gradient polish;
