@@ -9,6 +9,8 @@
   tells, into values (``minimize``, the Ray workers, ``ArqonSolver.tell``, Tune metrics).
 * :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data);
   :mod:`.device`: the device path's compiled loops (``minimize``, ``make_minimizer``, the demo).
+* :mod:`.nested`: search spaces with nested and conditional parameters over a flat
+  :class:`~arqon_jax.Space` (``ArqonSearch``'s Tune spaces).
 * :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,
   budget accounting and the versioned JSON state (:mod:`.state_io`).
 * :mod:`.checkpoint`: ``minimize``'s checkpoints; :mod:`.polish`: its gradient polish;
