@@ -45,11 +45,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .core.validate import check_int
-from .host.checkpoint import atomic_write_text
+from .host.checkpoint import atomic_write_text, locked
 from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
                           read_text)
 
@@ -95,40 +96,25 @@ def _user(fn: Callable, *args: Any) -> Any:
         return fn(*args)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+
+
 @contextlib.contextmanager
-def _state_lock(path: Path):
-    """Serializes commands on one state file (``PATH.lock``), so parallel ``tell`` calls lose nothing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
+def _warnings_to_stderr(command: str):
+    """Prints the library's warnings as ``arqon-jax COMMAND: warning: ...`` lines once the block succeeds."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         yield
-        return
-    # Locked by the file a write replaces, so that a symlink and its target share one lock.
-    real = Path(os.path.realpath(path))
-    lock_path = real.with_name(real.name + ".lock")
-    try:
-        fh = open(lock_path, "a")
-    except OSError:
-        yield  # read-only folder: the state write fails later with its own message
-        return
-    with fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    for w in caught:
+        print(f"{PROG} {command}: warning: {w.message}", file=sys.stderr)
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, str):
-        return v
+    if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+        return str(v)
     try:
-        f = float(v)
+        return f"{float(v):.6g}"
     except (TypeError, ValueError):
         return repr(v)
-    if isinstance(v, (int,)) and not isinstance(v, bool):
-        return str(v)
-    return f"{f:.6g}"
 
 
 def _fmt_x(x: Any) -> str:
@@ -185,10 +171,7 @@ def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, t
                     ax.axvline(n0, color="grey", lw=0.8, ls="--")
                     ax.annotate(f" {phase}", (n0, 1.0), xycoords=("data", "axes fraction"), va="top",
                                 fontsize=8, color="grey")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("evaluations")
-            ax.set_ylabel("best f - f*")
+            ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best f - f*")
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
@@ -199,14 +182,11 @@ def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, t
     else:
         note = "convergence curves (CSV)"
     out = out.with_suffix(".csv")
-    labels = list(curves)
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["solver", "evaluations", "best"])
-        for label in labels:
-            n, y = curves[label]
-            for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()):
-                w.writerow([label, a, repr(b)])
+        for label, (n, y) in curves.items():
+            w.writerows([label, a, repr(b)] for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()))
     return out, note
 
 
@@ -215,7 +195,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from .functions import make_problem
     from .host.config import seed_key
     from .host.device import device_chunks
     from .host.outcome import build_result
@@ -232,7 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _user(check_int, name, v, 1)
     if budget % batch:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
-    problem = _make_problem(make_problem, args.function, dim, True, False, args.problem_seed)
+    problem = _make_problem(args.function, dim, True, False, args.problem_seed)
     space = Space.from_bounds(problem.bounds)
     solver = make_solver(space, budget, batch)
     steps = budget // batch
@@ -275,7 +254,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Plain random search with the same budget: numpy uniform points, same objective.
     rng = np.random.default_rng(args.seed)
     lo, hi = problem.bounds[:, 0], problem.bounds[:, 1]
-    t2 = time.perf_counter()
     rand_best = np.empty(steps)
     best_so_far = math.inf
     block = chunk * batch
@@ -322,7 +300,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # =================================================================== minimize
-def _make_problem(make_problem: Callable, name: str, dim: int, shift: bool, rotate: bool, seed: int):
+def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
+    from .functions import make_problem
+
     try:
         return make_problem(name, dim, shift=shift, rotate=rotate, seed=seed)
     except (ValueError, TypeError) as exc:
@@ -425,23 +405,21 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
 def _shape_mistake(exc: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
     """The --pointwise hint when ``exc`` is how a one-point objective fails on a batch (or the reverse)."""
+    from .host.evaluate import error_text
+
     if partial is not None and partial.nfev:
         return None  # earlier batches worked: the objective takes the right form
     for e in _exception_chain(exc):
         msg = str(e)
         if not args.pointwise:
             if any(s in msg for s in _ONE_POINT_SIGNS) or type(e).__name__ in _ONE_POINT_ERRORS:
-                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({_one_line(e)}); "
+                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({error_text(e, None)}); "
                         "pass --pointwise, or make it map a (batch, dim) array (a dict of (batch,) arrays for "
                         "named bounds) to (batch,) values")
         elif any(s in msg for s in _BATCH_SIGNS) or type(e).__name__ == "AxisError":
-            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({_one_line(e)}); "
+            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({error_text(e, None)}); "
                     "drop --pointwise")
     return None
 
@@ -481,7 +459,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    from .functions import make_problem
+    from .host.evaluate import error_text
     from .minimize import minimize
     from .result import OptimizationError
 
@@ -493,7 +471,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         if s["bounds"] is not None:
             raise CLIError("--function: a shipped function has its own bounds; --bounds and config bounds are for --objective")
         dim = 10 if args.dim is None else args.dim
-        problem = _make_problem(make_problem, args.function, dim, args.shift, args.rotate, args.problem_seed)
+        problem = _make_problem(args.function, dim, args.shift, args.rotate, args.problem_seed)
         f, bounds, vectorized = problem.f, problem.bounds, True
     else:
         if args.dim is not None:
@@ -534,7 +512,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             raise  # argument validation (ValueError/TypeError: one line from main) or a bug
         if partial.nfev:
             _print_result(args, partial, problem)
-        raise CLIError(f"the objective raised {_one_line(cause)} (after {partial.nfev} evaluations"
+        raise CLIError(f"the objective raised {error_text(cause, None)} (after {partial.nfev} evaluations"
                        + ("; the best so far is on stdout" if partial.nfev else "") + "; --traceback shows where)",
                        EXIT_OBJECTIVE) from cause
 
@@ -558,8 +536,6 @@ def _load_solver(state_path: Path):
 def _config_differs(cfg: dict, solver) -> str | None:
     from .host.settings import solver_config
 
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         norm, _ = solver_config(cfg)
@@ -569,8 +545,6 @@ def _config_differs(cfg: dict, solver) -> str | None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    import warnings
-
     from .compat import ArqonSolver
 
     if args.count is not None:
@@ -581,12 +555,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise CLIError(f"--state: {path} does not exist; give --config to create it")
     fresh = None
     if not path.exists():  # validate the config before touching the folder
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_to_stderr("ask"):
             fresh = ArqonSolver(cfg)
-        for w in caught:
-            print(f"{PROG} ask: warning: {w.message}", file=sys.stderr)
-    with _state_lock(path):
+    with locked(path):
         if path.exists():  # checked again under the lock: a parallel first call may have created it
             solver = _load_solver(path)
             if cfg is not None:
@@ -626,19 +597,13 @@ def cmd_tell(args: argparse.Namespace) -> int:
                     "results" if args.results == "-" else args.results)
     if not path.exists():
         raise CLIError(f"--state: {path} does not exist; create it with '{PROG} ask --state {path} --config CFG'")
-    with _state_lock(path):
+    with _warnings_to_stderr("tell"), locked(path):
         solver = _load_solver(path)
-        import warnings
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                solver.tell(results)
-            except (ValueError, TypeError) as exc:
-                raise CLIError(f"{exc} (nothing was recorded)") from None
+        try:
+            solver.tell(results)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"{exc} (nothing was recorded)") from None
         atomic_write_text(path, solver.export())
-    for w in caught:
-        print(f"{PROG} tell: warning: {w.message}", file=sys.stderr)
     if not args.quiet:
         print(f"{PROG} tell: recorded {len(results)} result(s); {solver.get_history_len()} in all, "
               f"{solver.n_proposed} proposals handed out, budget left {solver.budget_left}", file=sys.stderr)
@@ -647,8 +612,6 @@ def cmd_tell(args: argparse.Namespace) -> int:
 
 # ====================================================================== probe
 def cmd_probe(args: argparse.Namespace) -> int:
-    import warnings
-
     from .compat import ArqonProbe
 
     cfg = _user(load_config_file, args.config)
