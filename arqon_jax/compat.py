@@ -83,7 +83,7 @@ from .host.evaluate import told_value
 from .host.jsonio import parse_json
 from .core.solver import pow2
 from .host.session import Session
-from .host.settings import SOLVER_FIELDS, check_bounds, load_config, solver_config, warn_unknown
+from .host.settings import SOLVER_FIELDS, config_space, load_config, solver_config, warn_unknown
 from .core.probe import kronecker
 from .core.space import CATEGORICAL, INTEGER, LOG, Space
 from .host.state_io import read_state_header
@@ -416,9 +416,7 @@ class ArqonProbe:
     def __init__(self, config: Any, seed: int = 42, *, shift: bool = False):
         cfg = load_config(config)
         warn_unknown(cfg, SOLVER_FIELDS, "ArqonProbe")
-        if "bounds" not in cfg:
-            raise ValueError("config: missing required field 'bounds'")
-        self._space = check_bounds(cfg["bounds"])
+        self._space = config_space(cfg)
         self.seed = check_seed(seed)
         if not isinstance(shift, bool):
             raise TypeError(f"shift: expected a bool, got {shift!r}")

@@ -113,7 +113,7 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .core.solver import METHODS
+from .core.solver import check_method
 from .core.space import Space
 from .host.state_io import read_state_header
 
@@ -421,6 +421,11 @@ def _encode(rec: dict, value: Any, where: str) -> float:
 
 
 # ------------------------------------------------------------------ searcher
+def _check_mode(mode: Any) -> None:
+    if mode not in (None, "min", "max"):
+        raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+
+
 class ArqonSearch(Searcher):
     """Ray Tune searcher running arqon_jax's probe, classify, refine solver in batches.
 
@@ -470,8 +475,7 @@ class ArqonSearch(Searcher):
         evaluated_rewards: Sequence[float] | None = None,
         solver_options: Mapping[str, Any] | None = None,
     ):
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         if metric is not None and not isinstance(metric, str):
             raise TypeError(f"metric: expected a string, got {type(metric).__name__} {metric!r}")
         self._batch_size_arg = None if batch_size is None else check_int("batch_size", batch_size, 1)
@@ -479,9 +483,7 @@ class ArqonSearch(Searcher):
         if self._budget is not None and self._batch_size_arg is not None and self._batch_size_arg > self._budget:
             raise ValueError(f"batch_size: {batch_size} is larger than budget={budget}")
         self._seed = check_seed(seed)
-        if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
-        self._method = method
+        self._method = check_method(method)
         if points_to_evaluate is not None:
             if isinstance(points_to_evaluate, Mapping) or not isinstance(points_to_evaluate, Sequence):
                 raise TypeError("points_to_evaluate: expected a list of dicts")
@@ -556,8 +558,7 @@ class ArqonSearch(Searcher):
         """Takes the space, metric and mode from Tune (``Tuner(param_space=...)``)."""
         if self._spec is not None:
             return False
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         self._set_space(config, from_ctor=False)
         if metric:
             self._metric = metric

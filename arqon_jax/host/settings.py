@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.solver import METHODS, default_batch_size
+from ..core.solver import check_method, default_batch_size
 from ..core.space import LOG, Space
 from .config import check_int, check_seed
 from .jsonio import parse_json
 
-__all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "load_config", "solver_config", "warn_unknown"]
+__all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "config_space", "load_config", "solver_config", "warn_unknown"]
 
 SOLVER_FIELDS = (
     "seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity", "x64",
@@ -88,6 +88,13 @@ def check_bounds(bounds: Any) -> Space:
     return Space.from_bounds(dict(bounds))
 
 
+def config_space(cfg: Mapping) -> Space:
+    """The :class:`Space` of a config's required ``bounds`` (see :func:`check_bounds`)."""
+    if "bounds" not in cfg:
+        raise ValueError("config: missing required field 'bounds'")
+    return check_bounds(cfg["bounds"])
+
+
 def warn_unknown(cfg: Mapping, known: tuple, who: str) -> None:
     unknown = sorted(str(k) for k in cfg if k not in known)
     if unknown:
@@ -111,9 +118,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
     warn_unknown(cfg, SOLVER_FIELDS, "ArqonSolver")
     seed = 0 if cfg.get("seed") is None else check_seed(cfg["seed"])
     budget = _int_field(cfg, "budget", 1, MAX_BUDGET)
-    if "bounds" not in cfg:
-        raise ValueError("config: missing required field 'bounds'")
-    space = check_bounds(cfg["bounds"])
+    space = config_space(cfg)
     ratio = cfg.get("probe_ratio", 0.2)
     ratio = 0.2 if ratio is None else ratio
     if isinstance(ratio, bool) or not isinstance(ratio, (numbers.Real, np.number)) or not 0 < float(ratio) <= 1:
@@ -122,10 +127,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"strategy_params: expected a dict, got {type(params).__name__}")
     batch = _int_field(cfg, "batch_size", 1, budget, default=default_batch_size(budget))
-    method = cfg.get("method", "auto")
-    method = "auto" if method is None else method
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+    method = check_method("auto" if cfg.get("method") is None else cfg["method"], any_case=True)
     capacity = _int_field(cfg, "capacity", 1, default=None)
     x64 = cfg.get("x64", False)
     x64 = False if x64 is None else x64
@@ -151,7 +153,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
         "probe_ratio": float(ratio),
         "strategy_params": dict(params or {}),
         "batch_size": batch,
-        "method": method.lower(),
+        "method": method,
         "capacity": capacity,
         "x64": x64,
     }
