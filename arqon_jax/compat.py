@@ -84,7 +84,7 @@ from .host.jsonio import parse_json
 from .core.solver import pow2
 from .host.session import Session
 from .host.settings import SOLVER_FIELDS, config_space, load_config, solver_config, warn_unknown
-from .core.probe import kronecker
+from .core.probe import MAX_INDEX, check_index_range, kronecker
 from .core.space import CATEGORICAL, INTEGER, LOG, Space
 from .host.state_io import read_state_header
 
@@ -441,13 +441,12 @@ class ArqonProbe:
 
     def _unit(self, start: int, count: int) -> np.ndarray:
         start, count = check_int("start", start, 0), check_int("count", count, 0)
-        if start + count > 2**32 - 1:
-            raise ValueError(f"start: indexes must lie in [0, 2**32 - 1), got [{start}, {start + count})")
+        check_index_range(start, count)
         if count == 0:
             return np.zeros((0, self._space.dim), np.float64)
         # Pad the (static) count to a power of two so that ranges of any length share a
         # few compiled kernels; float64 so that values match ArqonHPO's.
-        padded = pow2(count) if start + pow2(count) <= 2**32 - 1 else count
+        padded = pow2(count) if start + pow2(count) <= MAX_INDEX else count
         with jax.enable_x64(True):
             U = kronecker(start, padded, self._space.dim, seed=self.seed, shift=self.shift, dtype=np.float64)
             return np.asarray(U)[:count]

@@ -70,7 +70,7 @@ except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.distributed", "Ray", "ray") from _exc
 
 from .host.evaluate import BadOutput, as_values, call_host, check_host, checked, error_text, evaluate_rows
-from .core.probe import ProbePlan, probe_core, probe_points
+from .core.probe import ProbePlan, check_index_range, probe_core, probe_points
 from .core.space import CATEGORICAL, Space
 
 __all__ = ["RayPool"]
@@ -545,8 +545,7 @@ class RayPool:
         if not isinstance(space, Space):
             raise TypeError(f"space: expected an arqon_jax.Space, got {type(space).__name__}")
         start, count = check_int("start", start, 0), check_int("count", count, 1)
-        if start + count > 2**32 - 1:
-            raise ValueError(f"start: indexes must lie below 2**32 - 1, got [{start}, {start + count})")
+        check_index_range(start, count)
         if plan is not None and not isinstance(plan, ProbePlan):
             raise TypeError(f"plan: expected a ProbePlan or None, got {type(plan).__name__}")
         vectorized = self.vectorized if vectorized is None else vectorized
