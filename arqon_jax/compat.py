@@ -90,6 +90,7 @@ from .host.state_io import read_state_header
 
 __all__ = ["ArqonSolver", "ArqonProbe"]
 
+
 def _load_results(data: Any, where: str) -> list:
     if isinstance(data, (bytes, bytearray)):
         data = bytes(data).decode("utf-8")

@@ -50,6 +50,7 @@ from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
 
+
 # --------------------------------------------------------------------- inputs
 def _resolve_problem(f: Any, bounds: Any) -> tuple[Callable, Space]:
     """Accepts a plain callable with bounds, or a ``surfaces`` test function alone."""
