@@ -13,7 +13,8 @@
   :class:`~arqon_jax.Space` (``ArqonSearch``'s Tune spaces).
 * :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,
   budget accounting and the versioned JSON state (:mod:`.state_io`).
-* :mod:`.checkpoint`: ``minimize``'s checkpoints; :mod:`.polish`: its gradient polish;
+* :mod:`.checkpoint`: ``minimize``'s checkpoints, and the atomic write and lock of every
+  state file (the CLI's too); :mod:`.polish`: ``minimize``'s gradient polish;
   :mod:`.outcome`: its result; :mod:`.cache`: compiled programs per objective, held weakly;
   :mod:`.progress`: the progress line.
 
