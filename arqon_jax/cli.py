@@ -778,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=None, help="evaluations (default: the config's, else 1000)")
     run.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="points per batch")
     run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
-    run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, random")
+    run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, gp, random")
     run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None, help="share of the budget probed")
     run.add_argument("--float64", action="store_true", help="run in float64")
     run.add_argument("--no-polish", dest="polish", action="store_false", default=None,

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from .classify import STRUCTURED_THRESHOLD, rank_fdc
-from .validate import check_int
+from .validate import check_fraction, check_int
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
@@ -197,8 +197,7 @@ def make_solver(
     budget = check_int("budget", budget, 1, 2**31 - 2**25)
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
-    if isinstance(probe_ratio, bool) or not isinstance(probe_ratio, (int, float)) or not 0 < probe_ratio <= 1:
-        raise ValueError(f"probe_ratio: expected a number in (0, 1], got {probe_ratio!r}")
+    probe_ratio = check_fraction("probe_ratio", probe_ratio)
     if capacity is None:
         # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
         # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).

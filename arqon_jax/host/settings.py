@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.solver import check_method, default_batch_size
+from ..core.validate import check_fraction
 from ..core.space import LOG, Space
 from .config import check_int, check_seed
 from .jsonio import parse_json
@@ -119,10 +120,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
     seed = 0 if cfg.get("seed") is None else check_seed(cfg["seed"])
     budget = _int_field(cfg, "budget", 1, MAX_BUDGET)
     space = config_space(cfg)
-    ratio = cfg.get("probe_ratio", 0.2)
-    ratio = 0.2 if ratio is None else ratio
-    if isinstance(ratio, bool) or not isinstance(ratio, (numbers.Real, np.number)) or not 0 < float(ratio) <= 1:
-        raise ValueError(f"probe_ratio: expected a number in (0, 1], got {ratio!r}")
+    ratio = check_fraction("probe_ratio", 0.2 if cfg.get("probe_ratio") is None else cfg["probe_ratio"])
     params = cfg.get("strategy_params")
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"strategy_params: expected a dict, got {type(params).__name__}")
@@ -150,7 +148,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
         "seed": seed,
         "budget": budget,
         "bounds": json.loads(json.dumps(cfg["bounds"])) if _jsonable(cfg["bounds"]) else cfg["bounds"],
-        "probe_ratio": float(ratio),
+        "probe_ratio": ratio,
         "strategy_params": dict(params or {}),
         "batch_size": batch,
         "method": method,
