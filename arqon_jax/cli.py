@@ -38,7 +38,6 @@ import contextlib
 import csv
 import importlib
 import importlib.util
-import json
 import math
 import os
 import shutil
@@ -46,10 +45,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .host.checkpoint import atomic_write_text
+from .core.validate import check_int
+from .host.checkpoint import atomic_write_text, locked
+from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
+                          read_text)
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -84,203 +87,40 @@ def _disable_cache() -> None:
     jax.config.update("jax_enable_compilation_cache", False)
 
 
-def _read_text(path: str, what: str) -> str:
-    """Text of ``path`` (``-`` is stdin), with one-line errors naming ``what``."""
-    if path == "-":
-        return sys.stdin.read()
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"{what}: no such file: {path}")
-    if p.is_dir():
-        raise CLIError(f"{what}: {path} is a directory, expected a file")
-    try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{what}: cannot read {path} ({exc})") from None
-
-
 PROBE_CHUNK = 65536  # rows computed and printed at a time by ``probe``
-MAX_DEPTH = 100  # nesting of user JSON/TOML; real configs and results need a handful of levels
-
-_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of arrays/objects)"
 
 
-def _parse_json(text: str, what: str) -> Any:
+def _user(fn: Callable, *args: Any) -> Any:
+    """Calls a host reader of user input: its ValueError/TypeError is a user mistake, one line."""
     try:
-        data = json.loads(text)  # also accepts NaN / Infinity, as Python writes them
-    except json.JSONDecodeError as exc:
-        raise CLIError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise CLIError(f"{what}: {_TOO_DEEP}") from None
-    _check_depth(data, what)
-    return data
-
-
-def _check_depth(data: Any, what: str) -> None:
-    """Refuses data nested deeper than ``MAX_DEPTH``: the library walks it recursively."""
-    # Iterative, so that the check itself cannot hit the recursion limit.
-    stack = [(data, 1)]
-    while stack:
-        obj, depth = stack.pop()
-        if isinstance(obj, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise CLIError(f"{what}: {_TOO_DEEP}")
-            stack.extend((v, depth + 1) for v in (obj.values() if isinstance(obj, dict) else obj))
-
-
-def _check_config_values(data: Any, what: str) -> None:
-    """Refuses config values that do not survive a JSON round trip.
-
-    The state file and every batch printed by ``ask`` are strict JSON, and ``tell``
-    matches parameters by value: a NaN or infinite choice would be printed as null and
-    never matched again, and a TOML date would turn into a string.
-    """
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        obj, where = stack.pop()
-        if isinstance(obj, dict):
-            items = [(v, f"{where}[{k!r}]" if where else str(k)) for k, v in obj.items()]
-            stack.extend(reversed(items))  # the first bad value is the one reported
-        elif isinstance(obj, list):
-            stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(obj)]))
-        elif isinstance(obj, float):
-            if not math.isfinite(obj):
-                raise CLIError(f"{what}: {where or 'the value'} is {obj!r}; NaN and infinite numbers have no JSON "
-                               "form, so state files and batches could not carry them (write such a choice as a string)")
-        elif not (obj is None or isinstance(obj, (str, int, bool))):
-            raise CLIError(f"{what}: {where or 'the value'} is a {type(obj).__name__} ({obj!r}); "
-                           "only strings, numbers, booleans, null, arrays and tables are supported")
-
-
-def _load_config(spec: str, what: str = "--config") -> dict:
-    """A config from a JSON or TOML file (by suffix ``.toml``), ``-`` (stdin, JSON) or inline JSON text."""
-    if spec.lstrip().startswith("{"):
-        data = _parse_json(spec, what)
-    else:
-        text = _read_text(spec, what)
-        if spec.lower().endswith(".toml"):
-            import tomllib
-
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise CLIError(f"{what}: {spec} is not valid TOML ({exc})") from None
-            except RecursionError:
-                raise CLIError(f"{what} {spec}: {_TOO_DEEP}") from None
-            _check_depth(data, f"{what} {spec}")
-        else:
-            data = _parse_json(text, f"{what} {spec}")
-    if not isinstance(data, dict):
-        raise CLIError(f"{what}: expected a JSON object (or a TOML table), got {type(data).__name__}")
-    _check_config_values(data, what)
-    return data
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types; non-finite floats become null (strict JSON for any language)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
-def _dumps(obj: Any, indent: int | None = None) -> str:
-    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
+        return fn(*args)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 @contextlib.contextmanager
-def _state_lock(path: Path):
-    """Serializes commands on one state file (``PATH.lock``), so parallel ``tell`` calls lose nothing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
+def _warnings_to_stderr(command: str):
+    """Prints the library's warnings as ``arqon-jax COMMAND: warning: ...`` lines once the block succeeds."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         yield
-        return
-    # Locked by the file a write replaces, so that a symlink and its target share one lock.
-    real = Path(os.path.realpath(path))
-    lock_path = real.with_name(real.name + ".lock")
-    try:
-        fh = open(lock_path, "a")
-    except OSError:
-        yield  # read-only folder: the state write fails later with its own message
-        return
-    with fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    for w in caught:
+        print(f"{PROG} {command}: warning: {w.message}", file=sys.stderr)
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, str):
-        return v
+    if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+        return str(v)
     try:
-        f = float(v)
+        return f"{float(v):.6g}"
     except (TypeError, ValueError):
         return repr(v)
-    if isinstance(v, (int,)) and not isinstance(v, bool):
-        return str(v)
-    return f"{f:.6g}"
 
 
 def _fmt_x(x: Any) -> str:
     if isinstance(x, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in x.items()) + "}"
     return "[" + ", ".join(_fmt(v) for v in list(x)) + "]"
-
-
-def _check_positive(name: str, value: int | None, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise CLIError(f"{name}: expected an integer >= 1, got {value}")
-
-
-# ================================================================ progress bar
-class _Bar:
-    """Progress on stderr: a redrawn line on a terminal, a few plain lines otherwise."""
-
-    def __init__(self, total: int, stream=None):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.t0 = time.perf_counter()
-        self.last_t = 0.0
-        self.last_tenth = -1
-
-    def update(self, done: int, best: float, final: bool = False) -> None:
-        now = time.perf_counter()
-        rate = done / max(now - self.t0, 1e-9)
-        width = 30
-        filled = int(width * done / self.total)
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {done:,}/{self.total:,} evals  "
-                f"best {best:.6g}  {rate:,.0f} evals/s")
-        if self.tty:
-            if final or now - self.last_t >= 0.05:
-                self.stream.write("\r" + line + ("\n" if final else ""))
-                self.stream.flush()
-                self.last_t = now
-        else:
-            tenth = 10 * done // self.total
-            if final or tenth > self.last_tenth:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-                self.last_tenth = tenth
 
 
 # ======================================================================= demo
@@ -331,10 +171,7 @@ def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, t
                     ax.axvline(n0, color="grey", lw=0.8, ls="--")
                     ax.annotate(f" {phase}", (n0, 1.0), xycoords=("data", "axes fraction"), va="top",
                                 fontsize=8, color="grey")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("evaluations")
-            ax.set_ylabel("best f - f*")
+            ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best f - f*")
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
@@ -345,14 +182,11 @@ def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, t
     else:
         note = "convergence curves (CSV)"
     out = out.with_suffix(".csv")
-    labels = list(curves)
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["solver", "evaluations", "best"])
-        for label in labels:
-            n, y = curves[label]
-            for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()):
-                w.writerow([label, a, repr(b)])
+        for label, (n, y) in curves.items():
+            w.writerows([label, a, repr(b)] for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()))
     return out, note
 
 
@@ -361,38 +195,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from .functions import make_problem
     from .host.config import seed_key
+    from .host.device import device_chunks
     from .host.outcome import build_result
     from .result import STATUS_OK
     from .core.solver import make_solver
     from .core.space import Space
+    from .host.progress import Progress
 
     quick = args.quick
     dim = args.dim if args.dim is not None else (5 if quick else 10)
     budget = args.budget if args.budget is not None else (2_000 if quick else 200_000)
     batch = args.batch_size if args.batch_size is not None else (20 if quick else 200)
-    _check_positive("--dim", dim, False)
-    _check_positive("--budget", budget, False)
-    _check_positive("--batch-size", batch, False)
+    for name, v in (("--dim", dim), ("--budget", budget), ("--batch-size", batch)):
+        _user(check_int, name, v, 1)
     if budget % batch:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
-    problem = _make_problem(make_problem, args.function, dim, True, False, args.problem_seed)
+    problem = _make_problem(args.function, dim, True, False, args.problem_seed)
     space = Space.from_bounds(problem.bounds)
     solver = make_solver(space, budget, batch)
     steps = budget // batch
     chunk = _divisor_near(steps, 40)
     n_chunks = steps // chunk
 
-    def body(state, _):
-        X, state = solver.ask(state)
-        y = jnp.reshape(problem.f(space.from_unit(X)), (batch,)).astype(solver.dtype)
-        state = solver.tell(state, X, y)
-        return state, state.best_y
-
     # The device path of minimize() is one compiled lax.scan over the whole budget, so
-    # its progress shows only at the end. The demo runs the same scan body in chunks of
-    # `chunk` steps (one compiled program, called n_chunks times): the bar moves, and
+    # its progress shows only at the end. The demo runs minimize's own chunked device
+    # loop (the one its checkpoints use) in chunks of `chunk` steps: the bar moves, and
     # the result is bit for bit minimize(problem.f, problem.bounds, budget=budget,
     # batch_size=batch, seed=seed, polish=False): the demo shows the probe, classify,
     # refine loop alone, without the gradient polish minimize() adds at the end.
@@ -403,16 +231,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
           "(once per problem shape, kept in the disk cache) ...", flush=True)
     t0 = time.perf_counter()
     state0 = jax.jit(solver.init)(seed_key(args.seed, "--seed"))
-    run_chunk = jax.jit(lambda s: jax.lax.scan(body, s, None, length=chunk)).lower(state0).compile()
+    consts = jax.device_put(space.unit_constants(solver.dtype))
+    run_chunk = device_chunks(problem.f, solver)[0].lower(state0, consts, chunk).compile()
     f_jit = jax.jit(problem.f)
     compile_s = time.perf_counter() - t0
     print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
 
-    bar = _Bar(budget)
+    bar = Progress(budget)
     t1 = time.perf_counter()
     state, curves = state0, []
     for i in range(n_chunks):
-        state, c = run_chunk(state)
+        state, c = run_chunk(state, consts)
         c = np.asarray(c)  # waits for the chunk
         curves.append(c)
         bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)
@@ -425,7 +254,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Plain random search with the same budget: numpy uniform points, same objective.
     rng = np.random.default_rng(args.seed)
     lo, hi = problem.bounds[:, 0], problem.bounds[:, 1]
-    t2 = time.perf_counter()
     rand_best = np.empty(steps)
     best_so_far = math.inf
     block = chunk * batch
@@ -472,7 +300,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # =================================================================== minimize
-def _make_problem(make_problem: Callable, name: str, dim: int, shift: bool, rotate: bool, seed: int):
+def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
+    from .functions import make_problem
+
     try:
         return make_problem(name, dim, shift=shift, rotate=rotate, seed=seed)
     except (ValueError, TypeError) as exc:
@@ -515,7 +345,7 @@ def _load_objective(spec: str) -> Callable:
 
 def _minimize_settings(args: argparse.Namespace) -> dict:
     """Merges ``--config`` (ArqonHPO's schema) and the flags; flags win."""
-    cfg = _load_config(args.config) if args.config else {}
+    cfg = _user(load_config_file, args.config) if args.config else {}
     known = {"seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity"}
     unknown = sorted(set(cfg) - known)
     if unknown:
@@ -534,8 +364,9 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
         if v is not None:
             s[name] = v
     if args.bounds is not None:
-        s["bounds"] = _parse_json(args.bounds, "--bounds")
-        _check_config_values(s["bounds"], "--bounds")
+        s["bounds"] = _user(parse_json, args.bounds, "--bounds")
+        _user(check_depth, s["bounds"], "--bounds")
+        _user(check_plain, s["bounds"], "--bounds")
     if isinstance(s["method"], str):
         s["method"] = s["method"].lower()
     for name in ("budget", "batch_size", "seed", "capacity"):
@@ -574,23 +405,21 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
 def _shape_mistake(exc: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
     """The --pointwise hint when ``exc`` is how a one-point objective fails on a batch (or the reverse)."""
+    from .host.evaluate import error_text
+
     if partial is not None and partial.nfev:
         return None  # earlier batches worked: the objective takes the right form
     for e in _exception_chain(exc):
         msg = str(e)
         if not args.pointwise:
             if any(s in msg for s in _ONE_POINT_SIGNS) or type(e).__name__ in _ONE_POINT_ERRORS:
-                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({_one_line(e)}); "
+                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({error_text(e, None)}); "
                         "pass --pointwise, or make it map a (batch, dim) array (a dict of (batch,) arrays for "
                         "named bounds) to (batch,) values")
         elif any(s in msg for s in _BATCH_SIGNS) or type(e).__name__ == "AxisError":
-            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({_one_line(e)}); "
+            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({error_text(e, None)}); "
                     "drop --pointwise")
     return None
 
@@ -607,7 +436,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
         out["problem"] = {"name": problem.name, "dim": problem.dim, "f_opt": problem.f_opt,
                           "x_opt": problem.x_opt, "gap": res.fun - problem.f_opt}
     if args.json:
-        print(_dumps(out), flush=True)
+        print(dumps(out), flush=True)
         return
     what = problem.name if problem is not None else args.objective
     print(f"{'problem':<12} {what}" + (f"  (f* = {problem.f_opt:g})" if problem is not None else ""))
@@ -630,7 +459,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    from .functions import make_problem
+    from .host.evaluate import error_text
     from .minimize import minimize
     from .result import OptimizationError
 
@@ -642,7 +471,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         if s["bounds"] is not None:
             raise CLIError("--function: a shipped function has its own bounds; --bounds and config bounds are for --objective")
         dim = 10 if args.dim is None else args.dim
-        problem = _make_problem(make_problem, args.function, dim, args.shift, args.rotate, args.problem_seed)
+        problem = _make_problem(args.function, dim, args.shift, args.rotate, args.problem_seed)
         f, bounds, vectorized = problem.f, problem.bounds, True
     else:
         if args.dim is not None:
@@ -683,7 +512,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             raise  # argument validation (ValueError/TypeError: one line from main) or a bug
         if partial.nfev:
             _print_result(args, partial, problem)
-        raise CLIError(f"the objective raised {_one_line(cause)} (after {partial.nfev} evaluations"
+        raise CLIError(f"the objective raised {error_text(cause, None)} (after {partial.nfev} evaluations"
                        + ("; the best so far is on stdout" if partial.nfev else "") + "; --traceback shows where)",
                        EXIT_OBJECTIVE) from cause
 
@@ -695,19 +524,17 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 def _load_solver(state_path: Path):
     from .compat import ArqonSolver
 
-    text = _read_text(str(state_path), "--state")
+    text = _user(read_text, str(state_path), "--state")
     try:
         return ArqonSolver.from_state(text)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"--state: {state_path} is not a usable solver state ({exc})") from None
     except RecursionError:
-        raise CLIError(f"--state: {state_path} is not a usable solver state ({_TOO_DEEP})") from None
+        raise CLIError(f"--state: {state_path} is not a usable solver state ({TOO_DEEP})") from None
 
 
 def _config_differs(cfg: dict, solver) -> str | None:
     from .host.settings import solver_config
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -718,24 +545,19 @@ def _config_differs(cfg: dict, solver) -> str | None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    import warnings
-
     from .compat import ArqonSolver
 
     if args.count is not None:
-        _check_positive("--count", args.count, False)
+        _user(check_int, "--count", args.count, 1)
     path = Path(args.state)
-    cfg = _load_config(args.config) if args.config else None
+    cfg = _user(load_config_file, args.config) if args.config else None
     if cfg is None and not path.exists():
         raise CLIError(f"--state: {path} does not exist; give --config to create it")
     fresh = None
     if not path.exists():  # validate the config before touching the folder
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _warnings_to_stderr("ask"):
             fresh = ArqonSolver(cfg)
-        for w in caught:
-            print(f"{PROG} ask: warning: {w.message}", file=sys.stderr)
-    with _state_lock(path):
+    with locked(path):
         if path.exists():  # checked again under the lock: a parallel first call may have created it
             solver = _load_solver(path)
             if cfg is not None:
@@ -763,58 +585,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     out = [{"eval_id": first + k, "params": p} for k, p in enumerate(batch)]
     if args.format == "jsonl":
-        sys.stdout.write("".join(_dumps(o) + "\n" for o in out))
+        sys.stdout.write("".join(dumps(o) + "\n" for o in out))
     else:
-        print(_dumps(out))
+        print(dumps(out))
     return 0
-
-
-def _parse_results(text: str, what: str) -> list:
-    """A JSON array, one JSON object, or JSON lines."""
-    stripped = text.strip()
-    if not stripped:
-        raise CLIError(f"{what}: no results (empty input)")
-    try:
-        data = json.loads(stripped)
-    except RecursionError:
-        raise CLIError(f"{what}: {_TOO_DEEP}") from None
-    except json.JSONDecodeError:
-        data = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    data.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise CLIError(f"{what}: line {i} is not valid JSON ({exc.msg} at column {exc.colno}); "
-                                   "expected a JSON array or one JSON object per line") from None
-                except RecursionError:
-                    raise CLIError(f"{what}: line {i} is {_TOO_DEEP}") from None
-    _check_depth(data, what)
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise CLIError(f"{what}: expected a JSON array of results or JSON lines, got {type(data).__name__}")
-    return data
 
 
 def cmd_tell(args: argparse.Namespace) -> int:
     path = Path(args.state)
-    results = _parse_results(_read_text(args.results, "results"), "results" if args.results == "-" else args.results)
+    results = _user(parse_results, _user(read_text, args.results, "results"),
+                    "results" if args.results == "-" else args.results)
     if not path.exists():
         raise CLIError(f"--state: {path} does not exist; create it with '{PROG} ask --state {path} --config CFG'")
-    with _state_lock(path):
+    with _warnings_to_stderr("tell"), locked(path):
         solver = _load_solver(path)
-        import warnings
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                solver.tell(results)
-            except (ValueError, TypeError) as exc:
-                raise CLIError(f"{exc} (nothing was recorded)") from None
+        try:
+            solver.tell(results)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"{exc} (nothing was recorded)") from None
         atomic_write_text(path, solver.export())
-    for w in caught:
-        print(f"{PROG} tell: warning: {w.message}", file=sys.stderr)
     if not args.quiet:
         print(f"{PROG} tell: recorded {len(results)} result(s); {solver.get_history_len()} in all, "
               f"{solver.n_proposed} proposals handed out, budget left {solver.budget_left}", file=sys.stderr)
@@ -823,11 +612,9 @@ def cmd_tell(args: argparse.Namespace) -> int:
 
 # ====================================================================== probe
 def cmd_probe(args: argparse.Namespace) -> int:
-    import warnings
-
     from .compat import ArqonProbe
 
-    cfg = _load_config(args.config)
+    cfg = _user(load_config_file, args.config)
     seed = args.seed if args.seed is not None else cfg.get("seed", 42)
     if args.start < 0 or args.count < 0:
         raise CLIError(f"--start/--count: expected integers >= 0, got {args.start}, {args.count}")
@@ -855,11 +642,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
             w.writerows([lo + i, *(repr(v) if isinstance(v, float) else v for v in (rec[k] for k in names))]
                         for i, rec in enumerate(records))
         elif args.format == "jsonl":
-            out.write("".join(_dumps({"index": lo + i, "params": r}) + "\n" for i, r in enumerate(records)))
+            out.write("".join(dumps({"index": lo + i, "params": r}) + "\n" for i, r in enumerate(records)))
         else:
             # Separators as json.dumps writes them, so the text equals one dumps of the whole list.
             out.write(("" if lo == start else ", ")
-                      + ", ".join(_dumps({"index": lo + i, "params": r}) for i, r in enumerate(records)))
+                      + ", ".join(dumps({"index": lo + i, "params": r}) for i, r in enumerate(records)))
     if args.format == "json":
         out.write("]\n")
     out.flush()
@@ -991,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=None, help="evaluations (default: the config's, else 1000)")
     run.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="points per batch")
     run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
-    run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, random")
+    run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, gp, random")
     run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None, help="share of the budget probed")
     run.add_argument("--float64", action="store_true", help="run in float64")
     run.add_argument("--no-polish", dest="polish", action="store_false", default=None,

@@ -69,8 +69,6 @@ proposed, until the space has none left (``None``).
 from __future__ import annotations
 
 import copy
-import json
-import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -80,76 +78,29 @@ from typing import Any
 import jax
 import numpy as np
 
-from .host.config import check_seed
+from .host.config import check_int, check_seed
+from .host.evaluate import told_value
+from .host.jsonio import parse_json
 from .core.solver import pow2
 from .host.session import Session
-from .host.settings import SOLVER_FIELDS, check_bounds, load_config, solver_config, warn_unknown
-from .core.probe import kronecker
+from .host.settings import SOLVER_FIELDS, config_space, load_config, solver_config, warn_unknown
+from .core.probe import MAX_INDEX, check_index_range, kronecker
 from .core.space import CATEGORICAL, INTEGER, LOG, Space
 from .host.state_io import read_state_header
 
 __all__ = ["ArqonSolver", "ArqonProbe"]
-
-_F64_MAX = float(np.finfo(np.float64).max)
 
 
 def _load_results(data: Any, where: str) -> list:
     if isinstance(data, (bytes, bytearray)):
         data = bytes(data).decode("utf-8")
     if isinstance(data, str):
-        try:
-            data = json.loads(data, parse_float=_json_float)  # accepts NaN and Infinity
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc})") from None
+        data = parse_json(data, where, huge=True)
     if isinstance(data, Mapping):
         data = [data]
     if not isinstance(data, (list, tuple)):
         raise TypeError(f"{where}: expected a list of dicts (or its JSON text), got {type(data).__name__}")
     return list(data)
-
-
-def _json_float(text: str) -> float:
-    # A finite literal beyond float64 (1e400) is a huge value, not a failure; json would
-    # read it as inf. "Infinity" and "NaN" do not come through here.
-    v = float(text)
-    return v if math.isfinite(v) else math.copysign(_F64_MAX, v)
-
-
-def _value(v: Any, where: str) -> float:
-    """A told value as float64: None is a failure (NaN), as are NaN and +-inf.
-
-    A finite value beyond float64 (a huge int, a longdouble) is clipped to its largest
-    finite value rather than becoming a failure. Complex values are refused: keeping the
-    real part would optimize another function without a word.
-    """
-    if type(v) is float:
-        return v
-    if v is None:
-        return math.nan
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{where}: expected a number or None, got {v!r}")
-    if isinstance(v, (complex, np.complexfloating)) or (hasattr(v, "__array__") and np.iscomplexobj(v)):
-        raise TypeError(f"{where}: got the complex value {v!r}; tell a real number (e.g. abs(z) or z.real)")
-    if isinstance(v, numbers.Real) and not isinstance(v, np.generic):
-        try:
-            return float(v)
-        except OverflowError:  # 10**400, Fraction(10**400): finite, beyond float64
-            return _F64_MAX if v > 0 else -_F64_MAX
-    if isinstance(v, np.generic) or hasattr(v, "__array__"):
-        try:
-            arr = np.asarray(v)
-        except Exception:  # noqa: BLE001 - an object whose __array__ fails is not a number
-            arr = None
-        if arr is None or arr.size != 1 or arr.dtype.kind not in "iuf":
-            kind = "" if arr is None else f" of dtype {arr.dtype} and shape {arr.shape}"
-            raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__}{kind}")
-        item = arr.reshape(())
-        with np.errstate(over="ignore"):
-            out = float(item)
-        if math.isinf(out) and bool(np.isfinite(item)):  # a longdouble beyond float64
-            return math.copysign(_F64_MAX, out)
-        return out
-    raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__} {v!r}")
 
 
 # -------------------------------------------------------------------- ArqonSolver
@@ -367,7 +318,7 @@ class ArqonSolver:
                 v = it["value"]
             except KeyError:
                 raise ValueError(f"{where}[{i}]: missing 'value' (use None, NaN or inf for a failed evaluation)") from None
-            ys[i] = v if type(v) is float else _value(v, f"{where}[{i}]['value']")
+            ys[i] = v if type(v) is float else told_value(v, f"{where}[{i}]['value']")
             if allow_eval_id:
                 e = it.get("eval_id")
                 if e is not None:
@@ -466,9 +417,7 @@ class ArqonProbe:
     def __init__(self, config: Any, seed: int = 42, *, shift: bool = False):
         cfg = load_config(config)
         warn_unknown(cfg, SOLVER_FIELDS, "ArqonProbe")
-        if "bounds" not in cfg:
-            raise ValueError("config: missing required field 'bounds'")
-        self._space = check_bounds(cfg["bounds"])
+        self._space = config_space(cfg)
         self.seed = check_seed(seed)
         if not isinstance(shift, bool):
             raise TypeError(f"shift: expected a bool, got {shift!r}")
@@ -492,17 +441,13 @@ class ArqonProbe:
         return self._space
 
     def _unit(self, start: int, count: int) -> np.ndarray:
-        for name, v in (("start", start), ("count", count)):
-            if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 0:
-                raise ValueError(f"{name}: expected an integer >= 0, got {v!r}")
-        start, count = int(start), int(count)
-        if start + count > 2**32 - 1:
-            raise ValueError(f"start: indexes must lie in [0, 2**32 - 1), got [{start}, {start + count})")
+        start, count = check_int("start", start, 0), check_int("count", count, 0)
+        check_index_range(start, count)
         if count == 0:
             return np.zeros((0, self._space.dim), np.float64)
         # Pad the (static) count to a power of two so that ranges of any length share a
         # few compiled kernels; float64 so that values match ArqonHPO's.
-        padded = pow2(count) if start + pow2(count) <= 2**32 - 1 else count
+        padded = pow2(count) if start + pow2(count) <= MAX_INDEX else count
         with jax.enable_x64(True):
             U = kronecker(start, padded, self._space.dim, seed=self.seed, shift=self.shift, dtype=np.float64)
             return np.asarray(U)[:count]
@@ -538,9 +483,7 @@ class ArqonProbe:
 
     def sample_at(self, index: int) -> dict:
         """Point ``index`` as a parameter dict."""
-        if isinstance(index, bool) or not isinstance(index, (numbers.Integral, np.integer)) or index < 0:
-            raise ValueError(f"index: expected an integer >= 0, got {index!r}")
-        return self.sample_range(int(index), 1)[0]
+        return self.sample_range(check_int("index", index, 0), 1)[0]
 
     def __repr__(self) -> str:
         return f"ArqonProbe(names={list(self.names)}, seed={self.seed}, shift={self.shift})"

@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .host.config import missing_extra
+from .host.config import check_int, missing_extra
 
 try:
     import ray
@@ -69,8 +69,8 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.distributed", "Ray", "ray") from _exc
 
-from .host.evaluate import as_values as _as_values, call_host as _call_host, check_host as _check_host
-from .core.probe import ProbePlan, probe_core, probe_points
+from .host.evaluate import BadOutput, as_values, call_host, check_host, checked, error_text, evaluate_rows
+from .core.probe import ProbePlan, check_index_range, probe_core, probe_points
 from .core.space import CATEGORICAL, Space
 
 __all__ = ["RayPool"]
@@ -85,11 +85,6 @@ _DEATH_ERRORS = (
     rex.NodeDiedError,
     rex.LocalRayletDiedError,
 )
-
-
-def _message(exc: BaseException, limit: int = 500) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _floor4(x: float) -> float:
@@ -152,59 +147,34 @@ class _Worker:
                 fn = jax.jit(g)
             except Exception as exc:  # not traceable: evaluate f as a host function
                 if self.jit:  # a configuration error, fatal for the run
-                    raise _OutputError(TypeError(f"f: jit=True needs a JAX-traceable objective ({_message(exc)})")) from None
+                    raise BadOutput(TypeError(f"f: jit=True needs a JAX-traceable objective ({error_text(exc)})")) from None
                 fn = None
         self._fns[key] = fn
         return fn
 
     def _call(self, values: np.ndarray, space: Space | None, x64: bool, width: int) -> np.ndarray:
-        """One vectorized call; raises whatever f raises. Output checks raise _OutputError."""
+        """One vectorized call; raises whatever f raises. Output checks raise BadOutput."""
         n = len(values)
         fn = self._compiled(space, width, values.shape[1], x64)
         if fn is not None:
             pad = np.concatenate([values, np.repeat(values[-1:], width - n, axis=0)]) if width > n else values
             raw = np.asarray(fn(jnp.asarray(pad, jnp.float64 if x64 else jnp.float32)))
-            return _checked(lambda: _as_values(raw, width, "f"))[:n]
+            return checked(lambda: as_values(raw, width, "f"))[:n]
         if space is None:
             raw = self.f(values)
         else:
-            raw = _call_host(self.f, space, values, True)
-        return _checked(lambda: _as_values(raw, n, "f"))
+            raw = call_host(self.f, space, values, True)
+        return checked(lambda: as_values(raw, n, "f"))
 
     def _evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
-        n = len(values)
-        errors: dict[int, str] = {}
-        y = np.full(n, np.nan, np.float64)
+        def run(a: int, b: int) -> np.ndarray:
+            if vectorized:
+                return self._call(values[a:b], space, x64, width if b - a == len(values) else 1)
+            raw = [self.f(values[a])] if space is None else call_host(self.f, space, values[a:b], False)
+            return checked(lambda: check_host(raw, 1, False))
+
         with jax.enable_x64(x64):
-            if not vectorized:
-                # One point per call: failures are per row already, nothing is re-run.
-                for i in range(n):
-                    try:
-                        if space is None:
-                            raw = [self.f(values[i])]
-                        else:
-                            raw = _call_host(self.f, space, values[i : i + 1], False)
-                    except Exception as exc:
-                        errors[i] = _message(exc)
-                        continue
-                    y[i] = _checked(lambda: _check_host(raw, 1, False))[0]
-                return y, errors
-            try:
-                return self._call(values, space, x64, width), errors
-            except _OutputError:
-                raise
-            except Exception as exc:
-                if n == 1:
-                    return y, {0: _message(exc)}
-            # The chunk raised: re-run it row by row so only the rows that raise fail.
-            for i in range(n):
-                try:
-                    y[i] = self._call(values[i : i + 1], space, x64, 1)[0]
-                except _OutputError:
-                    raise
-                except Exception as exc:
-                    errors[i] = _message(exc)
-            return y, errors
+            return evaluate_rows(run, len(values), not vectorized)
 
     def evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
         """Evaluates a chunk ``(n, dim)``; returns ``(y (n,), {row: message})``."""
@@ -231,24 +201,6 @@ class _Worker:
             values = np.asarray(space.from_unit(U), dtype=np.float64)
         y, errors = self._evaluate(values, space, vectorized, x64, width)
         return (y, errors, np.asarray(U)) if return_points else (y, errors)
-
-
-class _OutputError(Exception):
-    """f returned the wrong shape or type (or cannot be compiled with jit=True): fatal, as in-process."""
-
-    def __init__(self, cause: Exception):
-        super().__init__(str(cause))
-        self.cause = cause
-
-    def __reduce__(self):
-        return (_OutputError, (self.cause,))
-
-
-def _checked(fn: Callable[[], np.ndarray]) -> np.ndarray:
-    try:
-        return fn()
-    except (TypeError, ValueError) as exc:
-        raise _OutputError(exc) from None
 
 
 _RemoteWorker = ray.remote(_Worker)
@@ -338,10 +290,7 @@ class RayPool:
     ):
         if not callable(f):
             raise TypeError(f"f: expected a callable objective, got {type(f).__name__}")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 1:
-            raise ValueError(f"num_workers: expected an integer >= 1, got {num_workers!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, (int, np.integer)) or max_retries < 0:
-            raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+        num_workers, max_retries = check_int("num_workers", num_workers, 1), check_int("max_retries", max_retries, 0)
         for name, v in (("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
                 raise ValueError(f"{name}: expected a number >= 0 or None, got {v!r}")
@@ -357,10 +306,10 @@ class RayPool:
             raise ValueError(f"startup_timeout: expected a number of seconds > 0, got {startup_timeout!r}")
 
         self.f = f
-        self.num_workers = int(num_workers)
+        self.num_workers = num_workers
         self.vectorized = vectorized
         self.jit = jit
-        self.max_retries = int(max_retries)
+        self.max_retries = max_retries
         self.retries = 0
         self.deaths = 0
         self._actors: list = []
@@ -481,12 +430,12 @@ class RayPool:
                         actor = self._actors[slot]
                         pending[submit(actor, a, b)] = (k, slot, actor)
                     else:
-                        msg = f"worker died {attempts[k] + 1} times on this chunk, giving up: {_message(exc, 300)}"
+                        msg = f"worker died {attempts[k] + 1} times on this chunk, giving up: {error_text(exc, 300)}"
                         errors.update({i: msg for i in range(a, b)})
                     continue
                 except rex.RayTaskError as exc:
                     cause = getattr(exc, "cause", None)
-                    if isinstance(cause, _OutputError):
+                    if isinstance(cause, BadOutput):
                         raise cause.cause from None
                     raise
                 y[a:b] = out[0]
@@ -595,11 +544,8 @@ class RayPool:
         self._check_open()
         if not isinstance(space, Space):
             raise TypeError(f"space: expected an arqon_jax.Space, got {type(space).__name__}")
-        for name, v, low in (("start", start, 0), ("count", count, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-        if start + count > 2**32 - 1:
-            raise ValueError(f"start: indexes must lie below 2**32 - 1, got [{start}, {start + count})")
+        start, count = check_int("start", start, 0), check_int("count", count, 1)
+        check_index_range(start, count)
         if plan is not None and not isinstance(plan, ProbePlan):
             raise TypeError(f"plan: expected a ProbePlan or None, got {type(plan).__name__}")
         vectorized = self.vectorized if vectorized is None else vectorized
@@ -616,17 +562,17 @@ class RayPool:
                 spice_key = jax.random.key_data(spice_key)
             gen = ("core", offsets, np.asarray(spice_key, dtype=np.uint32), plan.key())
         x64 = bool(jax.config.jax_enable_x64)
-        width, chunks = self._chunks(int(count))
+        width, chunks = self._chunks(count)
 
         def submit(actor, a, b):
-            return actor.evaluate_probe.remote(int(start) + a, b - a, space, gen, vectorized, x64, width, return_points)
+            return actor.evaluate_probe.remote(start + a, b - a, space, gen, vectorized, x64, width, return_points)
 
-        out = self._run(int(count), width, chunks, submit, extra=return_points)
+        out = self._run(count, width, chunks, submit, extra=return_points)
         if not return_points:
             return out
         y, errors, parts = out
         dtype = np.float64 if x64 else np.float32
-        points = np.full((int(count), space.dim), np.nan, dtype)
+        points = np.full((count, space.dim), np.nan, dtype)
         for (a, b), p in zip(chunks, parts):
             if p is not None:  # None: the chunk's workers kept dying
                 points[a:b] = p

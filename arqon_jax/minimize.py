@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 import warnings
-from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -28,13 +26,14 @@ import numpy as np
 
 from .host.checkpoint import read_checkpoint, write_checkpoint
 from .core.history import OK
-from .host.cache import ObjectiveCache
 from .host.config import seed_key
+from .host.device import build_device_runner, device_chunks, device_runner
 from .host.evaluate import as_values as _as_values
 from .host.evaluate import call_host as _call_host
 from .host.evaluate import check_host as _check_host
-from .host.evaluate import point_args, solver_values
+from .host.evaluate import RecordingEvaluator, point_args, solver_values
 from .host.outcome import build_result
+from .host.progress import Progress
 from .host.steps import bound_constants, fused_steps
 from .host.polish import decide_polish, run_polish
 from .result import (
@@ -46,14 +45,10 @@ from .result import (
     OptimizeResult,
 )
 from .core.solver import METHODS, Solver, default_batch_size, make_solver
-from .core.space import Space, from_unit_with
+from .core.space import Space
 from .surfaces_adapter import from_surfaces
 
 __all__ = ["minimize", "make_minimizer"]
-
-# Device programs per objective, holding it weakly (see host/cache.py); the host path's
-# compiled step is cached per solver shape in host/steps.py.
-_DEVICE = ObjectiveCache()
 
 
 # --------------------------------------------------------------------- inputs
@@ -120,71 +115,6 @@ def _check_traced_output(out: Any, batch: int) -> None:
 
 
 # ---------------------------------------------------------------- device path
-def _device_body(get_f: Callable[[], Callable], solver: Solver):
-    """The scan body of the device loop (ask, evaluate, tell) and the budget-cut last batch.
-
-    ``get_f()`` returns the objective when tracing; the compiled loop does not hold it.
-    """
-    space, dtype, scales = solver.space, solver.dtype, solver.space.scales
-
-    def evaluate(U, consts):
-        y = get_f()(space.to_user(from_unit_with(scales, consts, U)))
-        return jnp.reshape(y, (U.shape[0],)).astype(dtype)
-
-    def body(consts):
-        def step(state, _):
-            X, state = solver.ask(state)
-            state = solver.tell(state, X, evaluate(X, consts))
-            return state, state.best_y
-
-        return step
-
-    batch, rem = solver.batch_size, solver.budget % solver.batch_size
-
-    def last(state, consts):
-        # Only the first ``rem`` rows are evaluated: the budget is exact.
-        X, state = solver.ask(state)
-        y = jnp.concatenate([evaluate(X[:rem], consts), jnp.full((batch - rem,), jnp.nan, dtype)])
-        state = solver.tell(state, X, y, jnp.arange(batch) < rem)
-        return state, state.best_y
-
-    return body, last
-
-
-def _shape_key(solver: Solver) -> tuple:
-    """What a compiled device loop depends on besides ``f``: the solver's functions and
-    the space's shape (scales, names, choices), not its bound values, which are data."""
-    space = solver.space
-    choices = None if space.choices is None else tuple(
-        None if c is None else tuple((type(v).__qualname__, repr(v)) for v in c) for c in space.choices)
-    # The budget sets the loop's length and init's probe length: the ask function alone
-    # is shared by every budget with the same shapes.
-    return id(solver.ask), solver.budget, solver.probe_count, space.scales, space.names, choices
-
-
-def _device_runner(f: Callable, solver: Solver) -> Callable:
-    """A pure ``run(key, consts) -> (state, curve)`` doing the whole budget on the device.
-
-    ``consts`` are the bounds as data (:meth:`Space.unit_constants`).
-    """
-    return _DEVICE.get(f, ("run", _shape_key(solver)), lambda get_f: _build_device_runner(get_f, solver))
-
-
-def _build_device_runner(get_f: Callable[[], Callable], solver: Solver) -> Callable:
-    n_full, rem = divmod(solver.budget, solver.batch_size)
-    body, last = _device_body(get_f, solver)
-
-    def run(key, consts):
-        state = solver.init(key)
-        state, curve = jax.lax.scan(body(consts), state, None, length=n_full)
-        if rem:
-            state, best = last(state, consts)
-            curve = jnp.concatenate([curve, best[None]])
-        return state, curve
-
-    return jax.jit(run)
-
-
 def make_minimizer(
     f: Callable,
     bounds: Any,
@@ -225,7 +155,7 @@ def make_minimizer(
     _check_traced_output(out, solver.batch_size)
     _check_batch_form(f, space, solver.batch_size, solver.dtype)
     # Built here, not taken from the weak cache: the returned function must keep f alive.
-    runner = _build_device_runner(lambda: f, solver)
+    runner = build_device_runner(lambda: f, solver)
     consts = space.unit_constants(solver.dtype)
 
     def run(key):
@@ -252,7 +182,7 @@ def _run_device_chunked(f: Callable, solver: Solver, key, ckpt: _Checkpointing):
     """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
     space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
-    chunk, tail = _device_chunk_fns(f, solver)
+    chunk, tail = device_chunks(f, solver)
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
@@ -297,44 +227,6 @@ def _nfev(n_steps: int, batch: int, budget: int) -> np.ndarray:
     return np.minimum((np.arange(n_steps) + 1) * batch, budget)
 
 
-def _device_chunk_fns(f: Callable, solver: Solver):
-    """``chunk(state, consts, length)`` and ``tail(state, consts)``: the device loop's pieces, compiled once each."""
-    return _DEVICE.get(f, ("chunks", _shape_key(solver)), lambda get_f: _build_device_chunks(get_f, solver))
-
-
-def _build_device_chunks(get_f: Callable[[], Callable], solver: Solver):
-    body, last = _device_body(get_f, solver)
-
-    @partial(jax.jit, static_argnums=2)
-    def chunk(state, consts, length):
-        return jax.lax.scan(body(consts), state, None, length=length)
-
-    return chunk, jax.jit(last)
-
-
-class _RecordingEvaluator:
-    """Evaluates ``f`` on the host and records the points it raises on, as a pool does."""
-
-    def __init__(self, f: Callable):
-        self.f = f
-
-    def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
-        n = values.shape[0]
-        try:
-            raw = _call_host(self.f, space, values, vectorized)
-        except Exception:  # noqa: BLE001 - find the points that raise, one by one
-            y, errors = np.full(n, np.nan), {}
-            for i in range(n):
-                try:
-                    raw_i = _call_host(self.f, space, values[i : i + 1], vectorized)
-                except Exception as exc:  # noqa: BLE001 - any exception of f is a failed evaluation here
-                    errors[i] = f"{type(exc).__name__}: {exc}"
-                    continue
-                y[i] = _check_host(raw_i, 1, vectorized)[0]  # a wrong output shape is an error, not a failure
-            return y, errors
-        return _check_host(raw, n, vectorized), {}
-
-
 # ------------------------------------------------------------------ host path
 def _host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
     """``first(key)``, ``step(state, X, y, valid)`` and ``tell(state, X, y, valid)`` of the host path.
@@ -358,31 +250,6 @@ def _host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
         return steps.step(state, *empty, off, X, y, valid, on, off, consts)[2]
 
     return first, step, tell
-
-
-class _Progress:
-    """A one-line progress display on stderr: evaluations, best value, evaluations per second."""
-
-    def __init__(self, budget: int, enabled: bool):
-        self.budget, self.enabled = budget, enabled
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, nfev: int, best: float, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last < 0.2:
-            return
-        self.last = now
-        rate = nfev / max(now - self.t0, 1e-9)
-        width = 30
-        done = int(width * nfev / self.budget)
-        bar = "#" * done + "-" * (width - done)
-        sys.stderr.write(f"\r[{bar}] {nfev}/{self.budget} evals  best {best:.6g}  {rate:,.0f} evals/s")
-        if force:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
 
 # --------------------------------------------------------------------- result
@@ -637,19 +504,19 @@ def minimize(
         solver = make_solver(space, int(budget) - polish_plan.evaluations, int(batch_size), method=method,
                              probe_ratio=probe_ratio, capacity=capacity)
 
-    prog = _Progress(solver.budget, progress)
+    prog = Progress(solver.budget, progress)
     if use_device:
         t0 = time.perf_counter()
         if ckpt.active:
             state, curve = _run_device_chunked(f, solver, key, ckpt)
         else:
-            state, curve = _device_runner(f, solver)(key, jax.device_put(space.unit_constants(solver.dtype)))
+            state, curve = device_runner(f, solver)(key, jax.device_put(space.unit_constants(solver.dtype)))
         curve = np.asarray(curve)
         n_steps = len(curve)
         nfev_curve = np.minimum((np.arange(n_steps) + 1) * solver.batch_size, solver.budget)
         if polish_plan is not None:
             state, curve, nfev_curve, polish_info = run_polish(f, solver, polish_plan, state, curve, nfev_curve)
-        prog.update(solver.budget, float(state.best_y), force=True)
+        prog.update(solver.budget, float(state.best_y), final=True)
         info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
         result = build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
         hint = _precision_hint(state, solver.dtype)
@@ -662,7 +529,7 @@ def minimize(
             result.trace.append((solver.budget, "polish"))
         return result
     if errors == "record":
-        pool = _RecordingEvaluator(f)
+        pool = RecordingEvaluator(f)
     result = _run_host(f, solver, key, vectorized, callback, prog, pool, ckpt)
     result.info["polish"] = polish_info
     return result
@@ -707,7 +574,7 @@ def _write(ckpt: "_Checkpointing", solver: Solver, state, X, curve, nfev_curve, 
         raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
 
 
-def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progress, pool: Any = None,
+def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress, pool: Any = None,
               ckpt: "_Checkpointing | None" = None) -> OptimizeResult:
     first, step, tell = _host_steps(solver, bound_constants(solver.space, solver.dtype))
     space, batch, budget = solver.space, solver.batch_size, solver.budget
@@ -717,7 +584,7 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
     info: dict = {"path": "host"}
     if pool is not None:
         info.update(retries=0, n_errors=0, errors={})
-        if not isinstance(pool, _RecordingEvaluator):
+        if not isinstance(pool, RecordingEvaluator):
             info["pool"] = type(pool).__name__
         retries0 = getattr(pool, "retries", 0)
     t0 = time.perf_counter()
@@ -820,6 +687,6 @@ def _run_host(f, solver: Solver, key, vectorized: bool, callback, prog: _Progres
             raise
         msg = f"Interrupted after {nfev} evaluations."
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
-    prog.update(nfev, best.y, force=True)
+    prog.update(nfev, best.y, final=True)
     info["wall_time_s"] = time.perf_counter() - t0
     return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())

@@ -101,6 +101,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .host.config import check_int, check_seed, missing_extra
+from .host.evaluate import told_value
+from .host.nested import NestedSpace, path_name, same
 from .host.session import Session
 
 try:
@@ -111,7 +113,7 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .core.solver import METHODS
+from .core.solver import check_method
 from .core.space import Space
 from .host.state_io import read_state_header
 
@@ -123,14 +125,10 @@ _KIND = "ArqonSearch"
 _FORMAT = 2
 # Attributes get_state leaves out: the session (saved as its JSON state) and what is
 # derived from the space (rebuilt from the spec).
-_NOT_SAVED = ("_session", "_tree", "_index", "_n_configs", "_inactive_values")
+_NOT_SAVED = ("_session", "_nested")
 
 
 # ----------------------------------------------------------- space conversion
-def _path_name(path: tuple) -> str:
-    return "/".join(str(p) for p in path)
-
-
 def _qround(x: float, q: float) -> float:
     """``x`` rounded to the decimals of ``q`` so that ``3 * 0.1`` prints as ``0.3``."""
     decimals = max(0, 12 - int(math.floor(math.log10(abs(q)))) if q else 12)
@@ -242,18 +240,6 @@ def _convert_domain(name: str, domain: Domain) -> dict:
     raise ValueError(f"param_space[{name!r}]: unsupported domain type {type(domain).__name__}")
 
 
-# A parsed space is a template tree mirroring the spec; its nodes are tuples:
-#   ("param", name)                a dimension of the Space
-#   ("cat", name, branches)        tune.choice whose categories hold domains: the choice
-#                                  is a categorical dimension (name None if it has one
-#                                  category), each category a branch parsed like the spec
-#   ("dict", ((key, node), ...)), ("seq", "list" | "tuple", (node, ...))
-#   ("fixed", value)               a domain with one value (e.g. uniform(2, 2))
-#   ("const", value)               a plain value of the spec
-# Only the chosen branch of a "cat" node is decoded, so the dimensions of the other
-# branches are inactive for that config.
-
-
 def _special(value: Any) -> str | None:
     """Tune's dict forms of domains: ``{"grid_search": [...]}`` and ``{"eval": "..."}``."""
     if isinstance(value, dict) and len(value) == 1:
@@ -276,7 +262,7 @@ def _holds_domain(value: Any) -> bool:
 
 
 def _parse_node(value: Any, path: tuple, params: list[dict], names: set) -> tuple:
-    name = _path_name(path)
+    name = path_name(path)
     kind = _special(value)
     if kind == "grid" or (isinstance(value, Categorical) and value.is_grid()):
         raise ValueError(
@@ -327,6 +313,11 @@ def _parse_space(spec: Mapping) -> tuple[list[dict], tuple]:
     return params, tree
 
 
+def _nested_space(spec: Mapping, full: bool) -> NestedSpace:
+    params, tree = _parse_space(spec)
+    return NestedSpace(tree, params, _decode, _encode, full=full, show=_show)
+
+
 def convert_search_space(spec: Mapping) -> dict:
     """Converts a Tune search space to arqon_jax dict bounds (for inspection).
 
@@ -348,49 +339,6 @@ def convert_search_space(spec: Mapping) -> dict:
     return {p["name"]: p["bound"] for p in params}
 
 
-def _count_configs(node: tuple, index: dict, levels: Sequence[int]) -> float:
-    """Number of distinct configs of a subtree (``inf`` with a continuous dimension)."""
-    kind = node[0]
-    if kind == "param":
-        n = levels[index[node[1]]]
-        return float(n) if n else math.inf
-    if kind == "cat":
-        return float(sum(_count_configs(b, index, levels) for b in node[2]))
-    if kind == "dict":
-        return float(math.prod(_count_configs(c, index, levels) for _, c in node[1]))
-    if kind == "seq":
-        return float(math.prod(_count_configs(c, index, levels) for c in node[2]))
-    return 1.0
-
-
-def _required(node: tuple) -> list[str]:
-    """Names a point must give for a subtree (a choice's branches are checked when matched)."""
-    kind = node[0]
-    if kind == "param" or (kind == "cat" and node[1] is not None):
-        return [node[1]]
-    if kind == "cat":
-        return _required(node[2][0])
-    if kind == "dict":
-        return [n for _, c in node[1] for n in _required(c)]
-    if kind == "seq":
-        return [n for c in node[2] for n in _required(c)]
-    return []
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality for matching user values to choices: numbers by value, other values by type and ``==``."""
-    if a is b:
-        return True
-    real = (numbers.Real,)
-    if (isinstance(a, real) and isinstance(b, real)
-            and not isinstance(a, (bool, np.bool_)) and not isinstance(b, (bool, np.bool_))):
-        return float(a) == float(b)
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
 def _show(value: Any) -> str:
     """A spec value for messages, domains written as ``Float(0.8, 0.99)`` rather than object reprs."""
     if isinstance(value, Categorical):
@@ -405,53 +353,16 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-_MISSING = object()
-
-
 class _InvalidMetric(str):
     """Description of a reported metric that is not a number (kept until the trial completes)."""
 
 
-def _lookup(value: Any, key: Any) -> Any:
-    """``value[key]`` of a point, also from flattened ``"key/rest"`` entries."""
-    if not isinstance(value, Mapping):
-        return _MISSING
-    if key in value:
-        return value[key]
-    skey = str(key)
-    if skey in value:
-        return value[skey]
-    prefix = skey + "/"
-    sub = {k[len(prefix):]: v for k, v in value.items() if isinstance(k, str) and k.startswith(prefix)}
-    return sub if sub else _MISSING
-
-
-def _extra_keys(value: Mapping, keys: Sequence) -> list:
-    """Keys of a point's dict that no template key (nor its flattened form) accounts for."""
-    known = {str(k) for k in keys}
-    out = []
-    for k in value:
-        if k in keys or str(k) in known:
-            continue
-        if isinstance(k, str) and k.split("/", 1)[0] in known:
-            continue
-        out.append(k)
-    return out
-
-
 def _metric_number(raw: Any) -> float | None:
-    """A reported metric as a float, or None if it is not one real number (bools, strings, complex)."""
-    if isinstance(raw, (bool, np.bool_)):
-        return None
-    if isinstance(raw, numbers.Real):
-        return float(raw)
+    """A reported metric as a float (NaN for a failure), or None if it is not one real number."""
     try:
-        arr = np.asarray(raw)
-    except Exception:  # noqa: BLE001 - whatever cannot become an array is not a number
+        return told_value(raw, "metric")
+    except TypeError:
         return None
-    if arr.dtype.kind not in "iuf" or arr.size != 1:
-        return None
-    return float(arr.reshape(()))
 
 
 def _decode(rec: dict, x: float) -> Any:
@@ -484,7 +395,7 @@ def _encode(rec: dict, value: Any, where: str) -> float:
     name, kind = rec["name"], rec["kind"]
     if kind == "cat":
         for k, cat in enumerate(rec["categories"]):
-            if _same(cat, value):
+            if same(cat, value):
                 return float(k)
         raise ValueError(f"{where}[{name!r}]: {value!r} is not one of {rec['categories']}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -510,10 +421,9 @@ def _encode(rec: dict, value: Any, where: str) -> float:
 
 
 # ------------------------------------------------------------------ searcher
-def _check_int(name: str, value: Any, low: int, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    return check_int(name, value, low)
+def _check_mode(mode: Any) -> None:
+    if mode not in (None, "min", "max"):
+        raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
 
 
 class ArqonSearch(Searcher):
@@ -565,18 +475,15 @@ class ArqonSearch(Searcher):
         evaluated_rewards: Sequence[float] | None = None,
         solver_options: Mapping[str, Any] | None = None,
     ):
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         if metric is not None and not isinstance(metric, str):
             raise TypeError(f"metric: expected a string, got {type(metric).__name__} {metric!r}")
-        self._batch_size_arg = _check_int("batch_size", batch_size, 1)
-        self._budget = _check_int("budget", budget, 1)
+        self._batch_size_arg = None if batch_size is None else check_int("batch_size", batch_size, 1)
+        self._budget = None if budget is None else check_int("budget", budget, 1)
         if self._budget is not None and self._batch_size_arg is not None and self._batch_size_arg > self._budget:
             raise ValueError(f"batch_size: {batch_size} is larger than budget={budget}")
         self._seed = check_seed(seed)
-        if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
-        self._method = method
+        self._method = check_method(method)
         if points_to_evaluate is not None:
             if isinstance(points_to_evaluate, Mapping) or not isinstance(points_to_evaluate, Sequence):
                 raise TypeError("points_to_evaluate: expected a list of dicts")
@@ -604,8 +511,7 @@ class ArqonSearch(Searcher):
         self._max_concurrent: int | None = None
         self._num_samples: int | None = None
         self._spec = None
-        self._params: list[dict] = []
-        self._tree: tuple = ("const", {})
+        self._nested: NestedSpace | None = None
         self._from_ctor = False
         self._reset_run()
         if space is not None:
@@ -632,42 +538,27 @@ class ArqonSearch(Searcher):
         return out
 
     def _set_space(self, spec: Mapping, from_ctor: bool) -> None:
-        params, tree = _parse_space(spec)
-        self._spec = spec
-        self._params, self._tree, self._from_ctor = params, tree, from_ctor
-        self._space_obj = Space.from_bounds({p["name"]: p["bound"] for p in params})
-        issues = self._space_obj.float32_issues(np.float32)
+        nested = _nested_space(spec, from_ctor)
+        self._spec, self._nested, self._from_ctor = spec, nested, from_ctor
+        issues = nested.space.float32_issues(np.float32)
         if issues:
             # The searcher's solver runs in float32: such a parameter would be searched on
             # a handful of values, or outside its bounds, without a word.
             raise ValueError("ArqonSearch: " + "; ".join(issues) + "; the searcher works in float32: search an "
                              "offset or a rescaled parameter instead (e.g. tune.uniform(0, 100) added to 1e8)")
-        self._derive()
         if self._rewards is not None:
             for point, reward in zip(self._points, self._rewards):
                 self.add_evaluated_point(point, reward)
             self._points, self._rewards = [], None
         else:
             for point in self._points:
-                self._encode_point(point, "points_to_evaluate")  # validate early, naming the parameter
-
-    def _derive(self) -> None:
-        """Lookups derived from the parsed space (rebuilt on restore, not saved)."""
-        space = self._space_obj
-        self._index = {rec["name"]: i for i, rec in enumerate(self._params)}
-        n = _count_configs(self._tree, self._index, space.levels)
-        self._n_configs = int(n) if math.isfinite(n) else None
-        # Warm starts have no value for the dimensions of unchosen choice branches: they
-        # get the (snapped) centre of the cube there, a valid point of every dimension.
-        centre = np.asarray(space.snap(np.full((1, space.dim), 0.5)), np.float64)
-        self._inactive_values = np.asarray(space.from_unit(centre), np.float64)[0]
+                nested.encode(point, "points_to_evaluate")  # validate early, naming the parameter
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         """Takes the space, metric and mode from Tune (``Tuner(param_space=...)``)."""
         if self._spec is not None:
             return False
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         self._set_space(config, from_ctor=False)
         if metric:
             self._metric = metric
@@ -680,13 +571,13 @@ class ArqonSearch(Searcher):
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         """Enforces ``max_concurrent`` live trials itself (and sizes default batches by it)."""
-        self._max_concurrent = _check_int("max_concurrent", max_concurrent, 1, allow_none=False)
+        self._max_concurrent = check_int("max_concurrent", max_concurrent, 1)
         return True
 
     @property
     def space(self) -> Space | None:
         """The converted arqon_jax :class:`~arqon_jax.Space` (``None`` before a space is set)."""
-        return self._space_obj if self._spec is not None else None
+        return self._nested.space if self._spec is not None else None
 
     @property
     def solver_config(self) -> dict | None:
@@ -723,147 +614,12 @@ class ArqonSearch(Searcher):
         if "anchors" in opts:
             opts["anchors"] = tuple(opts["anchors"])
         self._session = Session(
-            self._space_obj, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
+            self._nested.space, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
             method=cfg["method"], capacity=cfg["capacity"], solver_options=opts, limited=self._budget is not None,
-            key_of=self._config_key, _restoring=restoring,
+            key_of=self._nested.key, _restoring=restoring,
         )
 
     # --------------------------------------------------------- conversions
-    def _build(self, node: tuple, values: np.ndarray, active: np.ndarray, full: bool) -> Any:
-        """The config value of a template node for one row of Space values; marks the active dimensions.
-
-        ``full=False`` leaves out plain constants of dicts: Tune merges the constants of
-        ``param_space`` itself. Inside lists and choice categories everything is given,
-        as Tune replaces those values whole.
-        """
-        kind = node[0]
-        if kind == "param":
-            i = self._index[node[1]]
-            active[i] = True
-            return _decode(self._params[i], float(values[i]))
-        if kind == "cat":
-            k = 0
-            if node[1] is not None:
-                i = self._index[node[1]]
-                active[i] = True
-                k = min(max(int(round(float(values[i]))), 0), len(node[2]) - 1)
-            return self._build(node[2][k], values, active, True)
-        if kind == "dict":
-            return {key: self._build(child, values, active, full)
-                    for key, child in node[1] if full or child[0] != "const"}
-        if kind == "seq":
-            items = [self._build(child, values, active, True) for child in node[2]]
-            return tuple(items) if node[1] == "tuple" else items
-        return copy.deepcopy(node[1])  # "const", "fixed"
-
-    def _decode_row(self, values: np.ndarray) -> tuple[dict, np.ndarray]:
-        """Space values ``(dim,)`` -> (the config, which dimensions it uses)."""
-        active = np.zeros(len(self._params), bool)
-        return self._build(self._tree, values, active, self._from_ctor), active
-
-    def _row_config(self, values: np.ndarray) -> dict:
-        return self._decode_row(values)[0]
-
-    def _config_key(self, values: np.ndarray) -> tuple:
-        """Identity of a config: its active values (rows differing only in unused dimensions are one config)."""
-        active = self._decode_row(values)[1]
-        return tuple(np.where(active, np.asarray(values, np.float64), self._inactive_values).tolist())
-
-    def _match(self, node: tuple, value: Any, path: tuple, strict: bool, full: bool, enc: dict,
-               missing: list, where: str) -> Any:
-        """Matches a user value to a template node: records Space values in ``enc``, returns the config value.
-
-        ``strict`` (inside a choice category): every value must be given and constants must
-        match, so that a value picks the category that can produce it. Raises
-        ``ValueError``/``TypeError`` naming the parameter when the value cannot be encoded.
-        """
-        kind = node[0]
-        name = _path_name(path)
-        if kind == "param":
-            enc[node[1]] = _encode(self._params[self._index[node[1]]], value, where)
-            return value
-        if kind in ("const", "fixed"):
-            if strict and not _same(node[1], value):
-                raise ValueError(f"{where}[{name!r}]: expected {node[1]!r}, got {value!r}")
-            return copy.deepcopy(node[1])
-        if kind == "cat":
-            if node[1] is None:
-                return self._match(node[2][0], value, path + (0,), strict, True, enc, missing, where)
-            reasons = []
-            for k, branch in enumerate(node[2]):
-                sub: dict = {}
-                try:
-                    out = self._match(branch, value, path + (k,), True, True, sub, [], where)
-                except (TypeError, ValueError) as exc:
-                    reasons.append(f"{k}: {exc}")
-                    continue
-                enc.update(sub)
-                enc[node[1]] = float(k)
-                return out
-            rec = self._params[self._index[node[1]]]
-            raise ValueError(f"{where}[{name!r}]: {value!r} matches none of the categories "
-                             f"{_show(rec['categories'])} ({'; '.join(reasons)})")
-        if kind == "dict":
-            if not isinstance(value, Mapping):
-                raise TypeError(f"{where}[{name!r}]: expected a dict, got {type(value).__name__} {value!r}")
-            keys = [key for key, _ in node[1]]
-            if strict:
-                extra = _extra_keys(value, keys)
-                if extra:
-                    raise ValueError(f"{where}[{name!r}]: unexpected keys {extra}")
-            out = {}
-            for key, child in node[1]:
-                sub_value = _lookup(value, key)
-                if sub_value is _MISSING:
-                    if strict and child[0] != "fixed":
-                        raise ValueError(f"{where}[{_path_name(path + (key,))!r}]: missing")
-                    missing.extend(_required(child))
-                    if child[0] in ("const", "fixed") and (full or child[0] == "fixed"):
-                        out[key] = copy.deepcopy(child[1])
-                    continue
-                if full or child[0] != "const":
-                    out[key] = self._match(child, sub_value, path + (key,), strict, full, enc, missing, where)
-            return out
-        # "seq"
-        n = len(node[2])
-        if isinstance(value, Mapping):  # flattened form: "name/0", "name/1", ...
-            items = [_lookup(value, i) for i in range(n)]
-            if _extra_keys(value, list(range(n))):
-                raise ValueError(f"{where}[{name!r}]: expected {n} values, got {value!r}")
-        elif (isinstance(value, (list, tuple)) and len(value) == n
-              and (not strict or isinstance(value, tuple) == (node[1] == "tuple"))):
-            # Inside a category, a list and a tuple are different configs (Tune keeps the type).
-            items = list(value)
-        else:
-            raise ValueError(f"{where}[{name!r}]: expected a {node[1]} of {n} values, got {value!r}")
-        out = []
-        for i, (child, item) in enumerate(zip(node[2], items)):
-            if item is _MISSING:
-                if strict and child[0] != "fixed":
-                    raise ValueError(f"{where}[{_path_name(path + (i,))!r}]: missing")
-                missing.extend(_required(child))
-                out.append(copy.deepcopy(child[1]) if child[0] in ("const", "fixed") else None)
-                continue
-            out.append(self._match(child, item, path + (i,), strict, True, enc, missing, where))
-        return tuple(out) if node[1] == "tuple" else out
-
-    def _encode_point(self, point: Mapping, where: str) -> tuple[np.ndarray, dict]:
-        """A user config -> (its parameter values ``(dim,)``, the config as ``suggest`` gives it).
-
-        Dimensions the config does not use (other categories) get the centre of the cube.
-        """
-        if not isinstance(point, Mapping):
-            raise TypeError(f"{where}: expected a dict, got {type(point).__name__}")
-        enc: dict[str, float] = {}
-        missing: list[str] = []
-        config = self._match(self._tree, point, (), False, self._from_ctor, enc, missing, where)
-        if missing:
-            raise ValueError(f"{where}: point {point!r} misses the parameters {missing}")
-        values = self._inactive_values.copy()
-        for name, v in enc.items():
-            values[self._index[name]] = v
-        return values, config
-
     def _value(self, trial_id: str, result: dict | None, error: bool) -> float:
         """The trial's value to minimize; NaN (a failure) for errors, missing and invalid metrics.
 
@@ -910,7 +666,7 @@ class ArqonSearch(Searcher):
         if self._max_concurrent is not None and len(self._live) >= self._max_concurrent:
             return None
         if self._points:
-            values, config = self._encode_point(self._points[0], "points_to_evaluate")
+            values, config = self._nested.encode(self._points[0], "points_to_evaluate")
             self._points.pop(0)
             self._live[trial_id] = (self._session.hand_out(values), values, config)
             self._counts["suggested"] += 1
@@ -920,7 +676,7 @@ class ArqonSearch(Searcher):
         if not got:  # waiting for results the strategy needs, or every config is running
             return None
         eid, values = got[0]
-        config = self._row_config(values)
+        config = self._nested.config(values)
         self._live[trial_id] = (eid, values, config)
         self._counts["suggested"] += 1
         return config
@@ -984,7 +740,7 @@ class ArqonSearch(Searcher):
             raise TypeError(f"parameters: expected a dict, got {type(parameters).__name__}")
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
             raise TypeError(f"value: expected a real number or None, got {type(value).__name__} {value!r}")
-        values, config = self._encode_point(parameters, "parameters")
+        values, config = self._nested.encode(parameters, "parameters")
         v = math.nan if error or value is None else float(value)
         if self._session is None:
             # The sign for mode="max" is applied when the solver starts (mode may come later).
@@ -1036,8 +792,7 @@ class ArqonSearch(Searcher):
         self.__dict__.update(state)
         self._session = None
         if self._spec is not None:
-            self._params, self._tree = _parse_space(self._spec)
-            self._derive()
+            self._nested = _nested_space(self._spec, self._from_ctor)
         if self._cfg is not None and text is not None:
             self._build_session(restoring=True)
             self._session.load(read_state_header(text, _KIND), _KIND)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import arqon_jax as aj  # noqa: E402
 from arqon_jax.functions import make_problem  # noqa: E402
-from arqon_jax.minimize import _device_runner  # noqa: E402
+from arqon_jax.host.device import device_runner  # noqa: E402
 from benchmarks._common import command_line, machine_info, markdown_table, write_results  # noqa: E402
 
 FUNCTIONS = ["sphere", "rosenbrock", "rastrigin", "ackley", "levy", "styblinski_tang", "griewank", "schwefel"]
@@ -41,7 +41,7 @@ def main() -> int:
             gaps = []
             for p in problems:
                 solver = aj.make_solver(aj.Space.from_bounds(p.bounds), 100, 10, method="tpe", strategy_options=(("tpe", opts),))
-                run = _device_runner(p.f, solver)
+                run = device_runner(p.f, solver)
                 consts = solver.space.unit_constants(solver.dtype)
                 gaps.append(float(np.median([float(run(jax.random.key(s), consts)[0].best_y) - p.f_opt for s in range(4)])))
             g = np.maximum(np.asarray(gaps), 1e-12)

@@ -24,6 +24,7 @@ import pytest
 import arqon_jax
 from arqon_jax import ArqonProbe, ArqonSolver, cli
 from arqon_jax.functions import make_problem
+from arqon_jax.host.jsonio import parse_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -331,10 +332,10 @@ def test_write_atomic_keeps_old_state_when_the_write_fails(tmp_path, monkeypatch
 def test_results_parse_as_array_object_or_json_lines():
     a = [{"eval_id": 0, "value": 1.5}, {"eval_id": 1, "value": None}]
     as_lines = "\n".join(json.dumps(x) for x in a) + "\n\n"
-    assert cli._parse_results(json.dumps(a), "r") == a
-    assert cli._parse_results(as_lines, "r") == a
-    assert cli._parse_results(json.dumps(a[0]), "r") == a[:1]
-    v = cli._parse_results('{"eval_id": 0, "value": NaN}', "r")[0]["value"]
+    assert parse_results(json.dumps(a), "r") == a
+    assert parse_results(as_lines, "r") == a
+    assert parse_results(json.dumps(a[0]), "r") == a[:1]
+    v = parse_results('{"eval_id": 0, "value": NaN}', "r")[0]["value"]
     assert math.isnan(v)
 
 

@@ -16,7 +16,7 @@ import arqon_jax as aj
 from arqon_jax.core.classify import rank_fdc
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.host.steps import fused_steps
-from arqon_jax.minimize import _device_runner
+from arqon_jax.host.device import device_runner
 from arqon_jax.core.solver import make_solver
 from arqon_jax.core.strategies.base import Geometry
 
@@ -261,7 +261,7 @@ def test_second_call_does_not_recompile():
 
     aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
     n = len(traces)
-    runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    runner = device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     size = runner._cache_size()
     aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1, polish=False)
     assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile
@@ -285,7 +285,7 @@ def test_new_bound_values_do_not_recompile(bounds):
 
     r0 = aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
     n = len(traces)
-    runner = _device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    runner = device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     size = runner._cache_size()
     r1 = aj.minimize(f, bounds, budget=40, batch_size=10, seed=0, polish=False)
     assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile

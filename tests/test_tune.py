@@ -166,7 +166,7 @@ def test_batch_handout_order_and_one_ask_per_batch():
     configs = [s.suggest(f"t{i}") for i in range(4)]
     assert s.stats["asks"] == 1
     batch = s._session._batches[-1]
-    assert [s._row_config(v) for v in batch.V] == configs  # rows in order
+    assert [s._nested.config(v) for v in batch.V] == configs  # rows in order
     for c in configs:
         check_config(c)
         assert c["const"] == 7 and c["nested"] == {"k": "v"}  # constructor space: constants passed through

@@ -30,7 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["kronecker", "probe_points", "ProbePlan", "kronecker_core", "probe_core", "kronecker_offsets_from_key"]
+__all__ = ["kronecker", "probe_points", "ProbePlan", "kronecker_core", "probe_core", "kronecker_offsets_from_key",
+           "MAX_INDEX", "check_index_range"]
+
+MAX_INDEX = 2**32 - 1  # probe indexes lie below it
 
 _MASK32 = (1 << 32) - 1
 _MASK64 = (1 << 64) - 1
@@ -176,8 +179,17 @@ def _check_range(start, count: int, dim: int) -> None:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dim: expected an integer >= 1, got {dim!r}")
     if isinstance(start, (int, np.integer)) and not isinstance(start, bool):
-        if start < 0 or start + count > 2**32 - 1:
-            raise ValueError(f"start: indexes must lie in [0, 2**32 - 1), got [{start}, {start + count})")
+        check_index_range(start, count)
+
+
+def check_index_range(start: int, count: int) -> None:
+    """Refuses indexes ``[start, start + count)`` outside ``[0, MAX_INDEX)``, where the points are exact.
+
+    Raises:
+        ValueError: Naming ``start``.
+    """
+    if start < 0 or start + count > MAX_INDEX:
+        raise ValueError(f"start: indexes must lie in [0, 2**32 - 1), got [{start}, {start + count})")
 
 
 def kronecker(start, count: int, dim: int, *, seed: int = 0, shift: bool = True, dtype=None) -> jax.Array:

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from .classify import STRUCTURED_THRESHOLD, rank_fdc
-from .validate import check_int
+from .validate import check_fraction, check_int
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
@@ -45,7 +45,7 @@ from .strategies import make_strategy
 from .strategies.base import Geometry, Strategy
 from .strategies.cmaes import default_lambda
 
-__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "default_batch_size"]
+__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "check_method", "default_batch_size"]
 
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
 NM_EVALS_PER_DIM = 100
@@ -54,6 +54,18 @@ NM_EVALS_PER_DIM = 100
 CMAES_EVALS_PER_DIM = 40
 CMAES_MIN_REFINE = 400
 _PROBE_BUFFER_MAX = 512
+
+
+def check_method(method: Any, *, any_case: bool = False) -> str:
+    """Validates a method name (one of ``METHODS``; ``any_case``: in any case) and returns it.
+
+    Raises:
+        ValueError: For anything else, naming ``method``.
+    """
+    name = method.lower() if any_case and isinstance(method, str) else method
+    if not isinstance(name, str) or name not in METHODS:
+        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+    return name
 
 
 class SolverState(NamedTuple):
@@ -212,10 +224,8 @@ def make_solver(
         raise TypeError(f"space: expected a Space, got {type(space).__name__}")
     budget = check_int("budget", budget, 1, 2**31 - 2**25)
     batch_size = check_int("batch_size", batch_size, 1, budget)
-    if method not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
-    if isinstance(probe_ratio, bool) or not isinstance(probe_ratio, (int, float)) or not 0 < probe_ratio <= 1:
-        raise ValueError(f"probe_ratio: expected a number in (0, 1], got {probe_ratio!r}")
+    check_method(method)
+    probe_ratio = check_fraction("probe_ratio", probe_ratio)
     if capacity is None:
         # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
         # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_fraction"]
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -24,3 +24,14 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
         rng = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name}: expected an integer {rng}, got {value}")
     return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Validates a share in ``(0, 1]`` (bools refused) and returns it as a float.
+
+    Raises:
+        ValueError: For anything else; the message names ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
+        raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
+    return float(value)

@@ -4,13 +4,19 @@
   optional extras, the persistent compilation cache).
 * :mod:`.settings`: the ArqonHPO-style solver configuration (``ArqonSolver``,
   ``ArqonProbe``, the CLI).
-* :mod:`.evaluate`: calling user objectives and turning what they return into values
-  (``minimize`` and the Ray workers of :mod:`arqon_jax.distributed`).
-* :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data).
+* :mod:`.jsonio`: the user's JSON and TOML in and out (configs, results, strict output).
+* :mod:`.evaluate`: calling user objectives and turning what they return, or what a user
+  tells, into values (``minimize``, the Ray workers, ``ArqonSolver.tell``, Tune metrics).
+* :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data);
+  :mod:`.device`: the device path's compiled loops (``minimize``, ``make_minimizer``, the demo).
+* :mod:`.nested`: search spaces with nested and conditional parameters over a flat
+  :class:`~arqon_jax.Space` (``ArqonSearch``'s Tune spaces).
 * :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,
   budget accounting and the versioned JSON state (:mod:`.state_io`).
-* :mod:`.checkpoint`: ``minimize``'s checkpoints; :mod:`.polish`: its gradient polish;
-  :mod:`.outcome`: its result; :mod:`.cache`: compiled programs per objective, held weakly.
+* :mod:`.checkpoint`: ``minimize``'s checkpoints, and the atomic write and lock of every
+  state file (the CLI's too); :mod:`.polish`: ``minimize``'s gradient polish;
+  :mod:`.outcome`: its result; :mod:`.cache`: compiled programs per objective, held weakly;
+  :mod:`.progress`: the progress line.
 
 Front doors (``minimize``, ``compat``, ``tune``, ``distributed``, ``cli``) import from
 here and from :mod:`arqon_jax.core`, never from each other's private helpers.

@@ -28,7 +28,7 @@ import numpy as np
 
 from .state_io import read_state_header, state_from_json, state_to_json
 
-__all__ = ["atomic_write_text", "write_checkpoint", "read_checkpoint", "KIND"]
+__all__ = ["atomic_write_text", "locked", "write_checkpoint", "read_checkpoint", "KIND"]
 
 KIND = "minimize"
 
@@ -79,6 +79,31 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike):
+    """Holds an exclusive lock on ``PATH.lock`` (POSIX; elsewhere nothing), so that processes
+    reading, changing and rewriting one state file (``arqon-jax tell``) lose nothing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    # Locked by the file a write replaces, so that a symlink and its target share one lock.
+    real = Path(os.path.realpath(path))
+    lock_path = real.with_name(real.name + ".lock")
+    try:
+        fh = open(lock_path, "a")
+    except OSError:
+        yield  # read-only folder: the state write fails later with its own message
+        return
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _write_target(path: Path) -> Path:

@@ -13,13 +13,16 @@ the same arguments and its output is judged by the same rules everywhere:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ..core.space import CATEGORICAL, Space, host_table
+from .jsonio import F64_MAX
 
-__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values"]
+__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
+           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -124,3 +127,115 @@ def solver_values(y: np.ndarray, dtype) -> np.ndarray:
     y = np.asarray(y, np.float64)
     top = float(np.finfo(dtype).max)
     return np.where(np.isfinite(y), np.clip(y, -top, top), np.nan).astype(dtype)
+
+
+def told_value(v: Any, where: str) -> float:
+    """A told value (ask/tell results, Tune metrics) as float64: None, NaN and +-inf are failures (NaN).
+
+    A finite value beyond float64 (a huge int, a longdouble) is clipped to its largest
+    finite value rather than becoming a failure. Complex values are refused: keeping the
+    real part would optimize another function without a word.
+    """
+    if type(v) is float:
+        return v
+    if v is None:
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{where}: expected a number or None, got {v!r}")
+    if isinstance(v, (complex, np.complexfloating)) or (hasattr(v, "__array__") and np.iscomplexobj(v)):
+        raise TypeError(f"{where}: got the complex value {v!r}; tell a real number (e.g. abs(z) or z.real)")
+    if isinstance(v, numbers.Real) and not isinstance(v, np.generic):
+        try:
+            return float(v)
+        except OverflowError:  # 10**400, Fraction(10**400): finite, beyond float64
+            return F64_MAX if v > 0 else -F64_MAX
+    if isinstance(v, np.generic) or hasattr(v, "__array__"):
+        try:
+            arr = np.asarray(v)
+        except Exception:  # noqa: BLE001 - an object whose __array__ fails is not a number
+            arr = None
+        if arr is None or arr.size != 1 or arr.dtype.kind not in "iuf":
+            kind = "" if arr is None else f" of dtype {arr.dtype} and shape {arr.shape}"
+            raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__}{kind}")
+        item = arr.reshape(())
+        with np.errstate(over="ignore"):
+            out = float(item)
+        if math.isinf(out) and bool(np.isfinite(item)):  # a longdouble beyond float64
+            return math.copysign(F64_MAX, out)
+        return out
+    raise TypeError(f"{where}: expected a number or None (a failed evaluation), got {type(v).__name__} {v!r}")
+
+
+def error_text(exc: BaseException, limit: int | None = 500) -> str:
+    """``Type: message`` of an exception on one line, cut to ``limit`` characters (``None``: whole)."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+class BadOutput(Exception):
+    """The objective returned the wrong shape or type: a bug, fatal for the run (``cause`` says what)."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+    def __reduce__(self):
+        return (BadOutput, (self.cause,))
+
+
+def checked(fn: Callable[[], np.ndarray]) -> np.ndarray:
+    """``fn()``, an output check, with its TypeError/ValueError raised as :class:`BadOutput`."""
+    try:
+        return fn()
+    except (TypeError, ValueError) as exc:
+        raise BadOutput(exc) from None
+
+
+def evaluate_rows(run: Callable[[int, int], np.ndarray], n: int, pointwise: bool) -> tuple[np.ndarray, dict]:
+    """Evaluates rows ``0..n-1``, recording the rows that raise instead of stopping.
+
+    Args:
+        run: ``run(a, b)`` evaluates rows ``a:b`` and returns their float64 values; it
+            raises :class:`BadOutput` for a wrong output (re-raised here) and whatever
+            the objective raises.
+        n: Number of rows.
+        pointwise: Evaluate row by row. Otherwise the batch runs whole first and, if it
+            raised, again row by row, so that only the rows that raise fail.
+
+    Returns:
+        ``y`` float64 ``(n,)`` (NaN where a row raised) and ``{row: message}``.
+    """
+    y, errors = np.full(n, np.nan, np.float64), {}
+    if not pointwise:
+        try:
+            return run(0, n), errors
+        except BadOutput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any exception of f is a failed evaluation here
+            if n == 1:
+                return y, {0: error_text(exc)}
+    for i in range(n):
+        try:
+            y[i] = run(i, i + 1)[0]
+        except BadOutput:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            errors[i] = error_text(exc)
+    return y, errors
+
+
+class RecordingEvaluator:
+    """``minimize(errors="record")``: evaluates ``f`` on the host and records the rows it raises on, as a pool does."""
+
+    def __init__(self, f: Callable):
+        self.f = f
+
+    def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
+        def run(a: int, b: int) -> np.ndarray:
+            raw = call_host(self.f, space, values[a:b], vectorized)
+            return checked(lambda: check_host(raw, b - a, vectorized))
+
+        try:
+            return evaluate_rows(run, len(values), not vectorized)
+        except BadOutput as exc:
+            raise exc.cause from None

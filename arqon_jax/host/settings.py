@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core.solver import METHODS, default_batch_size
+from ..core.solver import check_method, default_batch_size
+from ..core.validate import check_fraction
 from ..core.space import LOG, Space
 from .config import check_int, check_seed
+from .jsonio import parse_json
 
-__all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "load_config", "solver_config", "warn_unknown"]
+__all__ = ["SOLVER_FIELDS", "MAX_BUDGET", "check_bounds", "config_space", "load_config", "solver_config", "warn_unknown"]
 
 SOLVER_FIELDS = (
     "seed", "budget", "bounds", "probe_ratio", "strategy_params", "batch_size", "method", "capacity", "x64",
@@ -33,12 +35,7 @@ def load_config(config: Any, where: str = "config") -> dict:
     if isinstance(config, (bytes, bytearray)):
         config = bytes(config).decode("utf-8")
     if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ValueError(f"{where}: JSON nested too deeply") from None
+        config = parse_json(config, where)
     if not isinstance(config, Mapping):
         raise TypeError(f"{where}: expected a JSON object (str) or a dict, got {type(config).__name__}")
     return dict(config)
@@ -92,6 +89,13 @@ def check_bounds(bounds: Any) -> Space:
     return Space.from_bounds(dict(bounds))
 
 
+def config_space(cfg: Mapping) -> Space:
+    """The :class:`Space` of a config's required ``bounds`` (see :func:`check_bounds`)."""
+    if "bounds" not in cfg:
+        raise ValueError("config: missing required field 'bounds'")
+    return check_bounds(cfg["bounds"])
+
+
 def warn_unknown(cfg: Mapping, known: tuple, who: str) -> None:
     unknown = sorted(str(k) for k in cfg if k not in known)
     if unknown:
@@ -115,21 +119,13 @@ def solver_config(config: Any) -> tuple[dict, Space]:
     warn_unknown(cfg, SOLVER_FIELDS, "ArqonSolver")
     seed = 0 if cfg.get("seed") is None else check_seed(cfg["seed"])
     budget = _int_field(cfg, "budget", 1, MAX_BUDGET)
-    if "bounds" not in cfg:
-        raise ValueError("config: missing required field 'bounds'")
-    space = check_bounds(cfg["bounds"])
-    ratio = cfg.get("probe_ratio", 0.2)
-    ratio = 0.2 if ratio is None else ratio
-    if isinstance(ratio, bool) or not isinstance(ratio, (numbers.Real, np.number)) or not 0 < float(ratio) <= 1:
-        raise ValueError(f"probe_ratio: expected a number in (0, 1], got {ratio!r}")
+    space = config_space(cfg)
+    ratio = check_fraction("probe_ratio", 0.2 if cfg.get("probe_ratio") is None else cfg["probe_ratio"])
     params = cfg.get("strategy_params")
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"strategy_params: expected a dict, got {type(params).__name__}")
     batch = _int_field(cfg, "batch_size", 1, budget, default=default_batch_size(budget))
-    method = cfg.get("method", "auto")
-    method = "auto" if method is None else method
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+    method = check_method("auto" if cfg.get("method") is None else cfg["method"], any_case=True)
     capacity = _int_field(cfg, "capacity", 1, default=None)
     x64 = cfg.get("x64", False)
     x64 = False if x64 is None else x64
@@ -152,10 +148,10 @@ def solver_config(config: Any) -> tuple[dict, Space]:
         "seed": seed,
         "budget": budget,
         "bounds": json.loads(json.dumps(cfg["bounds"])) if _jsonable(cfg["bounds"]) else cfg["bounds"],
-        "probe_ratio": float(ratio),
+        "probe_ratio": ratio,
         "strategy_params": dict(params or {}),
         "batch_size": batch,
-        "method": method.lower(),
+        "method": method,
         "capacity": capacity,
         "x64": x64,
     }
