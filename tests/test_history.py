@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,17 @@ def test_merge_insert_equals_full_sort_and_keeps_the_best(cap, batches):
     assert int(h.count) == len(told) and int(h.n_failed) == int(np.sum(~np.isfinite(told)))
     status = np.asarray(h.status)
     assert np.all(np.diff(status) >= 0)  # ok rows, then failed, then empty
+
+
+@pytest.mark.parametrize("first", [[0.0, 0.0, -0.0], [-0.0, 0.0, -0.0]])
+def test_signed_zeros_tie_and_the_first_told_is_kept(first):
+    # Found by the property test above: top_k put -0.0 ahead of an earlier 0.0.
+    h = H.history_init(1, 1, jnp.float32)
+    X = jnp.arange(3.0)[:, None]
+    h = H.history_insert(h, X, jnp.asarray(first, jnp.float32), jnp.ones(3, bool))
+    assert float(h.X[0, 0]) == 0.0
+    h = H.history_insert(h, X + 10, jnp.asarray([-0.0, 1.0, -0.0], jnp.float32), jnp.ones(3, bool))
+    assert float(h.X[0, 0]) == 0.0 and int(h.count) == 6
 
 
 def test_large_batches_merge_to_the_sorted_result():

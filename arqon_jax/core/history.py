@@ -115,4 +115,6 @@ _SEARCH = "scan"
 def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
     """One sortable key for (status, value): ok rows by value, then failed, then empty."""
     big = jnp.finfo(y.dtype).max
+    # -0.0 == 0.0, but top_k orders by the bits (-0.0 first): one zero keeps ties in told order.
+    y = jnp.where(y == 0, jnp.zeros_like(y), y)
     return jnp.where(status == OK, jnp.minimum(y, big), jnp.where(status == FAILED, big, jnp.inf))
