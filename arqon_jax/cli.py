@@ -429,7 +429,8 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
         "x": res.x, "fun": res.fun, "nfev": res.nfev, "nit": res.nit, "success": res.success, "status": res.status,
         "message": res.message, "n_failed": res.n_failed, "method": res.method, "decision": res.decision,
         "trace": [list(t) for t in res.trace], "path": res.info.get("path"),
-        "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"), "batch_size": int(res.nfev_curve[0]) if res.nit else None,
+        "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"),
+        "batch_size": res.info.get("batch_size"), "x64": res.info.get("x64"),
         "nfev_curve": res.nfev_curve, "best_curve": res.best_curve,
     }
     if problem is not None:
@@ -780,7 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
     run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, gp, random")
     run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None, help="share of the budget probed")
-    run.add_argument("--float64", action="store_true", help="run in float64")
+    run.add_argument("--float64", dest="float64", action=argparse.BooleanOptionalAction, default=None,
+                     help="rank in float64 (--float64) or float32 (--no-float64); default: float64 on the host "
+                          "path, float32 on the device path")
     run.add_argument("--no-polish", dest="polish", action="store_false", default=None,
                      help="skip minimize's final gradient polish (default: as minimize decides)")
     run.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,

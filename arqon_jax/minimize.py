@@ -403,7 +403,9 @@ def minimize(
         raise TypeError(f"x64: expected None or a bool, got {x64!r}")
     if x64:
         with jax.enable_x64(True):
-            return minimize(**{**args, "x64": False})
+            result = minimize(**{**args, "x64": False})
+        result.info.setdefault("x64", "on: x64=True")
+        return result
     if pool is not None:
         if not callable(getattr(pool, "evaluate", None)):
             raise TypeError(f"pool: expected an object with evaluate(values, *, space, vectorized), got {type(pool).__name__}")

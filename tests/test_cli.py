@@ -235,6 +235,17 @@ def test_minimize_human_output_and_file_objective(capsys, tmp_path):
     assert out.startswith("problem") and "best f" in out and "30 (0 failed)" in out and "host path" in out
 
 
+@pytest.mark.parametrize("flag, x64", [((), "on: the host path"), (("--float64",), "on: x64=True"),
+                                       (("--no-float64",), None)])
+def test_minimize_precision_follows_the_library_default(capsys, tmp_path, flag, x64):
+    (tmp_path / "objs.py").write_text(OBJECTIVES + "\ndef off(x):\n    return np.sum((np.asarray(x) - 0.3) ** 2, axis=1) + 100\n")
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'objs.py'}:off", "--bounds",
+                        "[[-5, 5], [-5, 5]]", "--budget", 400, "--method", "random", "--json", *flag)
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["x64"] is None if x64 is None else doc["x64"].startswith(x64)
+
+
 def test_objective_exception_is_one_line_exit_1(capsys, tmp_path):
     (tmp_path / "objs.py").write_text(OBJECTIVES)
     # The same problem shape as the test above: the compiled steps are reused.

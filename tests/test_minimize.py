@@ -121,6 +121,22 @@ def test_default_batch_size_follows_the_path(budget, dim, wide, expected):
     assert aj.default_batch_size(budget, dim, wide=wide) == expected
 
 
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((100, 0), {"wide": False}, ValueError, "dim"), ((-5,), {}, ValueError, "budget"), ((0,), {}, ValueError, "budget"),
+    ((100, 2.5), {"wide": False}, TypeError, "dim"), ((True,), {}, TypeError, "budget"), (("100",), {}, TypeError, "budget"),
+    ((100, 3), {"wide": "no"}, TypeError, "wide"), ((100,), {"wide": False}, TypeError, "dim")])
+def test_default_batch_size_refuses_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        aj.default_batch_size(*args, **kwargs)
+
+
+def test_info_says_when_float64_ran():
+    f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
+    assert aj.minimize(f, [(-1, 1)] * 2, budget=20, x64=True).info["x64"] == "on: x64=True"
+    assert aj.minimize(lambda X: jnp.sum(X ** 2, axis=1), [(-1, 1)] * 2, budget=20, x64=True).info["x64"] == "on: x64=True"
+    assert "x64" not in aj.minimize(f, [(-1, 1)] * 2, budget=20, x64=False).info
+
+
 def test_minimize_sizes_the_default_batch_for_the_path():
     # On this CPU every row costs the same on both paths: batches sized for generations.
     host = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 1)] * 4, budget=40_000, method="random")

@@ -179,8 +179,15 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
         The batch size, at most ``budget``.
 
     Raises:
-        TypeError: ``wide=False`` without ``dim``.
+        TypeError: A non-integer ``budget`` or ``dim``, a non-bool ``wide``, or
+            ``wide=False`` without ``dim``.
+        ValueError: ``budget`` or ``dim`` below 1.
     """
+    budget = check_int("budget", budget, 1)
+    if not isinstance(wide, bool):
+        raise TypeError(f"wide: expected a bool, got {wide!r}")
+    if dim is not None:
+        dim = check_int("dim", dim, 1)
     if wide:
         return int(min(budget, max(10, min(4096, budget // 50))))
     if dim is None:
