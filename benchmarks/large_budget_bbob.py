@@ -1,4 +1,4 @@
-"""BBOB (issue 14): arqon_jax with default arguments against pycma IPOP, host objective.
+"""BBOB (issue 14): arqon_jax with default arguments against pycma IPOP, scipy DE and evosax.
 
 COCO's 24 noiseless BBOB functions from ``ioh`` (an independent implementation), in
 ``--dim`` dimensions, budget ``10^4 dim``, ``--instances`` instances, one optimizer seed
