@@ -129,3 +129,14 @@ def test_errors_record_keeps_the_run_going():
     assert np.isfinite(r.fun) and r.x[0] <= 0.8
     with pytest.raises(RuntimeError, match="diverged"):
         aj.minimize(f, slow.BOUNDS, budget=60, batch_size=10, seed=0)  # the default lets it propagate
+
+
+def test_checkpoint_in_another_precision_says_which_x64_resumes_it(tmp_path):
+    # Host-path checkpoints written in float32 (x64=False) before float64 became the default.
+    f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
+    path = tmp_path / "run.json"
+    done = aj.minimize(f, [(-1, 1)] * 3, budget=60, checkpoint=path, x64=False)
+    with pytest.raises(ValueError, match=r"dtype: checkpoint 'float32', this run 'float64' \(x64=False resumes it\)"):
+        aj.minimize(f, [(-1, 1)] * 3, budget=60, checkpoint=path, resume=True)
+    again = aj.minimize(f, [(-1, 1)] * 3, budget=60, checkpoint=path, resume=True, x64=False)
+    assert again.fun == done.fun and again.nfev == 60

@@ -246,7 +246,9 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     if "key" not in config:  # written before checkpoints recorded the seed
         expected.pop("key", None)
     diff = [("seed: the checkpoint was started from another seed (or key)" if k == "key" else
-             f"{k}: checkpoint {config.get(k)!r}, this run {v!r}") for k, v in expected.items() if config.get(k) != v]
+             f"{k}: checkpoint {config.get(k)!r}, this run {v!r}"
+             + (f" (x64={config.get(k) == 'float64'} resumes it)" if k == "dtype" else ""))
+            for k, v in expected.items() if config.get(k) != v]
     if diff:
         raise ValueError("resume: the checkpoint was written by another run configuration (" + "; ".join(diff) + ")")
     template = (solver.init(jax.random.key(0)), np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))
