@@ -44,7 +44,8 @@ from .result import (
     OptimizationInterrupted,
     OptimizeResult,
 )
-from .core.solver import METHODS, Solver, default_batch_size, make_solver
+from .core.solver import Solver, check_method, default_batch_size, make_solver
+from .core.validate import check_int
 from .core.space import Space
 from .surfaces_adapter import from_surfaces
 
@@ -423,12 +424,8 @@ def minimize(
     f, space = _resolve_problem(f, bounds)
     in_x64 = jnp.zeros((), float).dtype == jnp.float64
     issues = [] if in_x64 else space.float32_issues(jnp.float32)
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
-        raise TypeError(f"budget: expected an integer, got {type(budget).__name__} {budget!r}")
-    if budget < 1:
-        raise ValueError(f"budget: expected an integer >= 1, got {budget}")
+    check_method(method)
+    budget = check_int("budget", budget, 1)
     batch_given = batch_size is not None
     if not batch_given:
         batch_size = default_batch_size(int(budget))
