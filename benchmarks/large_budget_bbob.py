@@ -90,9 +90,7 @@ def run_arqon(fid, inst, dim, budget, seed, batch, x64=False):
     r = aj.minimize(obj, bounds, budget=budget, seed=seed, **kw)
     wall = time.perf_counter() - t
     gap = max(min(obj.best, float(r.fun) - obj.f_opt), 0.0)
-    from arqon_jax.core.solver import default_batch_size
-
-    return {"gap": gap, "nfev": obj.n, "wall_s": wall, "batch": batch or default_batch_size(budget, dim, host=True),
+    return {"gap": gap, "nfev": obj.n, "wall_s": wall, "batch": r.info["batch_size"],
             "strategy": r.decision.get("strategy"), "x64": r.info.get("x64")}
 
 
