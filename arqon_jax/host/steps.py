@@ -19,10 +19,14 @@ import numpy as np
 
 from ..core.space import from_unit_with, snap_with
 
-__all__ = ["Steps", "fused_steps", "bound_constants"]
+__all__ = ["Steps", "fused_steps", "bound_constants", "LONG_RUN_STEPS"]
 
 _CACHE: "OrderedDict[tuple, Steps]" = OrderedDict()
 _CACHE_SIZE = 32
+
+#: Steps (``ceil(budget / batch_size)``) from which a run's step is compiled fully
+#: optimised on the CPU (see :func:`fused_steps`).
+LONG_RUN_STEPS = 1000
 
 
 class Steps(NamedTuple):
@@ -51,12 +55,17 @@ class Steps(NamedTuple):
 def fused_steps(solver: Any) -> Steps:
     """The compiled :class:`Steps` of ``solver`` (cached per shape, not per bound values).
 
-    Compiled at XLA optimisation level 0 on the CPU (unless the solver has the GP
-    strategy): host-driven runs make one step per batch of user evaluations, so
-    compiling (seconds) costs more than running (milliseconds); level 0 halves the
-    compile time.
+    On the CPU a run of fewer than :data:`LONG_RUN_STEPS` steps compiles at XLA
+    optimisation level 0 (unless the solver has the GP strategy): host-driven runs make
+    one step per batch of user evaluations, so compiling (seconds) costs more than
+    running (milliseconds), and level 0 roughly halves the compile time. Longer runs
+    compile fully optimised: measured (CMA-ES, batch 200, float64, this repository's
+    2-core CPU) a step takes 0.53-0.69 ms instead of 1.1-1.4 ms in 5-D to 40-D, for
+    0.9-2.6 s more compile time, which the persistent compilation cache pays once.
+    Budgets on either side of the threshold therefore compile separately.
     """
-    key = (id(solver.ask), solver.space.scales, np.dtype(solver.dtype).name)
+    long_run = -(-solver.budget // solver.batch_size) >= LONG_RUN_STEPS
+    key = (id(solver.ask), solver.space.scales, np.dtype(solver.dtype).name, long_run)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
@@ -79,7 +88,7 @@ def fused_steps(solver: Any) -> Steps:
 
     # Not for the GP: its model fit (Adam steps, Cholesky factorizations) runs 100x slower
     # unoptimised, seconds per ask, more than the compile time saved.
-    fast_compile = jax.default_backend() == "cpu" and "gp" not in solver.strategy_names
+    fast_compile = jax.default_backend() == "cpu" and "gp" not in solver.strategy_names and not long_run
     opts = {"xla_backend_optimization_level": 0} if fast_compile else None
     # Uncommitted device arrays (jnp.asarray, not device_put): jit keys its cache on
     # committed-ness too, and the other arguments are numpy or step outputs.
