@@ -41,7 +41,7 @@ from .validate import check_fraction, check_int
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
-from .strategies import make_strategy
+from .strategies import history_rows, make_strategy
 from .strategies.base import Geometry, Strategy
 from .strategies.cmaes import default_lambda
 
@@ -54,6 +54,8 @@ NM_EVALS_PER_DIM = 100
 CMAES_EVALS_PER_DIM = 40
 CMAES_MIN_REFINE = 400
 _PROBE_BUFFER_MAX = 512
+#: Default history rows of a solver whose strategies read only the best few (CMA-ES).
+SMALL_CAPACITY = 64
 
 
 def check_method(method: Any, *, any_case: bool = False) -> str:
@@ -218,7 +220,9 @@ def make_solver(
         method: One of ``METHODS``.
         probe_ratio: Share of the budget for the probe, in ``(0, 1]``.
         capacity: History rows; defaults to the power of two ``>= budget`` within
-            ``[512, 2048]`` (buckets: nearby budgets share compiled programs).
+            ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
+            ``SMALL_CAPACITY`` (64) when every strategy reads only the best few rows
+            (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`).
         anchors: Probe anchors (``"min"``, ``"center"``).
         spice: Share of uniform random points in the probe.
         threshold: Rank-FDC threshold above which ``auto`` picks Nelder-Mead.
@@ -233,11 +237,6 @@ def make_solver(
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
     probe_ratio = check_fraction("probe_ratio", probe_ratio)
-    if capacity is None:
-        # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
-        # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
-        capacity = min(max(pow2(budget), 512), 2048)
-    capacity = check_int("capacity", capacity, 1)
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
     geometry = Geometry.from_space(space)
@@ -282,6 +281,20 @@ def make_solver(
         wanted.append("gp")
     if method == "cmaes" or auto_cmaes:
         wanted.append("cmaes")
+    if capacity is None:
+        opts = dict(strategy_options)
+        rows = [history_rows(name, dict(opts.get(name, ()))) for name in wanted]
+        if rows and None not in rows:
+            # Strategies that read only the best few rows (CMA-ES) do not pay for a full
+            # history: merging a batch of 4096 into 2048 rows costs 0.3 ms per batch on this
+            # CPU, a sixth of a 10-D CMA-ES step; 64 rows also cover the polish's and the
+            # result's reads (at most 10), and keep the same best rows as any larger buffer.
+            capacity = max(SMALL_CAPACITY, pow2(max(rows)))
+        else:
+            # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
+            # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
+            capacity = min(max(pow2(budget), 512), 2048)
+    capacity = check_int("capacity", capacity, 1)
     if method != "auto":
         rule = f"forced by method={method!r}"
     elif auto_cmaes:

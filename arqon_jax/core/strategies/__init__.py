@@ -16,9 +16,28 @@ from .nelder_mead import make_nelder_mead
 from .random_search import make_random
 from .tpe import make_tpe
 
-__all__ = ["STRATEGY_NAMES", "make_strategy"]
+__all__ = ["STRATEGY_NAMES", "make_strategy", "history_rows"]
 
 STRATEGY_NAMES = ("nelder-mead", "tpe", "cmaes", "random", "gp")
+
+
+def history_rows(name: str, options: dict | None = None) -> int | None:
+    """How many of the history's best rows strategy ``name`` reads, or None for all of them.
+
+    TPE, the GP and Nelder-Mead model or restart from the whole stored history; CMA-ES
+    reads only its ``restart_top`` best rows (restarts) and ``max_instances`` (its
+    initial means), so a solver that refines with CMA-ES alone keeps a small history.
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"strategy: unknown name {name!r}; expected one of {list(STRATEGY_NAMES)}")
+    if name == "cmaes":
+        options = dict(options or {})
+        return max(int(options.get("restart_top", 10)), int(options.get("max_instances", 4)),
+                   int(options.get("n_instances") or 0))
+    return None
 
 
 def make_strategy(name: str, geometry: Geometry, batch_size: int, capacity: int, dtype: Any,
