@@ -15,7 +15,7 @@ import pytest
 import arqon_jax as aj
 from arqon_jax.core.classify import rank_fdc
 from arqon_jax.core.history import history_init, history_insert
-from arqon_jax.host.steps import fused_steps
+from arqon_jax.host.steps import LONG_RUN_STEPS, fused_steps
 from arqon_jax.host.device import device_runner
 from arqon_jax.core.solver import make_solver
 from arqon_jax.core.strategies.base import Geometry
@@ -265,6 +265,29 @@ def test_history_capacity_bounds_memory_but_not_the_best():
     h = history_insert(h, jnp.arange(12.0).reshape(6, 2), jnp.asarray([5.0, 1.0, jnp.nan, 3.0, 0.5, 9.0]), jnp.ones(6, bool))
     assert h.X.shape == (4, 2) and int(h.count) == 6 and int(h.n_failed) == 1
     np.testing.assert_array_equal(np.asarray(h.y), [0.5, 1.0, 3.0, 5.0])  # the 4 best, sorted
+
+
+def test_cmaes_alone_keeps_a_small_history_with_the_same_answers():
+    space = aj.Space.from_bounds(BOUNDS2)
+    assert make_solver(space, 5_000, 10).strategy_names == ("cmaes",)
+    assert make_solver(space, 5_000, 10).capacity == make_solver(space, 100, 10, method="cmaes").capacity == 64
+    assert make_solver(space, 100, 10).capacity == 512  # TPE models the whole history
+    assert make_solver(space, 5_000, 10, strategy_options=(("cmaes", (("restart_top", 100),)),)).capacity == 128
+    # CMA-ES, its restarts and the polish read only the best rows, which any capacity keeps.
+    f = lambda x: np.sum((np.asarray(x) - 0.3) ** 2, axis=1) + np.sin(9 * np.asarray(x)[:, 0])  # noqa: E731
+    small = aj.minimize(f, BOUNDS2, budget=3_000, batch_size=10, seed=3)
+    full = aj.minimize(f, BOUNDS2, budget=3_000, batch_size=10, seed=3, capacity=2048)
+    assert small.decision["strategy"] == "cmaes"
+    assert small.fun == full.fun and np.array_equal(small.x, full.x) and small.nfev == full.nfev == 3_000
+
+
+def test_long_host_runs_compile_their_own_optimised_step():
+    space = aj.Space.from_bounds(BOUNDS2)
+    short, also_short = make_solver(space, 5_000, 10), make_solver(space, 9_990, 10)
+    long = make_solver(space, 10 * LONG_RUN_STEPS, 10)
+    assert short.ask is also_short.ask is long.ask  # one solver shape
+    assert fused_steps(short) is fused_steps(also_short)  # budgets below the threshold share one program
+    assert fused_steps(long) is not fused_steps(short)
 
 
 # ------------------------------------------------------------------- compilation

@@ -101,9 +101,11 @@ def enable_compilation_cache() -> Path | None:
     except OSError:
         return None  # an unwritable cache only costs time
     jax.config.update("jax_compilation_cache_dir", str(path))
-    # JAX caches only compilations above 1 s by default; the solver's steps take less on
-    # a GPU and a little more on a CPU, and each one saved is a step a new process skips.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    # JAX caches only compilations above 1 s by default. A new process also compiles a
+    # dozen small programs around the solver's step (key creation, transfers, the bounds),
+    # ~16 ms each on this CPU: caching them too (tens of files, a few hundred kB) takes a
+    # warm 5-D host minimize from ~0.95 s to ~0.66 s (benchmarks/compile_time.py).
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     # The size-limited (least recently used first) cache needs filelock, a dependency;
     # without it every read would warn and miss, so an install without it is unbounded.
     if importlib.util.find_spec("filelock") is not None:
