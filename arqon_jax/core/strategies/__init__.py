@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Geometry, Strategy
-from .cmaes import make_cmaes
+from .cmaes import MAX_INSTANCES, RESTART_TOP, make_cmaes
 from .gp import make_gp
 from .nelder_mead import make_nelder_mead
 from .random_search import make_random
@@ -35,7 +35,7 @@ def history_rows(name: str, options: dict | None = None) -> int | None:
         raise ValueError(f"strategy: unknown name {name!r}; expected one of {list(STRATEGY_NAMES)}")
     if name == "cmaes":
         options = dict(options or {})
-        return max(int(options.get("restart_top", 10)), int(options.get("max_instances", 4)),
+        return max(int(options.get("restart_top", RESTART_TOP)), int(options.get("max_instances", MAX_INSTANCES)),
                    int(options.get("n_instances") or 0))
     return None
 

@@ -51,6 +51,10 @@ __all__ = ["CMAState", "make_cmaes", "portfolio_lambdas", "default_lambda"]
 
 #: Dimensions above which ``separable=None`` picks the diagonal variant.
 SEPARABLE_ABOVE = 100
+#: Defaults of :func:`make_cmaes`'s ``max_instances`` and ``restart_top``: together they
+#: bound the history rows the strategy reads (``strategies.history_rows``).
+MAX_INSTANCES = 4
+RESTART_TOP = 10
 
 
 class CMAState(NamedTuple):
@@ -99,7 +103,7 @@ def default_lambda(dim: int) -> int:
 
 
 def portfolio_lambdas(dim: int, batch_size: int, n_instances: int | None = None,
-                      max_instances: int = 4) -> tuple[int, ...]:
+                      max_instances: int = MAX_INSTANCES) -> tuple[int, ...]:
     """Splits a batch into population sizes, one per instance (static).
 
     With ``n_instances=None``: as many instances ``K <= max_instances`` as fit with
@@ -167,13 +171,13 @@ def make_cmaes(
     n_instances: int | None = None,
     separable: bool | None = None,
     sigma0: float = 0.3,
-    max_instances: int = 4,
+    max_instances: int = MAX_INSTANCES,
     stagnation_gens: int | None = None,
     tol_x: float | None = None,
     max_condition: float = 1e14,
     tol_fun: float = 1e-12,
     local_restart_prob: float = 0.5,
-    restart_top: int = 10,
+    restart_top: int = RESTART_TOP,
 ) -> Strategy:
     """A portfolio of ``K`` CMA-ES instances sharing one batch.
 
