@@ -53,6 +53,7 @@ from .core.validate import check_int
 from .host.checkpoint import atomic_write_text, locked
 from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
                           read_text)
+from .host.run import step_evaluations
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -247,7 +248,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)
     run_s = time.perf_counter() - t1
     curve = np.concatenate(curves)
-    nfev_curve = (np.arange(steps) + 1) * batch
+    nfev_curve = step_evaluations(steps, batch, budget)
     res = build_result(solver, state, curve, nfev_curve, STATUS_OK, None,
                         {"path": "device (chunked)", "wall_time_s": run_s, "compile_s": compile_s})
 

@@ -20,7 +20,7 @@ import pytest
 
 from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
 from arqon_jax.host.steps import bound_constants
-from arqon_jax.minimize import _host_steps
+from arqon_jax.host.run import host_steps
 from arqon_jax.host.polish import decide_polish
 
 pytestmark = pytest.mark.ray
@@ -216,7 +216,7 @@ def test_sharded_probe_equals_driver_points(gpu_pool):
     # From a solver state: the same rows as the solver's own probe batches.
     # minimize's own (cached, compiled) host steps: the batches a pooled run evaluates.
     solver = make_solver(space, BUDGET, BATCH)
-    first, step, _ = _host_steps(solver, bound_constants(space, solver.dtype))
+    first, step, _ = host_steps(solver, bound_constants(space, solver.dtype))
     state, X0, V0 = first(jax.random.key(2))
     y0 = np.asarray(gpu_pool.f(V0))
     state1, X1, _ = step(state, X0, y0, np.ones(BATCH, bool))

@@ -9,6 +9,8 @@
   tells, into values (``minimize``, the Ray workers, ``ArqonSolver.tell``, Tune metrics).
 * :mod:`.steps`: the one compiled solver step of every host-driven run (bounds as data);
   :mod:`.device`: the device path's compiled loops (``minimize``, ``make_minimizer``, the demo).
+* :mod:`.run`: ``minimize``'s runs, once its arguments are checked: the host path's loop
+  and the device path's, each up to the result or the partial result of a failure.
 * :mod:`.nested`: search spaces with nested and conditional parameters over a flat
   :class:`~arqon_jax.Space` (``ArqonSearch``'s Tune spaces).
 * :mod:`.session`: the engine of the ask/tell front doors: the ledger of proposals,

@@ -1,8 +1,9 @@
 """The device path's compiled loops: ask, evaluate ``f`` and tell inside one program.
 
-``minimize`` runs the whole budget as one ``lax.scan`` (:func:`device_runner`), or in
-chunks between checkpoints (:func:`device_chunks`, also the CLI demo's moving progress
-bar); :func:`~arqon_jax.make_minimizer` returns :func:`build_device_runner`'s loop.
+``minimize``'s device path (:func:`~arqon_jax.host.run.run_device`) runs the whole budget
+as one ``lax.scan`` (:func:`device_runner`), or in chunks between checkpoints
+(:func:`device_chunks`, also the CLI demo's moving progress bar);
+:func:`~arqon_jax.make_minimizer` returns :func:`build_device_runner`'s loop.
 The bounds come in as data (``consts``, :meth:`Space.unit_constants`), so new bound
 values of the same shape reuse the compiled program.
 """

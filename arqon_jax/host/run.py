@@ -1,0 +1,367 @@
+"""Driving a solver through a whole run of :func:`~arqon_jax.minimize`, host or device.
+
+``minimize`` validates and translates its arguments, then hands the run to one of:
+
+* :func:`run_host`: the host path's Python loop, one fused, jitted ``tell + ask`` per
+  batch (:func:`host_steps`) with ``f`` (or a pool) evaluated on the host, the best
+  tracked in float64, checkpoints, the callback and the progress line;
+* :func:`run_device`: the device path, the whole budget as one compiled program
+  (:mod:`.device`), or compiled chunks between checkpoints (:func:`run_device_chunked`),
+  then the gradient polish (:mod:`.polish`) and a warning when float32 decided the answer
+  (:func:`precision_hint`).
+
+Both build the :class:`~arqon_jax.OptimizeResult` (:mod:`.outcome`), and on a failure
+raise :class:`~arqon_jax.OptimizationError` or :class:`~arqon_jax.OptimizationInterrupted`
+with the run so far. :class:`Checkpointing` says where checkpoints go and what to
+resume from; :func:`step_evaluations` gives the evaluations after each batch (the CLI's
+demo uses it too).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.history import OK
+from ..core.solver import Solver
+from ..result import (
+    STATUS_CALLBACK,
+    STATUS_ERROR,
+    STATUS_OK,
+    OptimizationError,
+    OptimizationInterrupted,
+    OptimizeResult,
+)
+from .checkpoint import read_checkpoint, write_checkpoint
+from .device import device_chunks, device_runner
+from .evaluate import RecordingEvaluator, as_values, call_host, check_host, point_args, solver_values
+from .outcome import build_result
+from .polish import PolishPlan, run_polish
+from .progress import Progress
+from .steps import bound_constants, fused_steps
+
+__all__ = ["Checkpointing", "host_steps", "run_host", "run_device", "run_device_chunked", "step_evaluations",
+           "precision_hint"]
+
+
+# ---------------------------------------------------------------- checkpoints
+class Checkpointing(NamedTuple):
+    """Where to write checkpoints, how often (batches), and what to resume from."""
+
+    path: Any
+    every: int
+    resume: Any
+    run_key: list  # the initial key's data: a resume must use the same seed
+
+    @property
+    def active(self) -> bool:
+        return self.path is not None or self.resume is not None
+
+
+def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None) -> None:
+    try:
+        write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best,
+                         run_key=ckpt.run_key)
+    except (TypeError, ValueError, OSError) as exc:
+        raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
+
+
+# ------------------------------------------------------------------ host path
+def host_steps(solver: Solver, consts) -> tuple[Callable, Callable, Callable]:
+    """``first(key)``, ``step(state, X, y, valid)`` and ``tell(state, X, y, valid)`` of the host path.
+
+    All three run the session's compiled step (:func:`~arqon_jax.host.steps.fused_steps`),
+    shared with the ask/tell front doors: the bounds come in as data (``consts``), so new
+    bound values reuse it.
+    """
+    steps = fused_steps(solver)
+    empty, (off, on) = steps.empty, steps.flags
+
+    def first(key):
+        X, V, state = steps.step(steps.init(key, solver.probe_count), *empty, off, *empty, off, on, consts)
+        return state, X, V
+
+    def step(state, X, y, valid):
+        X, V, state = steps.step(state, *empty, off, X, y, valid, on, on, consts)
+        return state, X, V
+
+    def tell(state, X, y, valid):
+        return steps.step(state, *empty, off, X, y, valid, on, off, consts)[2]
+
+    return first, step, tell
+
+
+class _HostBest:
+    """The best evaluation of a host run, in float64 as ``f`` returned it.
+
+    The solver works in its dtype (float32 by default), which can neither hold values
+    beyond +-3.4e38 nor tell 1e7 from 1e7 + 0.5; the reported best must be exactly
+    what ``f`` returned at the reported point, so it is tracked here.
+    """
+
+    def __init__(self, dim: int):
+        self.y = math.inf
+        self.values = None  # (dim,) float64 once a finite value was seen
+        self.dim = dim
+
+    def update(self, values: np.ndarray, y: np.ndarray) -> None:
+        finite = np.isfinite(y)
+        if finite.any():
+            i = int(np.argmin(np.where(finite, y, np.inf)))
+            if y[i] < self.y:
+                self.y, self.values = float(y[i]), np.array(values[i], np.float64)
+
+    def as_tuple(self):
+        return None if self.values is None else (self.y, self.values)
+
+    def to_json(self) -> dict | None:
+        return None if self.values is None else {"y": self.y, "values": self.values.tolist()}
+
+    def load(self, d: Any) -> None:
+        if isinstance(d, dict):
+            self.y, self.values = float(d["y"]), np.asarray(d["values"], np.float64).reshape(self.dim)
+
+
+def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress, pool: Any = None,
+             ckpt: "Checkpointing | None" = None) -> OptimizeResult:
+    """The host path of :func:`~arqon_jax.minimize`: a Python loop of one compiled ``tell + ask`` per batch.
+
+    ``f`` (or ``pool.evaluate``) runs on the host, the best is tracked in float64
+    (:class:`_HostBest`), ``ckpt`` (when given) writes checkpoints or resumes, ``prog``
+    shows progress and ``callback`` sees an interim result after each batch. An exception
+    of ``f``, the pool, the callback or a checkpoint write raises
+    :class:`~arqon_jax.OptimizationError`, Ctrl-C :class:`~arqon_jax.OptimizationInterrupted`,
+    each with the run so far.
+    """
+    first, step, tell = host_steps(solver, bound_constants(solver.space, solver.dtype))
+    space, batch, budget = solver.space, solver.batch_size, solver.budget
+    n_steps = -(-budget // batch)
+    curve = np.empty(n_steps, np.float64)
+    nfev_curve = np.empty(n_steps, np.int64)
+    info: dict = {"path": "host"}
+    if pool is not None:
+        info.update(retries=0, n_errors=0, errors={})
+        if not isinstance(pool, RecordingEvaluator):
+            info["pool"] = type(pool).__name__
+        retries0 = getattr(pool, "retries", 0)
+    t0 = time.perf_counter()
+    nfev, it = 0, 0
+    best = _HostBest(space.dim)
+    if ckpt is not None and ckpt.resume:
+        state, X, done_curve, done_nfev, best_json = read_checkpoint(ckpt.resume, solver, "host", ckpt.every,
+                                                                     ckpt.run_key)
+        it = len(done_curve)
+        curve[:it], nfev_curve[:it] = done_curve, done_nfev
+        nfev = int(done_nfev[-1]) if it else 0
+        best.load(best_json)
+        V = space.from_unit(jnp.asarray(X))
+        info["resumed_from"] = str(ckpt.resume)
+    else:
+        state, X, V = first(key)
+        if ckpt is not None and ckpt.path is not None:
+            # Before the first evaluation: a folder that does not exist or a space JSON
+            # cannot store fails now, not after the whole budget was spent.
+            _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host")
+    status, message = STATUS_OK, None
+
+    def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
+        y_full = np.full(batch, np.nan, np.float64)
+        y_full[: len(y)] = solver_values(y, solver.dtype)
+        return y_full, np.arange(batch) < len(y)
+
+    def so_far(msg: str) -> OptimizeResult:
+        return build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
+
+    try:
+        while nfev < budget:
+            n = min(batch, budget - nfev)
+            values = np.asarray(V, dtype=np.float64)[:n]
+            raw: Any = []
+            try:
+                if pool is not None:
+                    raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
+                elif vectorized:
+                    raw = call_host(f, space, values, True)
+                else:
+                    # One point at a time, so the points done before a failure are kept.
+                    for arg in point_args(space, values):
+                        raw.append(f(arg))
+            except (Exception, KeyboardInterrupt) as exc:
+                k = len(raw) if pool is None and not vectorized else 0
+                if k:  # an expensive objective's finished points are part of the run
+                    y_k = check_host(raw, k, False)
+                    nfev += k
+                    best.update(values[:k], y_k)
+                    state = tell(state, X, *padded(y_k))
+                    curve[it], nfev_curve[it] = best.y, nfev
+                    it += 1
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info["error"] = f"{type(exc).__name__}: {exc}"
+                msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                raise OptimizationError(msg, so_far(msg)) from exc
+            if pool is None:
+                y = check_host(raw, n, vectorized)
+            else:
+                y = as_values(raw, n, "pool.evaluate").copy()
+                if errors:
+                    y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
+                    info["n_errors"] += len(errors)
+                    for row, msg in sorted(errors.items()):
+                        if len(info["errors"]) < 100:
+                            info["errors"][nfev + int(row)] = msg
+                info["retries"] = getattr(pool, "retries", 0) - retries0
+            nfev += n
+            best.update(values, y)
+            y_full, valid = padded(y)
+            if nfev >= budget:
+                state = tell(state, X, y_full, valid)
+            else:
+                state, X, V = step(state, X, y_full, valid)
+            curve[it], nfev_curve[it] = best.y, nfev
+            it += 1
+            if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
+                try:
+                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json())
+                except Exception as exc:
+                    msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
+                    raise OptimizationError(msg, so_far(msg)) from exc
+            prog.update(nfev, best.y)
+            if callback is not None:
+                interim = build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
+                                        best.as_tuple())
+                try:
+                    stop = callback(interim)
+                except Exception as exc:
+                    msg = f"callback raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                    raise OptimizationError(msg, so_far(msg)) from exc
+                if stop is True and nfev < budget:
+                    status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
+                    break
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, OptimizationInterrupted):
+            raise
+        msg = f"Interrupted after {nfev} evaluations."
+        raise OptimizationInterrupted(msg, so_far(msg)) from exc
+    prog.update(nfev, best.y, final=True)
+    info["wall_time_s"] = time.perf_counter() - t0
+    return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
+
+
+# ---------------------------------------------------------------- device path
+def run_device(f: Callable, solver: Solver, key, ckpt: Checkpointing, prog: Progress,
+               polish_plan: PolishPlan | None, polish_info: dict) -> OptimizeResult:
+    """The device path of :func:`~arqon_jax.minimize`: the budget on the device, the polish, the result.
+
+    The loop is one compiled program (:func:`~arqon_jax.host.device.device_runner`), or
+    compiled chunks of ``ckpt.every`` batches when ``ckpt`` is active
+    (:func:`run_device_chunked`). ``polish_plan`` (from
+    :func:`~arqon_jax.host.polish.decide_polish`; ``None`` for no polish) refines the best
+    points after the loop, and ``polish_info`` becomes ``info["polish"]``. Warns, and adds
+    ``info["precision"]``, when float32 decided the answer (:func:`precision_hint`).
+    """
+    t0 = time.perf_counter()
+    if ckpt.active:
+        state, curve = run_device_chunked(f, solver, key, ckpt)
+    else:
+        state, curve = device_runner(f, solver)(key, jax.device_put(solver.space.unit_constants(solver.dtype)))
+    curve = np.asarray(curve)
+    n_steps = len(curve)
+    nfev_curve = step_evaluations(n_steps, solver.batch_size, solver.budget)
+    if polish_plan is not None:
+        state, curve, nfev_curve, polish_info = run_polish(f, solver, polish_plan, state, curve, nfev_curve)
+    prog.update(solver.budget, float(state.best_y), final=True)
+    info = {"path": "device", "wall_time_s": time.perf_counter() - t0, "polish": polish_info}
+    result = build_result(solver, state, curve, nfev_curve, STATUS_OK, None, info)
+    hint = precision_hint(state, solver.dtype)
+    if hint:
+        info["precision"] = hint
+        # stacklevel 3: the warning names the line that called minimize, as when this ran inside it.
+        warnings.warn(hint, UserWarning, stacklevel=3)
+        if not result.success:
+            result.message += " " + hint
+    if polish_plan is not None:
+        result.trace.append((solver.budget, "polish"))
+    return result
+
+
+def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
+    """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
+    space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
+    n_full, rem = divmod(budget, batch)
+    chunk, tail = device_chunks(f, solver)
+    consts = jax.device_put(space.unit_constants(dtype))
+    no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
+    if ckpt.resume is not None:
+        state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
+        curves = [np.asarray(done_curve)]
+    else:
+        state, curves = jax.jit(solver.init)(key), []
+        if ckpt.path is not None:  # fails before the first evaluation if it cannot be written
+            _write(ckpt, solver, state, no_pending, np.zeros(0), np.zeros(0, np.int64), "device")
+    done = sum(len(c) for c in curves)
+    cat = np.concatenate(curves) if curves else np.zeros(0)
+    try:
+        while done < n_full:
+            new_state, c = chunk(state, consts, min(ckpt.every, n_full - done))
+            curves.append(np.asarray(c))
+            state, done = new_state, done + len(curves[-1])
+            cat = np.concatenate(curves)
+            if ckpt.path is not None and (done < n_full or not rem):
+                _write(ckpt, solver, state, no_pending, cat, step_evaluations(len(cat), batch, budget), "device")
+        if rem and done == n_full:
+            new_state, best = tail(state, consts)
+            curves.append(np.asarray(best)[None])
+            state, cat = new_state, np.concatenate(curves)
+            if ckpt.path is not None:
+                _write(ckpt, solver, state, no_pending, cat, step_evaluations(len(cat), batch, budget), "device")
+    except BaseException as exc:
+        # Chunks already finished are handed back: the state after the last whole chunk.
+        if not isinstance(exc, (Exception, KeyboardInterrupt)) or isinstance(exc, (OptimizationError,
+                                                                                   OptimizationInterrupted)):
+            raise
+        nfev = int(step_evaluations(len(cat), batch, budget)[-1]) if len(cat) else 0
+        what = "Interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        msg = f"{what} (after {nfev} evaluations)."
+        so_far = build_result(solver, state, cat, step_evaluations(len(cat), batch, budget), STATUS_ERROR,
+                              msg, {"path": "device"})
+        cls = OptimizationInterrupted if isinstance(exc, KeyboardInterrupt) else OptimizationError
+        raise cls(msg, so_far) from exc
+    return state, cat
+
+
+def step_evaluations(n_steps: int, batch: int, budget: int) -> np.ndarray:
+    """Evaluations done after each of the first ``n_steps`` batches: ``batch`` a batch, the last cut to ``budget``."""
+    return np.minimum((np.arange(n_steps) + 1) * batch, budget)
+
+
+def precision_hint(state, dtype) -> str | None:
+    """A warning when float32 itself decided the device run's answer, else None.
+
+    On the device path ``f`` computes in the solver's dtype: values beyond float32's
+    range become inf (failures), and near a large ``|f|`` float32 cannot tell the best
+    points apart (1e7 + 0.4 == 1e7). Both show in the history: every value failed, or
+    several of the best stored values equal the best exactly at a magnitude where
+    float32's spacing is coarse (2**17 and up: spacing 1/64 or more).
+    """
+    if np.dtype(dtype) != np.float32:
+        return None
+    h = state.history
+    if int(h.count) and int(h.n_failed) == int(h.count):
+        return ("every evaluation returned NaN or +-inf; on the device path f computes in float32, where values "
+                "beyond 3.4e38 are inf: pass x64=True if f's values are that large")
+    best = float(state.best_y)
+    top = np.asarray(h.y[:10])[np.asarray(h.status[:10]) == OK]
+    if math.isfinite(best) and abs(best) >= 2**17 and int(np.sum(top == best)) >= 3:
+        return (f"several of the best points have exactly f = {best:.9g}: at that magnitude float32 cannot tell "
+                "values closer than {:.3g} apart, so the answer may be off; pass x64=True".format(
+                    float(np.spacing(np.float32(abs(best))))))
+    return None
+
