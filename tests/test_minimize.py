@@ -273,6 +273,10 @@ def test_cmaes_alone_keeps_a_small_history_with_the_same_answers():
     assert make_solver(space, 5_000, 10).capacity == make_solver(space, 100, 10, method="cmaes").capacity == 64
     assert make_solver(space, 100, 10).capacity == 512  # TPE models the whole history
     assert make_solver(space, 5_000, 10, strategy_options=(("cmaes", (("restart_top", 100),)),)).capacity == 128
+    # A capacity beyond what the budget can fill is reduced (2**40 rows would never allocate).
+    assert make_solver(space, 100, 10, capacity=2**40).capacity == make_solver(space, 100, 10, capacity=128).capacity
+    assert make_solver(space, 100, 10, capacity=2**40).capacity == 128
+    assert make_solver(space, 100, 10, capacity=16).capacity == 16
     # CMA-ES, its restarts and the polish read only the best rows, which any capacity keeps.
     f = lambda x: np.sum((np.asarray(x) - 0.3) ** 2, axis=1) + np.sin(9 * np.asarray(x)[:, 0])  # noqa: E731
     small = aj.minimize(f, BOUNDS2, budget=3_000, batch_size=10, seed=3)
@@ -422,6 +426,9 @@ def test_callback_can_stop_the_run():
         ({"budget": 10, "batch_size": 11}, ValueError, "batch_size"),
         ({"budget": 10, "method": "bayes"}, ValueError, "method"),
         ({"budget": 10, "batch_size": 2, "method": "nelder-mead"}, ValueError, "batch_size"),
+        ({"budget": 2, "method": "nelder-mead"}, ValueError, "^budget: .*needs budget >= 4"),
+        ({"budget": 10, "capacity": 0}, ValueError, "capacity"),
+        ({"budget": 10, "capacity": 2.5}, TypeError, "capacity"),
         ({"budget": 10, "seed": "x"}, TypeError, "seed"),
         ({"budget": 10, "probe_ratio": 1.5}, ValueError, "probe_ratio"),
     ],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import importlib.metadata as md
 import os
 import re
@@ -110,6 +111,15 @@ def test_library_cache_opt_out_and_the_users_own_folder(tmp_path):
     mine, _ = _library_child({"JAX_COMPILATION_CACHE_DIR": str(own)}, tmp_path)
     assert mine["dir"] == str(own)  # left alone
     assert not (tmp_path / "home" / ".cache" / "arqon_jax").exists()
+
+
+def test_an_unusable_cache_folder_turns_the_cache_off_with_one_warning(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out, err = _library_child({"ARQON_JAX_CACHE_DIR": str(blocker / "xla")}, tmp_path)
+    assert out["dir"] is None and math.isfinite(out["fun"])
+    assert err.count("cannot be used") == 1 and "ARQON_JAX_CACHE_DIR" in err
+    assert "Error reading" not in err and "Error writing" not in err
 
 
 def _third_party_imports(folder: Path) -> dict[str, set[str]]:

@@ -222,7 +222,9 @@ def make_solver(
         capacity: History rows; defaults to the power of two ``>= budget`` within
             ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
             ``SMALL_CAPACITY`` (64) when every strategy reads only the best few rows
-            (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`).
+            (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`). A
+            larger value than ``max(pow2(budget), 64)`` is reduced to it: the history
+            never holds more than the budget.
         anchors: Probe anchors (``"min"``, ``"center"``).
         spice: Share of uniform random points in the probe.
         threshold: Rank-FDC threshold above which ``auto`` picks Nelder-Mead.
@@ -237,6 +239,8 @@ def make_solver(
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
     probe_ratio = check_fraction("probe_ratio", probe_ratio)
+    if method == "nelder-mead" and budget < 4:
+        raise ValueError(f"budget: method='nelder-mead' needs budget >= 4 (a batch of 4 rows), got {budget}")
     if method == "nelder-mead" and batch_size < 4:
         raise ValueError(f"batch_size: method='nelder-mead' needs batch_size >= 4, got {batch_size}")
     geometry = Geometry.from_space(space)
@@ -294,6 +298,10 @@ def make_solver(
             # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
             # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
             capacity = min(max(pow2(budget), 512), 2048)
+    else:
+        # More rows than the budget can fill only cost memory and time (a capacity of 1e8
+        # rows took 19 GB): the power of two >= budget keeps every evaluation.
+        capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), SMALL_CAPACITY))
     capacity = check_int("capacity", capacity, 1)
     if method != "auto":
         rule = f"forced by method={method!r}"

@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,14 @@ def enable_compilation_cache() -> Path | None:
 
     A new process then loads the solver's compiled programs instead of compiling them
     again (seconds on a CPU). Leaves JAX alone when the user already chose a cache
-    folder (``jax_compilation_cache_dir`` or ``$JAX_COMPILATION_CACHE_DIR``), when
-    ``$ARQON_JAX_CACHE_DIR`` is set but empty, or when the folder cannot be created.
+    folder (``jax_compilation_cache_dir`` or ``$JAX_COMPILATION_CACHE_DIR``) or when
+    ``$ARQON_JAX_CACHE_DIR`` is set but empty. A folder that cannot be created or
+    written (JAX needs a lock file in it even to read) turns the cache off with one
+    warning, instead of a warning per compiled program and no gain.
 
     Returns:
         The folder in use, or None.
     """
-    import jax
-
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None
     path = compilation_cache_dir()
@@ -98,8 +99,13 @@ def enable_compilation_cache() -> Path | None:
         return None
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # an unwritable cache only costs time
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        warnings.warn(f"arqon_jax: the compilation cache folder {str(path)!r} cannot be used ({exc}), so compiled "
+                      "programs are not kept between processes; set ARQON_JAX_CACHE_DIR to a writable folder, "
+                      "or to an empty value to turn the cache off", RuntimeWarning, stacklevel=3)
+        return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     # JAX caches only compilations above 1 s by default. A new process also compiles a
     # dozen small programs around the solver's step (key creation, transfers, the bounds),
