@@ -224,8 +224,8 @@ def minimize(
             float64 ran.
         probe_ratio: Share of the budget spent probing, in ``(0, 1]``.
         capacity: History rows kept (default: the power of two ``>= budget`` within ``[512, 2048]``, 64
-            when CMA-ES refines alone, which reads only the best few; values above the power of two ``>= budget``
-            are reduced to it); see :mod:`arqon_jax.core.history` for what happens when it is full.
+            when CMA-ES refines alone, which reads only the best few; values above ``max(512, the power of two >=
+            budget)`` are reduced to it); see :mod:`arqon_jax.core.history` for what happens when it is full.
         callback: Host path only: called after each batch with an intermediate
             :class:`OptimizeResult`; returning ``True`` stops the run.
         progress: Show a progress line on stderr.

@@ -274,9 +274,13 @@ def test_cmaes_alone_keeps_a_small_history_with_the_same_answers():
     assert make_solver(space, 100, 10).capacity == 512  # TPE models the whole history
     assert make_solver(space, 5_000, 10, strategy_options=(("cmaes", (("restart_top", 100),)),)).capacity == 128
     # A capacity beyond what the budget can fill is reduced (2**40 rows would never allocate).
-    assert make_solver(space, 100, 10, capacity=2**40).capacity == make_solver(space, 100, 10, capacity=128).capacity
-    assert make_solver(space, 100, 10, capacity=2**40).capacity == 128
+    assert make_solver(space, 100, 10, capacity=2**40).capacity == make_solver(space, 100, 10).capacity == 512
+    assert make_solver(space, 5_000, 10, capacity=2**40).capacity == 8192
     assert make_solver(space, 100, 10, capacity=16).capacity == 16
+    # Every default capacity passed back explicitly builds the same solver (restores).
+    for budget, method in [(20, "cmaes"), (100, "auto"), (5_000, "auto"), (100_000, "tpe")]:
+        default = make_solver(space, budget, 10, method=method)
+        assert make_solver(space, budget, 10, method=method, capacity=default.capacity).ask is default.ask
     # CMA-ES, its restarts and the polish read only the best rows, which any capacity keeps.
     f = lambda x: np.sum((np.asarray(x) - 0.3) ** 2, axis=1) + np.sin(9 * np.asarray(x)[:, 0])  # noqa: E731
     small = aj.minimize(f, BOUNDS2, budget=3_000, batch_size=10, seed=3)

@@ -223,7 +223,7 @@ def make_solver(
             ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
             ``SMALL_CAPACITY`` (64) when every strategy reads only the best few rows
             (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`). A
-            larger value than ``max(pow2(budget), 64)`` is reduced to it: the history
+            larger value than ``max(pow2(budget), 512)`` is reduced to it: the history
             never holds more than the budget.
         anchors: Probe anchors (``"min"``, ``"center"``).
         spice: Share of uniform random points in the probe.
@@ -300,8 +300,10 @@ def make_solver(
             capacity = min(max(pow2(budget), 512), 2048)
     else:
         # More rows than the budget can fill only cost memory and time (a capacity of 1e8
-        # rows took 19 GB): the power of two >= budget keeps every evaluation.
-        capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), SMALL_CAPACITY))
+        # rows took 19 GB): the power of two >= budget keeps every evaluation. Never below
+        # 512, so that every default capacity, passed back explicitly (a restored Tune
+        # searcher, a checkpoint), builds the same solver.
+        capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), 512))
     capacity = check_int("capacity", capacity, 1)
     if method != "auto":
         rule = f"forced by method={method!r}"
