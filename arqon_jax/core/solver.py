@@ -304,7 +304,6 @@ def make_solver(
         # 512, so that every default capacity, passed back explicitly (a restored Tune
         # searcher, a checkpoint), builds the same solver.
         capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), 512))
-    capacity = check_int("capacity", capacity, 1)
     if method != "auto":
         rule = f"forced by method={method!r}"
     elif auto_cmaes:

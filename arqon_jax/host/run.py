@@ -327,11 +327,11 @@ def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
         if not isinstance(exc, (Exception, KeyboardInterrupt)) or isinstance(exc, (OptimizationError,
                                                                                    OptimizationInterrupted)):
             raise
-        nfev = int(step_evaluations(len(cat), batch, budget)[-1]) if len(cat) else 0
+        nfev_curve = step_evaluations(len(cat), batch, budget)
+        nfev = int(nfev_curve[-1]) if len(cat) else 0
         what = "Interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         msg = f"{what} (after {nfev} evaluations)."
-        so_far = build_result(solver, state, cat, step_evaluations(len(cat), batch, budget), STATUS_ERROR,
-                              msg, {"path": "device"})
+        so_far = build_result(solver, state, cat, nfev_curve, STATUS_ERROR, msg, {"path": "device"})
         cls = OptimizationInterrupted if isinstance(exc, KeyboardInterrupt) else OptimizationError
         raise cls(msg, so_far) from exc
     return state, cat
