@@ -36,9 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib
-import importlib.util
-import math
 import os
 import shutil
 import subprocess
@@ -53,7 +50,6 @@ from .core.validate import check_int
 from .host.checkpoint import atomic_write_text, locked
 from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
                           read_text)
-from .host.run import step_evaluations
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
@@ -125,84 +121,8 @@ def _fmt_x(x: Any) -> str:
 
 
 # ======================================================================= demo
-def _divisor_near(steps: int, parts: int) -> int:
-    """Largest divisor ``d`` of ``steps`` with at least ``parts`` chunks of ``d`` steps (or ``steps`` chunks of 1)."""
-    best = 1
-    for d in range(1, steps + 1):
-        if steps % d == 0 and steps // d >= min(parts, steps):
-            best = d
-    return best
-
-
-def _write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, title: str,
-                  use_matplotlib: bool = True, marks: Sequence[tuple[int, str]] = ()) -> tuple[Path, str]:
-    """Writes the convergence curves: a PNG with matplotlib (Agg), else CSV.
-
-    Args:
-        out: Requested path; a ``.csv`` suffix forces CSV.
-        curves: label -> (evaluations (n,), best value so far (n,)).
-        f_opt: Known optimum; the plot shows ``best - f_opt``.
-        title: Plot title.
-        use_matplotlib: False forces CSV.
-        marks: ``(evaluation, phase name)`` pairs drawn as vertical lines on the plot.
-
-    Returns:
-        The path written and a note for the user.
-    """
-    import numpy as np
-
-    if use_matplotlib and out.suffix.lower() != ".csv":
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError:
-            use_matplotlib = False
-            note = ("convergence curves as CSV, not a PNG (matplotlib is not installed; "
-                    "pip install 'arqon_jax[demo]' adds it)")
-        else:
-            # Figure + Agg canvas: no pyplot, so no global backend state is touched.
-            fig = Figure(figsize=(7, 4.5), dpi=110)
-            FigureCanvasAgg(fig)
-            ax = fig.add_subplot(1, 1, 1)
-            for label, (n, y) in curves.items():
-                gap = np.maximum(np.asarray(y, np.float64) - f_opt, 1e-12)
-                ax.step(np.asarray(n), gap, where="post", label=label)
-            for n0, phase in marks:
-                if n0 > 0:
-                    ax.axvline(n0, color="grey", lw=0.8, ls="--")
-                    ax.annotate(f" {phase}", (n0, 1.0), xycoords=("data", "axes fraction"), va="top",
-                                fontsize=8, color="grey")
-            ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best f - f*")
-            ax.set_title(title, fontsize=10)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend()
-            fig.tight_layout()
-            out = out if out.suffix.lower() == ".png" else out.with_suffix(".png")
-            fig.savefig(out)
-            return out, "convergence plot"
-    else:
-        note = "convergence curves (CSV)"
-    out = out.with_suffix(".csv")
-    with open(out, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["solver", "evaluations", "best"])
-        for label, (n, y) in curves.items():
-            w.writerows([label, a, repr(b)] for a, b in zip(np.asarray(n).tolist(), np.asarray(y, np.float64).tolist()))
-    return out, note
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from .host.config import seed_key
-    from .host.device import device_chunks
-    from .host.outcome import build_result
-    from .result import STATUS_OK
-    from .core.solver import make_solver
-    from .core.space import Space
-    from .host.progress import Progress
+    from .demo import run_demo
 
     quick = args.quick
     dim = args.dim if args.dim is not None else (5 if quick else 10)
@@ -213,90 +133,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if budget % batch:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
     problem = _make_problem(args.function, dim, True, False, args.problem_seed)
-    space = Space.from_bounds(problem.bounds)
-    solver = make_solver(space, budget, batch)
-    steps = budget // batch
-    chunk = _divisor_near(steps, 40)
-    n_chunks = steps // chunk
-
-    # The device path of minimize() is one compiled lax.scan over the whole budget, so
-    # its progress shows only at the end. The demo runs minimize's own chunked device
-    # loop (the one its checkpoints use) in chunks of `chunk` steps: the bar moves, and
-    # the result is bit for bit minimize(problem.f, problem.bounds, budget=budget,
-    # batch_size=batch, seed=seed, polish=False): the demo shows the probe, classify,
-    # refine loop alone, without the gradient polish minimize() adds at the end.
-    name = problem.base.name.replace("_", " ").title()
-    print(f"{PROG} demo: shifted {name}, {dim}-D (minimum f* = {problem.f_opt:g} at a point off the centre), "
-          f"budget {budget:,} evaluations in batches of {batch}, seed {args.seed}")
-    print(f"  device: {jax.devices()[0].platform}; compiling the search "
-          "(once per problem shape, kept in the disk cache) ...", flush=True)
-    t0 = time.perf_counter()
-    state0 = jax.jit(solver.init)(seed_key(args.seed, "--seed"))
-    consts = jax.device_put(space.unit_constants(solver.dtype))
-    run_chunk = device_chunks(problem.f, solver)[0].lower(state0, consts, chunk).compile()
-    f_jit = jax.jit(problem.f)
-    compile_s = time.perf_counter() - t0
-    print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
-
-    bar = Progress(budget)
-    t1 = time.perf_counter()
-    state, curves = state0, []
-    for i in range(n_chunks):
-        state, c = run_chunk(state, consts)
-        c = np.asarray(c)  # waits for the chunk
-        curves.append(c)
-        bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)
-    run_s = time.perf_counter() - t1
-    curve = np.concatenate(curves)
-    nfev_curve = step_evaluations(steps, batch, budget)
-    res = build_result(solver, state, curve, nfev_curve, STATUS_OK, None,
-                        {"path": "device (chunked)", "wall_time_s": run_s, "compile_s": compile_s})
-
-    # Plain random search with the same budget: numpy uniform points, same objective.
-    rng = np.random.default_rng(args.seed)
-    lo, hi = problem.bounds[:, 0], problem.bounds[:, 1]
-    rand_best = np.empty(steps)
-    best_so_far = math.inf
-    block = chunk * batch
-    f_jit(jnp.zeros((block, dim), jnp.float32)).block_until_ready()  # compile outside the timing
-    t2 = time.perf_counter()
-    for s in range(0, budget, block):
-        X = (lo + rng.random((block, dim)) * (hi - lo)).astype(np.float32)
-        y = np.asarray(f_jit(X), np.float64).reshape(-1, batch).min(axis=1)
-        y = np.minimum.accumulate(np.minimum(y, best_so_far))
-        rand_best[s // batch : s // batch + len(y)] = y
-        best_so_far = float(y[-1])
-    rand_s = time.perf_counter() - t2
-
-    f_opt = problem.f_opt
-    gap_a, gap_r = res.fun - f_opt, best_so_far - f_opt
-    strat = res.decision.get("strategy")
-    label_a = f"arqon_jax (auto: {strat})" if strat else "arqon_jax (auto)"
-    print()
-    print(f"  {'solver':<34} {'best f':>12} {'f - f*':>12} {'evals/s':>12}")
-    print(f"  {label_a:<34} {res.fun:>12.6g} {gap_a:>12.4g} {budget / max(run_s, 1e-9):>12,.0f}")
-    print(f"  {'random search (numpy, same budget)':<34} {best_so_far:>12.6g} {gap_r:>12.4g} "
-          f"{budget / max(rand_s, 1e-9):>12,.0f}")
-    hit = np.flatnonzero(curve <= best_so_far)
-    if hit.size and gap_a < gap_r:
-        n_hit = int(nfev_curve[hit[0]])
-        print(f"  arqon_jax reached random search's final value after {n_hit:,} evaluations "
-              f"({budget / n_hit:.0f}x fewer) and ended {gap_r / max(gap_a, 1e-300):.3g}x closer to f*.")
-    else:
-        print("  arqon_jax did not beat random search on this run (it can happen on small budgets).")
-    if res.decision:
-        d = res.decision
-        print(f"  classifier: {d['statistic_name']} = {d['statistic']:.3f} (threshold {d['threshold']:g}) -> {strat}")
-    print(f"  time: compile {compile_s:.1f} s (paid once per problem shape), search {run_s:.2f} s")
-
     out = Path(args.out) if args.out else Path("arqon-jax-demo.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    title = f"shifted {name} {dim}-D, budget {budget:,}, batch {batch}"
-    path, note = _write_curves(out, {label_a: (nfev_curve, curve), "random search": (nfev_curve, rand_best)},
-                               f_opt, title, use_matplotlib=not args.csv,
-                               marks=res.trace)
-    # The path comes last, after the only ": " of the line, so scripts can split it off.
-    print(f"  {note}: {path.resolve()}")
+    run_demo(problem, budget, batch, args.seed, out, as_csv=args.csv, prog=f"{PROG} demo")
     return 0
 
 
@@ -311,37 +149,14 @@ def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
 
 
 def _load_objective(spec: str) -> Callable:
-    """``module:function`` (importable from the current folder) or ``path/to/file.py:function``."""
-    mod_name, sep, attr = spec.rpartition(":")
-    if not sep or not mod_name or not attr:
-        raise CLIError(f"--objective: expected MODULE:FUNCTION or FILE.py:FUNCTION, got {spec!r}")
+    from .host.objective import ObjectiveImportError, load_objective
+
     try:
-        if mod_name.endswith(".py") or os.sep in mod_name or "/" in mod_name:
-            path = Path(mod_name)
-            if not path.is_file():
-                raise CLIError(f"--objective: no such file: {mod_name}")
-            mspec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(mspec)
-            sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
-            mspec.loader.exec_module(module)
-        else:
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(mod_name)
-    except CLIError:
-        raise
-    except ModuleNotFoundError as exc:
-        raise CLIError(f"--objective: cannot import {mod_name!r} ({exc})") from None
-    except Exception as exc:  # the user's module raised while importing
-        raise CLIError(f"--objective: importing {mod_name!r} raised {type(exc).__name__}: {exc}", EXIT_OBJECTIVE) from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise CLIError(f"--objective: {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise CLIError(f"--objective: {spec} is not callable ({type(obj).__name__})")
-    return obj
+        return load_objective(spec, "--objective")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    except ObjectiveImportError as exc:
+        raise CLIError(str(exc), EXIT_OBJECTIVE) from exc.__cause__
 
 
 def _minimize_settings(args: argparse.Namespace) -> dict:
@@ -379,50 +194,19 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
     return s
 
 
-# A vectorized objective gets a (batch, dim) array; code written for one point fails on
-# it in these ways (numpy's conversions and comparisons, arqon_jax's shape check, JAX's
-# concretization errors when traced).
-_ONE_POINT_SIGNS = (
-    "only 0-dimensional arrays can be converted",
-    "only length-1 arrays can be converted",
-    "only size-1 arrays can be converted",
-    "truth value of an array with more than one element is ambiguous",
-    "one value per row of the batch",
-)
-_ONE_POINT_ERRORS = {"ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"}
-# ... and a batch objective given one point with --pointwise fails in these.
-_BATCH_SIGNS = (
-    "out of bounds for array of dimension 1",
-    "too many indices for array",
-    "for one point, expected a scalar",
-)
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    while exc is not None and exc not in chain and len(chain) < 8:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return chain
-
-
 def _shape_mistake(exc: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
     """The --pointwise hint when ``exc`` is how a one-point objective fails on a batch (or the reverse)."""
-    from .host.evaluate import error_text
+    from .host.objective import form_mistake
 
     if partial is not None and partial.nfev:
         return None  # earlier batches worked: the objective takes the right form
-    for e in _exception_chain(exc):
-        msg = str(e)
-        if not args.pointwise:
-            if any(s in msg for s in _ONE_POINT_SIGNS) or type(e).__name__ in _ONE_POINT_ERRORS:
-                return (f"--objective: {args.objective} looks like it takes one point, not a batch ({error_text(e, None)}); "
-                        "pass --pointwise, or make it map a (batch, dim) array (a dict of (batch,) arrays for "
-                        "named bounds) to (batch,) values")
-        elif any(s in msg for s in _BATCH_SIGNS) or type(e).__name__ == "AxisError":
-            return (f"--objective: {args.objective} looks like it takes a batch, not one point ({error_text(e, None)}); "
-                    "drop --pointwise")
-    return None
+    what = form_mistake(exc, not args.pointwise)
+    if what is None:
+        return None
+    if args.pointwise:
+        return f"--objective: {args.objective} {what}; drop --pointwise"
+    return (f"--objective: {args.objective} {what}; pass --pointwise, or make it map a (batch, dim) array (a dict "
+            "of (batch,) arrays for named bounds) to (batch,) values")
 
 
 def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:

@@ -69,19 +69,14 @@ proposed, until the space has none left (``None``).
 from __future__ import annotations
 
 import copy
-import numbers
-import warnings
-from collections.abc import Mapping
-from itertools import chain
 from typing import Any
 
 import jax
 import numpy as np
 
 from .host.config import check_int, check_seed
-from .host.evaluate import told_value
-from .host.jsonio import parse_json
 from .core.solver import pow2
+from .host.results import record_results
 from .host.session import Session
 from .host.settings import SOLVER_FIELDS, config_space, load_config, solver_config, warn_unknown
 from .core.probe import MAX_INDEX, check_index_range, kronecker
@@ -89,18 +84,6 @@ from .core.space import CATEGORICAL, INTEGER, LOG, Space
 from .host.state_io import read_state_header
 
 __all__ = ["ArqonSolver", "ArqonProbe"]
-
-
-def _load_results(data: Any, where: str) -> list:
-    if isinstance(data, (bytes, bytearray)):
-        data = bytes(data).decode("utf-8")
-    if isinstance(data, str):
-        data = parse_json(data, where, huge=True)
-    if isinstance(data, Mapping):
-        data = [data]
-    if not isinstance(data, (list, tuple)):
-        raise TypeError(f"{where}: expected a list of dicts (or its JSON text), got {type(data).__name__}")
-    return list(data)
 
 
 # -------------------------------------------------------------------- ArqonSolver
@@ -151,7 +134,6 @@ class ArqonSolver:
         )
         self._names = space.names
         self._dim = space.dim
-        self._cat = [i for i in range(space.dim) if space.scales[i] == CATEGORICAL]
         self._plain = not any(sc in (INTEGER, CATEGORICAL) for sc in space.scales)
 
     @property
@@ -204,7 +186,7 @@ class ArqonSolver:
             ValueError, TypeError: For an unknown ``eval_id``, parameters outside the
                 space, a missing ``value``, or malformed input (naming the entry).
         """
-        self._record(results, "results", allow_eval_id=True)
+        record_results(self._session, results, "results", allow_eval_id=True)
 
     def seed(self, points: Any) -> None:
         """Records evaluations given as a list (or JSON text) of ``{"params", "value", "cost"}``.
@@ -213,7 +195,7 @@ class ArqonSolver:
         proposal's result (the ``ask_one`` + ``seed`` pattern); any other entry is a warm
         start: recorded in the history and counted against the budget, as in ArqonHPO.
         """
-        self._record(points, "points", allow_eval_id=False)
+        record_results(self._session, points, "points", allow_eval_id=False)
 
     def get_history_len(self) -> int:
         """Number of results recorded (told and seeded)."""
@@ -282,102 +264,6 @@ class ArqonSolver:
         return obj
 
     # ------------------------------------------------------------- recording
-    def _params_row(self, p: Any, where: str) -> list[float]:
-        if type(p) is not dict and not isinstance(p, Mapping):
-            raise TypeError(f"{where}: expected a dict {{name: value}}, got {type(p).__name__}")
-        names = self._names
-        if len(p) != self._dim or any(n not in p for n in names):
-            missing = [n for n in names if n not in p]
-            extra = [str(k) for k in p if k not in names]
-            raise ValueError(f"{where}: missing {missing}, unexpected {extra}; expected keys {list(names)}")
-        row = []
-        for i, n in enumerate(names):
-            v = p[n]
-            if i in self._cat:
-                try:
-                    row.append(float(self._space._choice_index(i, v)))
-                except ValueError:
-                    raise ValueError(f"{where}[{n!r}]: {v!r} is not one of {list(self._space.choices[i])}") from None
-                continue
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number)):
-                raise TypeError(f"{where}[{n!r}]: expected a number, got {type(v).__name__} {v!r}")
-            row.append(float(v))
-        return row
-
-    def _record(self, data: Any, where: str, allow_eval_id: bool) -> None:
-        items = _load_results(data, where)
-        n, dim, names = len(items), self._dim, self._names
-        ys: list = [0.0] * n
-        eids: list = [None] * n
-        rows_l: list = [None] * n
-        fast = not self._cat  # no categorical parameter: values are the numbers themselves
-        for i, it in enumerate(items):
-            if type(it) is not dict and not isinstance(it, Mapping):
-                raise TypeError(f"{where}[{i}]: expected a dict with 'params' and 'value', got {type(it).__name__}")
-            try:
-                v = it["value"]
-            except KeyError:
-                raise ValueError(f"{where}[{i}]: missing 'value' (use None, NaN or inf for a failed evaluation)") from None
-            ys[i] = v if type(v) is float else told_value(v, f"{where}[{i}]['value']")
-            if allow_eval_id:
-                e = it.get("eval_id")
-                if e is not None:
-                    if type(e) is not int:
-                        if isinstance(e, (bool, np.bool_)) or not isinstance(e, (numbers.Integral, np.integer)):
-                            raise TypeError(f"{where}[{i}]['eval_id']: expected an integer, got {type(e).__name__} {e!r}")
-                        e = int(e)
-                    eids[i] = e
-            p = it.get("params")
-            if p is not None:
-                if fast and type(p) is dict and len(p) == dim:
-                    try:
-                        rows_l[i] = [p[name] for name in names]
-                        continue
-                    except KeyError:
-                        pass
-                rows_l[i] = self._params_row(p, f"{where}[{i}]['params']")
-            elif eids[i] is None:
-                more = " (or the 'eval_id' of a proposal)" if allow_eval_id else ""
-                raise ValueError(f"{where}[{i}]: missing 'params'{more}")
-        has = [r is not None for r in rows_l]
-        if fast and not set(map(type, chain.from_iterable(r for r in rows_l if r is not None))) <= {float, int}:
-            for i, r in enumerate(rows_l):  # a value of another type: let the strict path name it
-                if r is not None:
-                    rows_l[i] = self._params_row(items[i]["params"], f"{where}[{i}]['params']")
-        zero = [0.0] * dim
-        rows = np.array([r if r is not None else zero for r in rows_l], np.float64).reshape(n, dim)
-        ys = np.asarray(ys, np.float64)
-        if any(has):
-            bad = np.flatnonzero(np.asarray(has) & ~self._space.contains(rows))
-            if bad.size:
-                i = int(bad[0])
-                raise ValueError(self._space.outside(rows[i], f"{where}[{i}]['params']"))
-        # Resolve every entry before changing anything, so that a bad entry records nothing.
-        actions = []
-        used: set[int] = set()
-        mismatched = []
-        for i in range(n):
-            e = eids[i]
-            key = tuple(rows_l[i]) if has[i] else None
-            try:
-                m, moved = self._session.match(key, e, used)
-            except KeyError as exc:
-                raise ValueError(f"{where}[{i}]['eval_id']: unknown eval_id {e} ({exc.args[0]})") from None
-            if m is not None:
-                used.add(m)
-                if not moved and e is not None and e != m:
-                    mismatched.append((e, m))
-            actions.append((m, moved, key, float(ys[i])))
-        if mismatched:
-            warnings.warn(
-                f"{where}: {len(mismatched)} result(s) carry an eval_id that is not the one of the proposal with "
-                f"the same params (e.g. eval_id {mismatched[0][0]} for proposal {mismatched[0][1]}); matched by "
-                "params. Proposals are numbered 0, 1, 2, ... in the order they are handed out.",
-                UserWarning,
-                stacklevel=3,
-            )
-        self._session.record(actions, rows)
-
     def __reduce__(self):
         # Pickling (Ray Tune pickles searchers, copy.deepcopy) goes through export(), so
         # a copy continues exactly like the original.

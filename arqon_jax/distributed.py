@@ -69,9 +69,9 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.distributed", "Ray", "ray") from _exc
 
-from .host.evaluate import BadOutput, as_values, call_host, check_host, checked, error_text, evaluate_rows
-from .core.probe import ProbePlan, check_index_range, probe_core, probe_points
-from .core.space import CATEGORICAL, Space
+from .host.evaluate import BadOutput, BatchEvaluator, error_text
+from .core.probe import ProbePlan, check_index_range
+from .core.space import Space
 
 __all__ = ["RayPool"]
 
@@ -92,8 +92,8 @@ def _floor4(x: float) -> float:
     return math.floor(x * 10_000) / 10_000
 
 
-class _Worker:
-    """One Ray actor: holds the objective, compiles it once, evaluates chunks.
+class _Worker(BatchEvaluator):
+    """One Ray actor: holds the objective, compiles it once, evaluates chunks (:class:`BatchEvaluator`).
 
     Not used directly; :class:`RayPool` creates these as Ray actors.
     """
@@ -104,10 +104,7 @@ class _Worker:
         # backend yet (nothing ran), so the memory limits still apply.
         for k, v in env.items():
             os.environ[k] = v
-        self.f = f
-        self.jit = jit
-        self._fns: dict = {}
-        self._probe_fns: dict = {}
+        super().__init__(f, jit)
 
     def info(self) -> dict:
         """Facts about this worker: pid, node, GPU ids Ray gave it, environment, CPU time used."""
@@ -123,84 +120,6 @@ class _Worker:
     def jax_backend(self) -> str:
         """JAX's backend in this worker (``"gpu"``, ``"cpu"``, ...); starts it if needed."""
         return jax.default_backend()
-
-    # ---------------------------------------------------------------- objective
-    def _compiled(self, space: Space | None, width: int, dim: int, x64: bool):
-        """A jitted ``(width, dim) -> (width,)`` objective, or None if f is not traceable."""
-        key = (space, width, dim, x64)
-        if key in self._fns:
-            return self._fns[key]
-        fn = None
-        has_categorical = space is not None and CATEGORICAL in space.scales
-        if self.jit is not False and not has_categorical:
-            dtype = jnp.float64 if x64 else jnp.float32
-            f = self.f
-
-            def g(V):
-                return f(V if space is None else space.to_user(V))
-
-            try:
-                out = jax.eval_shape(g, jax.ShapeDtypeStruct((width, dim), dtype))
-                shape = tuple(getattr(out, "shape", ()))
-                if shape not in ((width,), (width, 1)):
-                    raise ValueError(f"traced output shape {shape}")
-                fn = jax.jit(g)
-            except Exception as exc:  # not traceable: evaluate f as a host function
-                if self.jit:  # a configuration error, fatal for the run
-                    raise BadOutput(TypeError(f"f: jit=True needs a JAX-traceable objective ({error_text(exc)})")) from None
-                fn = None
-        self._fns[key] = fn
-        return fn
-
-    def _call(self, values: np.ndarray, space: Space | None, x64: bool, width: int) -> np.ndarray:
-        """One vectorized call; raises whatever f raises. Output checks raise BadOutput."""
-        n = len(values)
-        fn = self._compiled(space, width, values.shape[1], x64)
-        if fn is not None:
-            pad = np.concatenate([values, np.repeat(values[-1:], width - n, axis=0)]) if width > n else values
-            raw = np.asarray(fn(jnp.asarray(pad, jnp.float64 if x64 else jnp.float32)))
-            return checked(lambda: as_values(raw, width, "f"))[:n]
-        if space is None:
-            raw = self.f(values)
-        else:
-            raw = call_host(self.f, space, values, True)
-        return checked(lambda: as_values(raw, n, "f"))
-
-    def _evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
-        def run(a: int, b: int) -> np.ndarray:
-            if vectorized:
-                return self._call(values[a:b], space, x64, width if b - a == len(values) else 1)
-            raw = [self.f(values[a])] if space is None else call_host(self.f, space, values[a:b], False)
-            return checked(lambda: check_host(raw, 1, False))
-
-        with jax.enable_x64(x64):
-            return evaluate_rows(run, len(values), not vectorized)
-
-    def evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
-        """Evaluates a chunk ``(n, dim)``; returns ``(y (n,), {row: message})``."""
-        return self._evaluate(np.asarray(values), space, vectorized, x64, width)
-
-    def evaluate_probe(self, start: int, count: int, space: Space, gen: tuple, vectorized: bool, x64: bool,
-                       width: int, return_points: bool):
-        """Generates probe points ``[start, start + count)`` here, then evaluates them."""
-        with jax.enable_x64(x64):
-            dtype = jnp.float64 if x64 else jnp.float32
-            if gen[0] == "seed":
-                _, seed, plan = gen
-                U = probe_points(start, width, space.dim, seed=seed, plan=plan, dtype=dtype)
-            else:
-                _, offsets, key_data, plan_key = gen
-                fkey = (space.dim, width, plan_key, x64)
-                if fkey not in self._probe_fns:
-                    self._probe_fns[fkey] = jax.jit(
-                        lambda s, o, k: probe_core(s, width, space.dim, o, jax.random.wrap_key_data(k), plan_key, dtype)
-                    )
-                U = self._probe_fns[fkey](jnp.uint32(start), jnp.asarray(offsets), jnp.asarray(key_data))
-            # Index-only: points beyond ``count`` (padding to one compiled width) are dropped.
-            U = U[:count]
-            values = np.asarray(space.from_unit(U), dtype=np.float64)
-        y, errors = self._evaluate(values, space, vectorized, x64, width)
-        return (y, errors, np.asarray(U)) if return_points else (y, errors)
 
 
 _RemoteWorker = ray.remote(_Worker)

@@ -29,6 +29,7 @@ import numpy as np
 from .host.config import seed_key
 from .host.device import build_device_runner
 from .host.evaluate import RecordingEvaluator
+from .host.objective import check_batch_form, check_traced_output, traceable
 from .host.progress import Progress
 from .host.polish import decide_polish
 from .host.run import Checkpointing, run_device, run_host
@@ -52,56 +53,6 @@ def _resolve_problem(f: Any, bounds: Any) -> tuple[Callable, Space]:
     if not callable(f):
         raise TypeError(f"f: expected a callable objective, got {type(f).__name__}")
     return f, Space.from_bounds(bounds)
-
-
-def _traceable(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]:
-    if not space.device_choices:
-        # A JAX objective could only see choice indexes, not the choices a host
-        # objective gets: evaluate on the host so both paths see the same values.
-        return False, None
-    return _traceable_indexes(f, space, batch, dtype)
-
-
-def _traceable_indexes(f: Callable, space: Space, batch: int, dtype) -> tuple[bool, Any]:
-    """Like :func:`_traceable`, but string choices are allowed (``f`` sees their index)."""
-    try:
-        return True, _traced_output(f, space, batch, dtype)
-    except Exception:  # any failure to trace means: not a device objective
-        return False, None
-
-
-def _traced_output(f: Callable, space: Space, rows: int, dtype) -> Any:
-    """The shape and dtype ``f`` returns for ``rows`` points, traced without evaluating."""
-    return jax.eval_shape(lambda U: f(space.to_user(space.from_unit(U))), jax.ShapeDtypeStruct((rows, space.dim), dtype))
-
-
-def _check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
-    """Refuses an objective of one point that happens to fit the batch's shape.
-
-    With ``batch == dim``, a function of one point (``sum(... for xi in x)``) maps a
-    ``(batch, dim)`` array to ``(dim,)`` values, which pass the shape check and are
-    silently wrong. Tracing it at another batch size (no evaluation) tells them apart.
-    """
-    other = batch + 1
-    try:
-        out = _traced_output(f, space, other, dtype)
-    except Exception:  # noqa: BLE001 - a function that traces at one size only is judged by that size
-        return
-    shape = tuple(getattr(out, "shape", ()))
-    if shape not in ((other,), (other, 1)):
-        raise ValueError(f"f: returned shape {shape} for a batch of {other} rows (and the right shape for {batch} "
-                         "rows): it looks like a function of one point; pass vectorized=False")
-
-
-def _check_traced_output(out: Any, batch: int) -> None:
-    shape = getattr(out, "shape", None)
-    dtype = getattr(out, "dtype", None)
-    if shape is None or not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
-        raise TypeError(f"f: must return a numeric array of shape ({batch},), got {out!r}")
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
-    if tuple(shape) not in ((batch,), (batch, 1)):
-        raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)")
 
 
 # ---------------------------------------------------------------- device path
@@ -139,11 +90,11 @@ def make_minimizer(
     wide = jax.default_backend() != "cpu"
     batch = default_batch_size(budget_i, space.dim, wide=wide) if batch_size is None else batch_size
     solver = make_solver(space, budget, batch, method=method, probe_ratio=probe_ratio, capacity=capacity)
-    ok, out = _traceable_indexes(f, space, solver.batch_size, solver.dtype)
+    ok, out = traceable(f, space, solver.batch_size, solver.dtype, indexes=True)
     if not ok:
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
-    _check_traced_output(out, solver.batch_size)
-    _check_batch_form(f, space, solver.batch_size, solver.dtype)
+    check_traced_output(out, solver.batch_size)
+    check_batch_form(f, space, solver.batch_size, solver.dtype)
     # Built here, not taken from the weak cache: the returned function must keep f alive.
     runner = build_device_runner(lambda: f, solver)
     consts = space.unit_constants(solver.dtype)
@@ -344,10 +295,10 @@ def minimize(
     use_device = False
     if vectorized and jit is not False and callback is None and pool is None and errors == "raise":
         # jit=True is the documented opt-in for string choices as indexes.
-        ok, out = (_traceable_indexes if jit else _traceable)(f, space, solver.batch_size, solver.dtype)
+        ok, out = traceable(f, space, solver.batch_size, solver.dtype, indexes=bool(jit))
         if ok:
-            _check_traced_output(out, solver.batch_size)
-            _check_batch_form(f, space, solver.batch_size, solver.dtype)
+            check_traced_output(out, solver.batch_size)
+            check_batch_form(f, space, solver.batch_size, solver.dtype)
             use_device = True
         elif jit:
             raise TypeError("f: jit=True needs a JAX-traceable objective (jax.numpy only, no conversion to numpy)")

@@ -102,7 +102,7 @@ import numpy as np
 
 from .host.config import check_int, check_seed, missing_extra
 from .host.evaluate import told_value
-from .host.nested import NestedSpace, path_name, same
+from .host.nested import NestedSpace, path_name, qround
 from .host.session import Session
 
 try:
@@ -129,12 +129,6 @@ _NOT_SAVED = ("_session", "_nested")
 
 
 # ----------------------------------------------------------- space conversion
-def _qround(x: float, q: float) -> float:
-    """``x`` rounded to the decimals of ``q`` so that ``3 * 0.1`` prints as ``0.3``."""
-    decimals = max(0, 12 - int(math.floor(math.log10(abs(q)))) if q else 12)
-    return float(round(x, min(decimals, 15)))
-
-
 def _grid(lo: float, hi: float, q: float) -> tuple[int, int]:
     """Indices of the first and last multiple of ``q`` inside ``[lo, hi]`` (Tune's rule)."""
 
@@ -196,7 +190,7 @@ def _convert_domain(name: str, domain: Domain) -> dict:
         i_lo, i_hi = _grid(lo, hi, q)
         if i_hi < i_lo:
             raise ValueError(f"param_space[{name!r}]: no multiple of q={q} in [{lo}, {hi}]")
-        g_lo, g_hi = _qround(i_lo * q, q), _qround(i_hi * q, q)
+        g_lo, g_hi = qround(i_lo * q, q), qround(i_hi * q, q)
         if i_lo == i_hi:
             return {"name": name, "kind": "const", "value": g_lo}
         if is_log or max(abs(i_lo), abs(i_hi)) > _MAX_INDEX:
@@ -315,7 +309,7 @@ def _parse_space(spec: Mapping) -> tuple[list[dict], tuple]:
 
 def _nested_space(spec: Mapping, full: bool) -> NestedSpace:
     params, tree = _parse_space(spec)
-    return NestedSpace(tree, params, _decode, _encode, full=full, show=_show)
+    return NestedSpace(tree, params, full=full, show=_show)
 
 
 def convert_search_space(spec: Mapping) -> dict:
@@ -363,61 +357,6 @@ def _metric_number(raw: Any) -> float | None:
         return told_value(raw, "metric")
     except TypeError:
         return None
-
-
-def _decode(rec: dict, x: float) -> Any:
-    """Space value of one dimension -> the Tune value."""
-    kind = rec["kind"]
-    if kind == "float":
-        return float(min(max(x, rec["lo"]), rec["hi"]))
-    if kind == "cat":
-        return rec["categories"][int(round(x))]
-    if kind == "int":
-        return int(round(x))
-    if kind == "qint":
-        return int(round(x)) * rec["q"]
-    if kind == "qfloat":
-        return _qround(int(round(x)) * rec["q"], rec["q"])
-    if kind == "qfloat_round":
-        q = rec["q"]
-        return _qround(min(max(round(x / q) * q, rec["lo"]), rec["hi"]), q)
-    if kind == "logint":
-        return int(min(max(math.floor(x), rec["lo"]), rec["hi"]))
-    if kind == "int_round":
-        q = rec["q"]
-        v = min(max(round(x / q) * q, rec["lo"]), rec["hi"])
-        return int(round(v)) if float(q).is_integer() else v
-    raise AssertionError(kind)  # unreachable: kinds come from _convert_domain
-
-
-def _encode(rec: dict, value: Any, where: str) -> float:
-    """A Tune value -> the Space value of its dimension (for warm starts)."""
-    name, kind = rec["name"], rec["kind"]
-    if kind == "cat":
-        for k, cat in enumerate(rec["categories"]):
-            if same(cat, value):
-                return float(k)
-        raise ValueError(f"{where}[{name!r}]: {value!r} is not one of {rec['categories']}")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}[{name!r}]: expected a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    tol = 1e-9 * max(1.0, abs(rec["lo"]), abs(rec["hi"]))
-    if not (rec["lo"] - tol <= v <= rec["hi"] + tol):
-        raise ValueError(f"{where}[{name!r}]: {value!r} is outside [{rec['lo']}, {rec['hi']}]")
-    # Tune's integer and quantized domains only produce integers and multiples of q: a
-    # value off that grid could not have come from the domain, and recording it at the
-    # nearest grid point would give the solver a value for another config.
-    if kind in ("int", "logint") and not v.is_integer():
-        raise ValueError(f"{where}[{name!r}]: {value!r} is not an integer")
-    if "q" in rec:
-        steps = v / rec["q"]
-        if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"{where}[{name!r}]: {value!r} is not a multiple of q={rec['q']}")
-    if kind in ("qfloat", "qint"):
-        return float(round(v / rec["q"]))
-    if kind == "logint":
-        return float(math.floor(v)) + 0.5  # middle of the bin that floors to v
-    return v
 
 
 # ------------------------------------------------------------------ searcher

@@ -23,6 +23,7 @@ import pytest
 
 import arqon_jax
 from arqon_jax import ArqonProbe, ArqonSolver, cli
+from arqon_jax.demo import write_curves
 from arqon_jax.functions import make_problem
 from arqon_jax.host.jsonio import parse_results
 
@@ -183,7 +184,7 @@ def test_demo_without_matplotlib_writes_csv_where_asked(capsys, tmp_path, monkey
 def test_demo_csv_fallback(tmp_path):
     n = np.array([10, 20, 30])
     curves = {"arqon_jax": (n, np.array([5.0, 2.0, 1.0])), "random search": (n, np.array([6.0, 6.0, 4.0]))}
-    path, note = cli._write_curves(tmp_path / "c.png", curves, 0.0, "t", use_matplotlib=False)
+    path, note = write_curves(tmp_path / "c.png", curves, 0.0, "t", use_matplotlib=False)
     assert path == tmp_path / "c.csv" and "CSV" in note
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["solver", "evaluations", "best"]

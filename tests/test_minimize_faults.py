@@ -474,3 +474,24 @@ def test_small_plateaus_do_not_warn(recwarn):
     r = aj.minimize(lambda X: jnp.floor(jnp.sum(X**2, 1)), [(-5, 5)] * 2, budget=100)
     assert "precision" not in r.info
     assert not [w for w in recwarn if "x64" in str(w.message)]
+
+
+@pytest.mark.parametrize("f, vectorized, says", [
+    (lambda x: float(x[0] ** 2 + x[1] ** 2), True, "looks like it takes one point, not a batch: pass vectorized=False"),
+    (lambda x: 1.0 if x[0] > 0 else 0.0, True, "looks like it takes one point, not a batch: pass vectorized=False"),
+    (lambda X: X[:, 0] ** 2, False, "looks like it takes a batch, not one point: pass vectorized=True"),
+])
+def test_an_objective_of_the_other_form_is_named_in_the_error(f, vectorized, says):
+    with pytest.raises(aj.OptimizationError) as info:
+        aj.minimize(f, [(-1, 1), (-1, 1)], budget=20, vectorized=vectorized, jit=False, polish=False)
+    assert says in str(info.value)
+    assert info.value.partial_result.nfev == 0
+
+
+def test_an_objective_that_fails_for_another_reason_gets_no_form_hint():
+    def f(X):
+        raise RuntimeError("the simulator is down")
+
+    with pytest.raises(aj.OptimizationError) as info:
+        aj.minimize(f, [(-1, 1), (-1, 1)], budget=20, jit=False, polish=False)
+    assert "the simulator is down" in str(info.value) and "vectorized" not in str(info.value)

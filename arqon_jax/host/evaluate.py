@@ -18,11 +18,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+import jax
+import jax.numpy as jnp
+
+from ..core.probe import probe_core, probe_points
 from ..core.space import CATEGORICAL, Space, host_table
 from .jsonio import F64_MAX
 
 __all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
-           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator"]
+           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator", "BatchEvaluator"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -224,18 +228,112 @@ def evaluate_rows(run: Callable[[int, int], np.ndarray], n: int, pointwise: bool
     return y, errors
 
 
-class RecordingEvaluator:
+class BatchEvaluator:
+    """Evaluates chunks of rows of ``f`` in one process, as a :class:`~arqon_jax.distributed.RayPool` worker does.
+
+    A JAX-traceable ``f`` is compiled once per chunk width (the last chunk is padded to
+    it); any other ``f`` is called on the host. Rows that raise fail (NaN) with their
+    message (:func:`evaluate_rows`); a wrong output shape or type raises
+    :class:`BadOutput`.
+
+    Args:
+        f: The objective, vectorized or pointwise (as for :func:`arqon_jax.minimize`).
+        jit: ``None`` compiles ``f`` when it traces (and the space has no categorical
+            dimension), ``False`` never does, ``True`` requires it.
+    """
+
+    def __init__(self, f: Callable, jit: bool | None):
+        self.f = f
+        self.jit = jit
+        self._fns: dict = {}
+        self._probe_fns: dict = {}
+
+    def _compiled(self, space: Space | None, width: int, dim: int, x64: bool):
+        """A jitted ``(width, dim) -> (width,)`` objective, or None if f is not traceable."""
+        key = (space, width, dim, x64)
+        if key in self._fns:
+            return self._fns[key]
+        fn = None
+        has_categorical = space is not None and CATEGORICAL in space.scales
+        if self.jit is not False and not has_categorical:
+            dtype = jnp.float64 if x64 else jnp.float32
+            f = self.f
+
+            def g(V):
+                return f(V if space is None else space.to_user(V))
+
+            try:
+                out = jax.eval_shape(g, jax.ShapeDtypeStruct((width, dim), dtype))
+                shape = tuple(getattr(out, "shape", ()))
+                if shape not in ((width,), (width, 1)):
+                    raise ValueError(f"traced output shape {shape}")
+                fn = jax.jit(g)
+            except Exception as exc:  # not traceable: evaluate f as a host function
+                if self.jit:  # a configuration error, fatal for the run
+                    raise BadOutput(TypeError(f"f: jit=True needs a JAX-traceable objective ({error_text(exc)})")) from None
+                fn = None
+        self._fns[key] = fn
+        return fn
+
+    def _call(self, values: np.ndarray, space: Space | None, x64: bool, width: int) -> np.ndarray:
+        """One vectorized call; raises whatever f raises. Output checks raise BadOutput."""
+        n = len(values)
+        fn = self._compiled(space, width, values.shape[1], x64)
+        if fn is not None:
+            pad = np.concatenate([values, np.repeat(values[-1:], width - n, axis=0)]) if width > n else values
+            raw = np.asarray(fn(jnp.asarray(pad, jnp.float64 if x64 else jnp.float32)))
+            return checked(lambda: as_values(raw, width, "f"))[:n]
+        if space is None:
+            raw = self.f(values)
+        else:
+            raw = call_host(self.f, space, values, True)
+        return checked(lambda: as_values(raw, n, "f"))
+
+    def _evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
+        def run(a: int, b: int) -> np.ndarray:
+            if vectorized:
+                return self._call(values[a:b], space, x64, width if b - a == len(values) else 1)
+            raw = [self.f(values[a])] if space is None else call_host(self.f, space, values[a:b], False)
+            return checked(lambda: check_host(raw, 1, False))
+
+        with jax.enable_x64(x64):
+            return evaluate_rows(run, len(values), not vectorized)
+
+    def evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):
+        """Evaluates a chunk ``(n, dim)``; returns ``(y (n,), {row: message})``."""
+        return self._evaluate(np.asarray(values), space, vectorized, x64, width)
+
+    def evaluate_probe(self, start: int, count: int, space: Space, gen: tuple, vectorized: bool, x64: bool,
+                       width: int, return_points: bool):
+        """Generates probe points ``[start, start + count)`` here, then evaluates them."""
+        with jax.enable_x64(x64):
+            dtype = jnp.float64 if x64 else jnp.float32
+            if gen[0] == "seed":
+                _, seed, plan = gen
+                U = probe_points(start, width, space.dim, seed=seed, plan=plan, dtype=dtype)
+            else:
+                _, offsets, key_data, plan_key = gen
+                fkey = (space.dim, width, plan_key, x64)
+                if fkey not in self._probe_fns:
+                    self._probe_fns[fkey] = jax.jit(
+                        lambda s, o, k: probe_core(s, width, space.dim, o, jax.random.wrap_key_data(k), plan_key, dtype)
+                    )
+                U = self._probe_fns[fkey](jnp.uint32(start), jnp.asarray(offsets), jnp.asarray(key_data))
+            # Index-only: points beyond ``count`` (padding to one compiled width) are dropped.
+            U = U[:count]
+            values = np.asarray(space.from_unit(U), dtype=np.float64)
+        y, errors = self._evaluate(values, space, vectorized, x64, width)
+        return (y, errors, np.asarray(U)) if return_points else (y, errors)
+
+
+class RecordingEvaluator(BatchEvaluator):
     """``minimize(errors="record")``: evaluates ``f`` on the host and records the rows it raises on, as a pool does."""
 
     def __init__(self, f: Callable):
-        self.f = f
+        super().__init__(f, jit=False)
 
     def evaluate(self, values: np.ndarray, *, space: Space, vectorized: bool) -> tuple[np.ndarray, dict]:
-        def run(a: int, b: int) -> np.ndarray:
-            raw = call_host(self.f, space, values[a:b], vectorized)
-            return checked(lambda: check_host(raw, b - a, vectorized))
-
         try:
-            return evaluate_rows(run, len(values), not vectorized)
+            return self._evaluate(values, space, vectorized, bool(jax.config.jax_enable_x64), len(values))
         except BadOutput as exc:
             raise exc.cause from None

@@ -21,6 +21,7 @@ differ only there are one config (:meth:`NestedSpace.key`).
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 from functools import cached_property
 from typing import Any, Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..core.space import Space
 
-__all__ = ["NestedSpace", "path_name", "same"]
+__all__ = ["NestedSpace", "path_name", "same", "qround", "decode_value", "encode_value"]
 
 
 def path_name(path: tuple) -> str:
@@ -63,6 +64,74 @@ def same(a: Any, b: Any) -> bool:
         return type(a) is type(b) and bool(a == b)
     except (TypeError, ValueError):
         return False
+
+
+def qround(x: float, q: float) -> float:
+    """``x`` rounded to the decimals of ``q`` so that ``3 * 0.1`` prints as ``0.3``."""
+    decimals = max(0, 12 - int(math.floor(math.log10(abs(q)))) if q else 12)
+    return float(round(x, min(decimals, 15)))
+
+
+def decode_value(rec: dict, x: float) -> Any:
+    """The Space value ``x`` of a ``"param"`` dimension -> its config value.
+
+    ``rec["kind"]`` says how: ``"float"`` (clipped to ``[lo, hi]``), ``"cat"`` (index
+    into ``categories``), ``"int"``, ``"qint"``/``"qfloat"`` (the Space holds the grid
+    index, the value is ``index * q``), ``"qfloat_round"``/``"int_round"`` (rounded to a
+    multiple of ``q`` in ``[lo, hi]``: grids too fine for exact float32 indexes, log
+    scales), ``"logint"`` (floored into ``[lo, hi]``, as Tune samples ``lograndint``).
+    """
+    kind = rec["kind"]
+    if kind == "float":
+        return float(min(max(x, rec["lo"]), rec["hi"]))
+    if kind == "cat":
+        return rec["categories"][int(round(x))]
+    if kind == "int":
+        return int(round(x))
+    if kind == "qint":
+        return int(round(x)) * rec["q"]
+    if kind == "qfloat":
+        return qround(int(round(x)) * rec["q"], rec["q"])
+    if kind == "qfloat_round":
+        q = rec["q"]
+        return qround(min(max(round(x / q) * q, rec["lo"]), rec["hi"]), q)
+    if kind == "logint":
+        return int(min(max(math.floor(x), rec["lo"]), rec["hi"]))
+    if kind == "int_round":
+        q = rec["q"]
+        v = min(max(round(x / q) * q, rec["lo"]), rec["hi"])
+        return int(round(v)) if float(q).is_integer() else v
+    raise AssertionError(kind)  # unreachable: the front door makes only these kinds
+
+
+def encode_value(rec: dict, value: Any, where: str) -> float:
+    """A config value -> the Space value of its dimension (for warm starts); raises naming ``where``."""
+    name, kind = rec["name"], rec["kind"]
+    if kind == "cat":
+        for k, cat in enumerate(rec["categories"]):
+            if same(cat, value):
+                return float(k)
+        raise ValueError(f"{where}[{name!r}]: {value!r} is not one of {rec['categories']}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}[{name!r}]: expected a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    tol = 1e-9 * max(1.0, abs(rec["lo"]), abs(rec["hi"]))
+    if not (rec["lo"] - tol <= v <= rec["hi"] + tol):
+        raise ValueError(f"{where}[{name!r}]: {value!r} is outside [{rec['lo']}, {rec['hi']}]")
+    # Integer and quantized parameters only produce integers and multiples of q: a
+    # value off that grid could not have come from the domain, and recording it at the
+    # nearest grid point would give the solver a value for another config.
+    if kind in ("int", "logint") and not v.is_integer():
+        raise ValueError(f"{where}[{name!r}]: {value!r} is not an integer")
+    if "q" in rec:
+        steps = v / rec["q"]
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(f"{where}[{name!r}]: {value!r} is not a multiple of q={rec['q']}")
+    if kind in ("qfloat", "qint"):
+        return float(round(v / rec["q"]))
+    if kind == "logint":
+        return float(math.floor(v)) + 0.5  # middle of the bin that floors to v
+    return v
 
 
 _MISSING = object()
@@ -102,18 +171,14 @@ class NestedSpace:
         tree: The template tree (see the module docstring).
         params: One record per dimension, sorted by name: ``name``, ``bound`` (as
             :meth:`Space.from_bounds` takes it), ``categories`` for a conditional choice,
-            and whatever ``decode``/``encode`` read.
-        decode: ``decode(record, x)``: the config value of a ``"param"`` dimension's value.
-        encode: ``encode(record, value, where)``: the inverse, for user points; raises
-            ``ValueError``/``TypeError`` naming ``where``.
+            and the ``kind`` of value coding with its fields (:func:`decode_value`).
         full: Whether configs hold the plain constants of dicts (see :meth:`decode`).
         show: Writes a choice's categories in messages.
     """
 
-    def __init__(self, tree: tuple, params: list[dict], decode: Callable[[dict, float], Any],
-                 encode: Callable[[dict, Any, str], float], *, full: bool = True, show: Callable[[Any], str] = repr):
+    def __init__(self, tree: tuple, params: list[dict], *, full: bool = True, show: Callable[[Any], str] = repr):
         self.tree, self.params, self.full = tree, params, full
-        self._decode, self._encode, self._show = decode, encode, show
+        self._show = show
         self.space = Space.from_bounds({p["name"]: p["bound"] for p in params})
         self.index = {rec["name"]: i for i, rec in enumerate(params)}
 
@@ -134,7 +199,7 @@ class NestedSpace:
         if kind == "param":
             i = self.index[node[1]]
             active[i] = True
-            return self._decode(self.params[i], float(values[i]))
+            return decode_value(self.params[i], float(values[i]))
         if kind == "cat":
             k = 0
             if node[1] is not None:
@@ -175,7 +240,7 @@ class NestedSpace:
         kind = node[0]
         name = path_name(path)
         if kind == "param":
-            enc[node[1]] = self._encode(self.params[self.index[node[1]]], value, where)
+            enc[node[1]] = encode_value(self.params[self.index[node[1]]], value, where)
             return value
         if kind in ("const", "fixed"):
             if strict and not same(node[1], value):

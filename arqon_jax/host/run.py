@@ -40,6 +40,7 @@ from ..result import (
 )
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
+from .objective import form_mistake
 from .evaluate import RecordingEvaluator, as_values, call_host, check_host, point_args, solver_values
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
@@ -206,6 +207,9 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                mistake = form_mistake(exc, vectorized) if nfev == 0 and pool is None else None
+                if mistake:
+                    msg += f" f {mistake.split(' (', 1)[0]}: pass vectorized={not vectorized}."
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 y = check_host(raw, n, vectorized)
