@@ -122,10 +122,13 @@ __all__ = ["ArqonSearch", "convert_search_space"]
 _MAX_INDEX = 2**24  # integer dimensions must stay exact in float32 (see space.py)
 _DEFAULT_BUDGET = 100  # nominal solver budget when neither budget nor num_samples is known
 _KIND = "ArqonSearch"
-_FORMAT = 2
-# Attributes get_state leaves out: the session (saved as its JSON state) and what is
-# derived from the space (rebuilt from the spec).
-_NOT_SAVED = ("_session", "_nested")
+_FORMAT = 3
+# What get_state saves besides the session's JSON state, by name: the settings, the
+# space spec (Tune domains, pickled) and the bookkeeping of trials. Attributes of the
+# same names with a leading underscore; renaming one is a format change.
+_SAVED = ("metric", "mode", "spec", "from_ctor", "batch_size_arg", "budget", "seed", "method", "solver_options",
+          "points", "rewards", "max_concurrent", "num_samples", "cfg", "live", "last", "errored", "warm", "best",
+          "counts")
 
 
 # ----------------------------------------------------------- space conversion
@@ -714,27 +717,34 @@ class ArqonSearch(Searcher):
 
     # ----------------------------------------------------------- save/restore
     def get_state(self) -> dict:
-        """Everything needed to continue the search, as plain Python and numpy."""
-        d = {k: v for k, v in self.__dict__.items() if k not in _NOT_SAVED}
-        d = copy.deepcopy(d)
-        # The session (solver arrays exactly, the ledger) goes through the versioned JSON state.
-        d["_session"] = None if self._session is None else self._session.to_json(_KIND, self._cfg)
-        d["_format"] = _FORMAT
-        return d
+        """Everything needed to continue the search: ``{"format", "session", "searcher"}``.
+
+        ``session`` is the versioned JSON state of the solver and its ledger
+        (:meth:`~arqon_jax.host.session.Session.to_json`, arrays exact); ``searcher`` holds
+        the fields named in ``_SAVED`` as plain Python (Tune domains and configs as they are).
+        """
+        return {
+            "format": _FORMAT,
+            "session": None if self._session is None else self._session.to_json(_KIND, self._cfg),
+            "searcher": copy.deepcopy({k: getattr(self, "_" + k) for k in _SAVED}),
+        }
 
     def set_state(self, state: dict) -> None:
-        """Restores a state from :meth:`get_state` (rebuilding the session from its config)."""
-        state = dict(state)
-        if state.pop("_format", None) != _FORMAT:
+        """Restores a state from :meth:`get_state` (rebuilding the session from its config).
+
+        Raises:
+            ValueError: If ``state`` is not an ArqonSearch state of this format.
+        """
+        if not isinstance(state, Mapping) or state.get("format") != _FORMAT or set(state.get("searcher", ())) != set(_SAVED):
             raise ValueError("restore: not an ArqonSearch state of this version (unknown format)")
-        text = state.pop("_session")
-        self.__dict__.update(state)
+        for k, v in copy.deepcopy(dict(state["searcher"])).items():
+            setattr(self, "_" + k, v)
         self._session = None
         if self._spec is not None:
             self._nested = _nested_space(self._spec, self._from_ctor)
-        if self._cfg is not None and text is not None:
+        if self._cfg is not None and state["session"] is not None:
             self._build_session(restoring=True)
-            self._session.load(read_state_header(text, _KIND), _KIND)
+            self._session.load(read_state_header(state["session"], _KIND), _KIND)
 
     def save(self, checkpoint_path: str) -> None:
         """Pickles the state to ``checkpoint_path`` (Tune calls it at every experiment checkpoint)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import json
 import pickle
 import subprocess
 import sys
@@ -295,6 +296,15 @@ def test_save_restore_and_pickle_continue_identically(tmp_path):
     assert a.stats == b.stats == c.stats and a.stats["asks"] >= 6
     with pytest.raises(ValueError, match="ArqonSearch"):
         b.set_state({"something": 1})
+    # The saved form names its fields (no attribute names of the object); the solver
+    # and its ledger are the session's versioned JSON state.
+    state = a.get_state()
+    assert set(state) == {"format", "session", "searcher"}
+    assert json.loads(state["session"])["kind"] == "ArqonSearch"
+    assert state["searcher"]["counts"] == {k: a.stats[k] for k in ("suggested", "completed", "failed")}
+    assert not any(k.startswith("_") for k in state["searcher"])
+    with pytest.raises(ValueError, match="ArqonSearch"):  # a field missing: refused, not half restored
+        b.set_state({**state, "searcher": {k: v for k, v in state["searcher"].items() if k != "live"}})
 
 
 def test_nelder_mead_waits_for_its_batch():
