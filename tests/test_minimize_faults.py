@@ -495,3 +495,13 @@ def test_an_objective_that_fails_for_another_reason_gets_no_form_hint():
     with pytest.raises(aj.OptimizationError) as info:
         aj.minimize(f, [(-1, 1), (-1, 1)], budget=20, jit=False, polish=False)
     assert "the simulator is down" in str(info.value) and "vectorized" not in str(info.value)
+
+
+@pytest.mark.parametrize("exc", [StopIteration(), KeyError(), RuntimeError("")])
+def test_an_exception_without_a_message_is_named_by_its_type(exc):
+    def callback(res):
+        raise exc
+
+    with pytest.raises(aj.OptimizationError) as info:
+        aj.minimize(lambda X: np.sum(X**2, axis=1), [(-1, 1)], budget=40, jit=False, callback=callback)
+    assert f"callback raised {type(exc).__name__} (after 10 evaluations)" in str(info.value)

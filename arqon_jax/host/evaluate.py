@@ -171,8 +171,12 @@ def told_value(v: Any, where: str) -> float:
 
 
 def error_text(exc: BaseException, limit: int | None = 500) -> str:
-    """``Type: message`` of an exception on one line, cut to ``limit`` characters (``None``: whole)."""
-    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    """``Type: message`` of an exception on one line, ``Type`` alone if it has no message.
+
+    Cut to ``limit`` characters (``None``: whole).
+    """
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 

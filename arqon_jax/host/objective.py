@@ -119,7 +119,7 @@ def load_objective(spec: str, where: str = "--objective") -> Callable:
     except ModuleNotFoundError as exc:
         raise ValueError(f"{where}: cannot import {mod_name!r} ({exc})") from None
     except Exception as exc:  # the user's module raised while importing
-        raise ObjectiveImportError(f"{where}: importing {mod_name!r} raised {type(exc).__name__}: {exc}") from exc
+        raise ObjectiveImportError(f"{where}: importing {mod_name!r} raised {error_text(exc, None)}") from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):

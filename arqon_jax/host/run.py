@@ -41,7 +41,7 @@ from ..result import (
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
 from .objective import form_mistake
-from .evaluate import RecordingEvaluator, as_values, call_host, check_host, point_args, solver_values
+from .evaluate import RecordingEvaluator, error_text, as_values, call_host, check_host, point_args, solver_values
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
 from .progress import Progress
@@ -206,7 +206,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
-                msg = f"f raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations)."
                 mistake = form_mistake(exc, vectorized) if nfev == 0 and pool is None else None
                 if mistake:
                     msg += f" f {mistake.split(' (', 1)[0]}: pass vectorized={not vectorized}."
@@ -244,7 +244,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 try:
                     stop = callback(interim)
                 except Exception as exc:
-                    msg = f"callback raised {type(exc).__name__}: {exc} (after {nfev} evaluations)."
+                    msg = f"callback raised {error_text(exc, None)} (after {nfev} evaluations)."
                     raise OptimizationError(msg, so_far(msg)) from exc
                 if stop is True and nfev < budget:
                     status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
