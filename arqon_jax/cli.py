@@ -47,7 +47,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .core.validate import check_int
+from .host.config import check_seed
 from .host.checkpoint import atomic_write_text, locked
+from .host.evaluate import error_text
 from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
                           read_text)
 
@@ -130,6 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     batch = args.batch_size if args.batch_size is not None else (20 if quick else 200)
     for name, v in (("--dim", dim), ("--budget", budget), ("--batch-size", batch)):
         _user(check_int, name, v, 1)
+    _user(check_seed, args.seed, "--seed")
     if budget % batch:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
     problem = _make_problem(args.function, dim, True, False, args.problem_seed)
@@ -194,19 +197,17 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
     return s
 
 
-def _shape_mistake(exc: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
-    """The --pointwise hint when ``exc`` is how a one-point objective fails on a batch (or the reverse)."""
-    from .host.objective import form_mistake
-
+def _shape_mistake(exc: BaseException, cause: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
+    """minimize's vectorized= advice for a one-point objective run on batches (or the reverse), as CLI flags."""
     if partial is not None and partial.nfev:
         return None  # earlier batches worked: the objective takes the right form
-    what = form_mistake(exc, not args.pointwise)
-    if what is None:
-        return None
-    if args.pointwise:
-        return f"--objective: {args.objective} {what}; drop --pointwise"
-    return (f"--objective: {args.objective} {what}; pass --pointwise, or make it map a (batch, dim) array (a dict "
-            "of (batch,) arrays for named bounds) to (batch,) values")
+    text, what = str(exc), f"({error_text(cause, None)})"
+    if not args.pointwise and "pass vectorized=False" in text:
+        return (f"--objective: {args.objective} looks like it takes one point, not a batch {what}; pass --pointwise, "
+                "or make it map a (batch, dim) array (a dict of (batch,) arrays for named bounds) to (batch,) values")
+    if args.pointwise and ("pass vectorized=True" in text or "for one point, expected a scalar" in text):
+        return f"--objective: {args.objective} looks like it takes a batch, not one point {what}; drop --pointwise"
+    return None
 
 
 def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
@@ -245,7 +246,6 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    from .host.evaluate import error_text
     from .minimize import minimize
     from .result import OptimizationError
 
@@ -291,7 +291,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         partial = getattr(exc, "partial_result", None)
         cause = exc.__cause__ if isinstance(exc, OptimizationError) and exc.__cause__ is not None else exc
         if problem is None:
-            hint = _shape_mistake(cause, args, partial)
+            hint = _shape_mistake(exc, cause, args, partial)
             if hint is not None:
                 raise CLIError(hint) from cause
         if partial is None:
@@ -511,7 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "~/.cache/arqon_jax/xla)")
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog=PROG, description="arqon_jax: probe, classify, refine, as compiled JAX kernels.",
-                epilog="Run 'arqon-jax COMMAND --help' for the options of a command.", formatter_class=fmt)
+                epilog="Run 'arqon-jax COMMAND --help' for the options of a command.\n\nexit status: 0 done; 1 the "
+                       "objective raised (minimize prints the best so far); 2 a usage error; 3 minimize found no "
+                       "finite value;\n130 interrupted (Ctrl-C); 141 the reader of stdout went away.",
+                formatter_class=fmt)
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"arqon_jax {__version__}")
@@ -532,7 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=int, default=None, help="points per batch (default 200; 20 with --quick)")
     d.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     d.add_argument("--problem-seed", type=int, default=0, help="seed of the shift of the optimum (default 0)")
-    d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV)")
+    d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV, any other suffix "
+                        "becomes .png)")
     d.add_argument("--csv", action="store_true", help="write the curves as CSV even if matplotlib is installed")
     d.set_defaults(func=cmd_demo)
 

@@ -217,11 +217,13 @@ def minimize(
 
     Raises:
         TypeError, ValueError: For invalid arguments, before any evaluation; when ``f``
-            returns the wrong shape or type; for a checkpoint of another problem
+            returns the wrong shape or type on its first batch (the message says when
+            it looks like a function of one point, or of a batch with
+            ``vectorized=False``); for a checkpoint of another problem
             (naming the argument that differs, e.g. ``budget`` or ``method``).
         OSError: If the checkpoint cannot be written before the first evaluation.
-        OptimizationError: An exception of ``f``, the pool, ``callback`` or a later
-            checkpoint write stopped the run; the original exception is its
+        OptimizationError: An exception of ``f`` (or a wrong output after its first
+            batch), the pool, ``callback`` or a later checkpoint write stopped the run; the original exception is its
             ``__cause__`` and the run so far is ``exc.partial_result``. On the device
             path this needs ``checkpoint`` (the loop then runs in chunks; the partial
             result holds the chunks finished).
@@ -276,6 +278,9 @@ def minimize(
         raise ValueError(f"errors: expected 'raise' or 'record', got {errors!r}")
     if errors == "record" and pool is not None:
         raise ValueError("errors: a pool already records failures per point; leave errors='raise'")
+    if jit and (callback is not None or errors == "record"):
+        what = "a callback" if callback is not None else "errors='record'"
+        raise ValueError(f"jit: {what} runs on the host path; jit=True (the device path) cannot be combined with it")
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every: expected an integer >= 1, got {checkpoint_every!r}")
     if resume is True:

@@ -735,8 +735,15 @@ class ArqonSearch(Searcher):
         Raises:
             ValueError: If ``state`` is not an ArqonSearch state of this format.
         """
-        if not isinstance(state, Mapping) or state.get("format") != _FORMAT or set(state.get("searcher", ())) != set(_SAVED):
-            raise ValueError("restore: not an ArqonSearch state of this version (unknown format)")
+        found = state.get("format", state.get("_format")) if isinstance(state, Mapping) else None
+        if found != _FORMAT:
+            raise ValueError(f"restore: not an ArqonSearch state of this version (format {found!r}, expected "
+                             f"{_FORMAT}; states of other versions of arqon_jax cannot be restored)")
+        fields = state.get("searcher")
+        fields = set(fields) if isinstance(fields, Mapping) else set()
+        if fields != set(_SAVED):
+            raise ValueError(f"restore: corrupt ArqonSearch state (missing fields {sorted(set(_SAVED) - fields)}, "
+                             f"unknown fields {sorted(fields - set(_SAVED))})")
         for k, v in copy.deepcopy(dict(state["searcher"])).items():
             setattr(self, "_" + k, v)
         self._session = None

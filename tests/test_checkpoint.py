@@ -131,6 +131,31 @@ def test_errors_record_keeps_the_run_going():
         aj.minimize(f, slow.BOUNDS, budget=60, batch_size=10, seed=0)  # the default lets it propagate
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_an_interrupted_errors_record_run_resumes_with_its_errors(tmp_path, vectorized):
+    calls = {"n": 0, "stop_at": None}
+
+    def f(x):
+        calls["n"] += 1
+        if calls["n"] == calls["stop_at"]:
+            raise KeyboardInterrupt
+        x = np.asarray(x)
+        if np.any(x[..., 0] > 0.5):
+            raise RuntimeError("solver diverged")
+        return np.sum(x**2, axis=-1)
+
+    run = dict(budget=120, batch_size=10, seed=3, errors="record", vectorized=vectorized, checkpoint_every=1)
+    full = aj.minimize(f, slow.BOUNDS, **run)
+    assert full.info["n_errors"] >= 2
+    calls.update(n=0, stop_at=calls["n"] // 2)  # well after the first errors
+    with pytest.raises(aj.OptimizationInterrupted):
+        aj.minimize(f, slow.BOUNDS, checkpoint=tmp_path / "run.json", **run)
+    calls["stop_at"] = None
+    resumed = aj.minimize(f, slow.BOUNDS, checkpoint=tmp_path / "run.json", resume=True, **run)
+    assert resumed.fun == full.fun and resumed.n_failed == full.n_failed
+    assert resumed.info["errors"] == full.info["errors"] and resumed.info["n_errors"] == full.info["n_errors"]
+
+
 def test_checkpoint_in_another_precision_says_which_x64_resumes_it(tmp_path):
     # Host-path checkpoints written in float32 (x64=False) before float64 became the default.
     f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731

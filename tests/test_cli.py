@@ -831,3 +831,50 @@ def test_atomic_write_removes_temp_files_of_dead_writers_only(tmp_path):
     assert target.read_text() == "new"
     left = {p.name for p in tmp_path.iterdir()} - {"state.json"}
     assert left == {name for name, (_, kept) in files.items() if kept}
+
+
+BUGGY_OBJECTIVES = textwrap.dedent(
+    """
+    import numpy as np
+
+    def index_bug(x):  # one point, with a bug that raises a batch objective's message
+        return float(np.arange(5.0)[int(abs(x[0])), 0])
+
+    def scalar_bug(x):  # a batch, with a bug that raises a one-point objective's message
+        return np.sum(x ** 2, axis=1) * float(np.array([0.1, 0.2]))
+
+    calls = []
+
+    def short_third_batch(x):  # right for two batches, then three values
+        calls.append(1)
+        return np.zeros(3) if len(calls) == 3 else np.sum(x ** 2, axis=1)
+    """
+)
+
+
+@pytest.mark.parametrize(("name", "extra"), [("index_bug", ("--pointwise",)), ("scalar_bug", ())])
+def test_minimize_objective_bug_is_not_blamed_on_its_form(capsys, tmp_path, name, extra):
+    (tmp_path / "bugs.py").write_text(BUGGY_OBJECTIVES)
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'bugs.py'}:{name}", *extra,
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--no-jit")
+    assert rc == cli.EXIT_OBJECTIVE and "the objective raised" in err and "pointwise" not in err
+
+
+def test_minimize_wrong_output_after_good_batches_prints_the_best_so_far(capsys, tmp_path):
+    (tmp_path / "bugs.py").write_text(BUGGY_OBJECTIVES)
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'bugs.py'}:short_third_batch",
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 40, "--batch-size", 10, "--no-jit", "--json")
+    assert rc == cli.EXIT_OBJECTIVE and "returned shape (3,)" in err and "after 20 evaluations" in err
+    assert "pointwise" not in err
+    assert json.loads(out)["nfev"] == 20
+
+
+@pytest.mark.parametrize(("source", "needle"), [
+    ("import sys\nsys.exit(0)\n", "raised SystemExit"),
+    ("import argparse\nargparse.ArgumentParser().parse_args(['--nope'])\n", "raised SystemExit"),
+    ("import no_such_package_xyz\n", "raised ModuleNotFoundError"),
+])
+def test_minimize_objective_module_that_fails_at_import_is_the_objectives_error(capsys, tmp_path, source, needle):
+    (tmp_path / "script.py").write_text(source + "def f(x):\n    return x[:, 0]\n")
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'script.py'}:f", "--bounds", "[[0, 1]]")
+    assert rc == cli.EXIT_OBJECTIVE and needle in err and out == ""

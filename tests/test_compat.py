@@ -604,3 +604,17 @@ def test_probe_options_and_vectorized_form():
         ArqonProbe({"bounds": {"bs": {"min": 8, "max": 8}}})
     with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\*\*64\)"):
         ArqonProbe(config, seed=-3)
+
+
+def test_tell_matches_choices_given_as_numpy_or_json_numbers():
+    cfg = {"seed": 0, "budget": 20, "bounds": {"k": {"choices": [1, 5, 10]}, "act": {"choices": ["relu", "tanh"]},
+                                               "x": {"min": 0, "max": 1}}}
+    s = ArqonSolver(cfg)
+    s.tell([{"params": {"k": np.int64(5), "act": np.str_("tanh"), "x": 0.5}, "value": 1.0},
+            {"params": {"k": 10.0, "act": "relu", "x": 0.25}, "value": 0.5}])  # 10.0: JSON's form of 10
+    assert s.get_history_len() == 2
+    assert s.best["params"] == {"k": 10, "act": "relu", "x": 0.25}
+    with pytest.raises(ValueError, match="not one of"):  # a bool is not the number 1
+        ArqonSolver({**cfg, "bounds": {"b": {"choices": [0, 1]}}}).tell([{"params": {"b": True}, "value": 1.0}])
+    with pytest.raises(ValueError, match="results: not UTF-8 text"):
+        s.tell(b"\xff\xfe[]")

@@ -480,12 +480,61 @@ def test_small_plateaus_do_not_warn(recwarn):
     (lambda x: float(x[0] ** 2 + x[1] ** 2), True, "looks like it takes one point, not a batch: pass vectorized=False"),
     (lambda x: 1.0 if x[0] > 0 else 0.0, True, "looks like it takes one point, not a batch: pass vectorized=False"),
     (lambda X: X[:, 0] ** 2, False, "looks like it takes a batch, not one point: pass vectorized=True"),
+    (lambda p: float(sum(range(p["layers"]))) + p["lr"], True, "takes one point, not a batch: pass vectorized=False"),
+    (lambda p: {"relu": 1.0, "gelu": 2.0}[p["act"]] + p["lr"], True, "takes one point"),
+    (lambda p: float(f"{p['lr']:.4f}"), True, "takes one point"),
 ])
 def test_an_objective_of_the_other_form_is_named_in_the_error(f, vectorized, says):
+    bounds = {"lr": (0.0, 1.0), "layers": {"min": 1, "max": 4, "scale": "integer"},
+              "act": {"choices": ["relu", "gelu"]}}
+    if f.__code__.co_varnames[0] != "p":
+        bounds = [(-1, 1), (-1, 1)]
     with pytest.raises(aj.OptimizationError) as info:
-        aj.minimize(f, [(-1, 1), (-1, 1)], budget=20, vectorized=vectorized, jit=False, polish=False)
+        aj.minimize(f, bounds, budget=20, vectorized=vectorized, jit=False, polish=False)
     assert says in str(info.value)
     assert info.value.partial_result.nfev == 0
+
+
+@pytest.mark.parametrize("f, vectorized", [
+    # Bugs inside f that raise the messages of a mix-up: the other form fails too, so no hint.
+    (lambda x: float(np.arange(5.0)[int(abs(x[0])), 0]), False),
+    (lambda X: np.sum(X**2, axis=1) * float(np.array([0.1, 0.2])), True),
+])
+def test_a_bug_that_looks_like_a_mix_up_gets_no_hint(f, vectorized):
+    with pytest.raises(aj.OptimizationError) as info:
+        aj.minimize(f, [(-1, 1), (-1, 1)], budget=20, vectorized=vectorized, jit=False, polish=False)
+    assert "vectorized=" not in str(info.value)
+
+
+@pytest.mark.parametrize("f", [lambda x: jnp.sum(x**2), lambda x: x[0] ** 2 + x[1] ** 2,
+                               lambda x: jnp.linalg.norm(x)])
+def test_a_traceable_function_of_one_point_is_named_on_the_device_path(f):
+    with pytest.raises(ValueError, match="function of one point: pass vectorized=False"):
+        aj.minimize(f, [(-5, 5)] * 3, budget=30)
+
+
+def _three_values_on_the_third_call(X, calls):
+    return np.zeros(3) if len(calls) == 3 else np.sum(X**2, axis=1)
+
+
+def _always_ten_values(X, calls):  # wrong on the last batch of a budget of 45: it has 5 rows
+    return np.sum(np.resize(X, (10, X.shape[1])) ** 2, axis=1)
+
+
+@pytest.mark.parametrize("budget, output", [(40, _three_values_on_the_third_call), (45, _always_ten_values)])
+def test_a_wrong_output_after_good_batches_hands_back_the_run(budget, output):
+    calls = []
+
+    def f(X):
+        calls.append(len(X))
+        return output(X, calls)
+
+    with pytest.raises(aj.OptimizationError, match="wrong output after") as info:
+        aj.minimize(f, [(-1, 1), (-1, 1)], budget=budget, batch_size=10, jit=False, polish=False)
+    partial = info.value.partial_result
+    assert partial.nfev == 10 * (len(calls) - 1) and partial.nfev > 0
+    assert np.isfinite(partial.fun) and "vectorized=" not in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
 
 
 def test_an_objective_that_fails_for_another_reason_gets_no_form_hint():
@@ -505,3 +554,9 @@ def test_an_exception_without_a_message_is_named_by_its_type(exc):
     with pytest.raises(aj.OptimizationError) as info:
         aj.minimize(lambda X: np.sum(X**2, axis=1), [(-1, 1)], budget=40, jit=False, callback=callback)
     assert f"callback raised {type(exc).__name__} (after 10 evaluations)" in str(info.value)
+
+
+@pytest.mark.parametrize("extra", [{"errors": "record"}, {"callback": lambda r: None}])
+def test_jit_true_with_a_host_only_option_is_refused(extra):
+    with pytest.raises(ValueError, match="jit: .* runs on the host path"):
+        aj.minimize(lambda X: jnp.sum(X**2, axis=1), [(-1, 1)], budget=20, jit=True, **extra)

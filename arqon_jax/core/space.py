@@ -89,6 +89,17 @@ def _same_choice(a: Any, b: Any) -> bool:
         return False
 
 
+def _equal_value(a: Any, b: Any) -> bool:
+    """Numbers equal by value (bools excluded), strings equal as text."""
+    if isinstance(a, str) and isinstance(b, str):
+        return str(a) == str(b)
+    num = (numbers.Real, np.number)
+    if isinstance(a, num) and isinstance(b, num) and not isinstance(a, (bool, np.bool_)) \
+            and not isinstance(b, (bool, np.bool_)):
+        return float(a) == float(b)
+    return False
+
+
 def _check_distinct(choices: Sequence, where: str) -> None:
     # Two equal choices would decode to one value but be two arms of the model, and a
     # told value could not say which arm it belongs to.
@@ -433,6 +444,11 @@ class Space:
         for k, opt in enumerate(opts):
             if _same_choice(opt, value):
                 return k
+        # A value of another type that equals exactly one choice: numpy's np.int64(5) or
+        # np.str_("tanh") (pandas, arrays), JSON's 5.0 for 5. Never a bool for a number.
+        loose = [k for k, opt in enumerate(opts) if _equal_value(opt, value)]
+        if len(loose) == 1:
+            return loose[0]
         raise ValueError(f"params[{self.names[i]!r}]: {value!r} is not one of the choices {list(opts)}")
 
     def to_records(self, values: np.ndarray) -> list[dict[str, Any]]:

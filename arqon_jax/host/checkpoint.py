@@ -186,7 +186,7 @@ def _config(solver, path_kind: str, checkpoint_every: int, run_key: list | None 
 
 
 def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kind: str, checkpoint_every: int,
-                     best: dict | None = None, run_key: list | None = None) -> None:
+                     best: dict | None = None, run_key: list | None = None, failures: dict | None = None) -> None:
     """Writes a checkpoint atomically.
 
     Args:
@@ -201,6 +201,8 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         best: The host path's float64 best, ``{"y": float, "values": [dim floats]}``.
         run_key: The data of the run's initial PRNG key (from its seed), so that a
             resume with another seed is refused instead of silently ignored.
+        failures: The host path's record of rows that raised (a pool, ``errors="record"``):
+            ``{"n_errors": int, "retries": int, "errors": {evaluation index: message}}``.
     """
     text = state_to_json(
         KIND,
@@ -208,13 +210,15 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         solver.space,
         (jax.device_get(state), np.asarray(pending_X)),
         extra={"curve": np.asarray(curve, np.float64).tolist(), "nfev_curve": np.asarray(nfev_curve, np.int64).tolist(),
-               "best": best},
+               "best": best, "failures": None if failures is None else {
+                   "n_errors": int(failures["n_errors"]), "retries": int(failures["retries"]),
+                   "errors": [[int(k), str(v)] for k, v in failures["errors"].items()]}},
     )
     atomic_write_text(path, text)
 
 
 def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key: list | None = None
-                    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict | None]:
+                    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict | None, dict | None]:
     """Reads a checkpoint written for this very problem.
 
     ``checkpoint_every`` may differ from the run that wrote it: it only says when
@@ -222,8 +226,8 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     so it does not change the result.
 
     Returns:
-        ``(state, pending_X, curve, nfev_curve, best)``; ``best`` as given to
-        :func:`write_checkpoint` (None for device runs).
+        ``(state, pending_X, curve, nfev_curve, best, failures)``; ``best`` and
+        ``failures`` as given to :func:`write_checkpoint` (None for device runs).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -266,4 +270,12 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
             raise ValueError("resume: corrupt checkpoint: field 'best' must hold 'y' and 'values'") from None
         if len(best["values"]) != solver.space.dim:
             raise ValueError(f"resume: corrupt checkpoint: 'best' has {len(best['values'])} values, expected {solver.space.dim}")
-    return state, np.asarray(pending), curve, nfev_curve, best
+    failures = extra.get("failures")
+    if failures is not None:
+        try:
+            failures = {"n_errors": int(failures["n_errors"]), "retries": int(failures["retries"]),
+                        "errors": {int(k): str(v) for k, v in failures["errors"]}}
+        except (TypeError, ValueError, KeyError):
+            raise ValueError("resume: corrupt checkpoint: field 'failures' must hold 'n_errors', 'retries' and "
+                             "'errors'") from None
+    return state, np.asarray(pending), curve, nfev_curve, best, failures

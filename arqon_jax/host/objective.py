@@ -60,7 +60,11 @@ def check_traced_output(out: Any, batch: int) -> None:
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
     if tuple(shape) not in ((batch,), (batch, 1)):
-        raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)")
+        # A first axis other than the batch's: f reduced over the rows, as a function of
+        # one point does (jnp.sum(x**2), x[0] + x[1]).
+        one_point = len(shape) == 0 or shape[0] != batch
+        raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)"
+                         + ("; it looks like a function of one point: pass vectorized=False" if one_point else ""))
 
 
 def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
@@ -97,7 +101,9 @@ def load_objective(spec: str, where: str = "--objective") -> Callable:
     Raises:
         ValueError: For a malformed spec, a missing module, file or attribute, or an
             object that is not callable (messages start with ``where``).
-        ObjectiveImportError: If importing the user's module raised.
+        ObjectiveImportError: If importing the user's module raised (also
+            ``SystemExit``, e.g. a script that parses its arguments at import, and a
+            ``ModuleNotFoundError`` for a package the module imports).
     """
     mod_name, sep, attr = spec.rpartition(":")
     if not sep or not mod_name or not attr:
@@ -117,8 +123,12 @@ def load_objective(spec: str, where: str = "--objective") -> Callable:
                 sys.path.insert(0, os.getcwd())
             module = importlib.import_module(mod_name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"{where}: cannot import {mod_name!r} ({exc})") from None
-    except Exception as exc:  # the user's module raised while importing
+        missing = exc.name or ""
+        if not is_file and (mod_name == missing or mod_name.startswith(missing + ".")):
+            raise ValueError(f"{where}: cannot import {mod_name!r} ({exc})") from None
+        # The module exists and imports something that does not: the user's code raised.
+        raise ObjectiveImportError(f"{where}: importing {mod_name!r} raised {error_text(exc, None)}") from exc
+    except (Exception, SystemExit) as exc:  # the user's module raised (or exited, e.g. a script's argparse)
         raise ObjectiveImportError(f"{where}: importing {mod_name!r} raised {error_text(exc, None)}") from exc
     obj: Any = module
     for part in attr.split("."):
@@ -147,15 +157,24 @@ _BATCH_SIGNS = (
     "too many indices for array",
     "for one point, expected a scalar",
 )
+_ONE_POINT_SIGNS += (
+    "only integer scalar arrays can be converted to a scalar index",  # range(p["layers"]), lst[p["k"]]
+    "unhashable type: 'numpy.ndarray'",  # table[p["act"]]
+    "unsupported format string passed to numpy.ndarray.__format__",  # f"{p['lr']:.4f}"
+    "Pred must be a scalar",  # lax.cond(x[0] > 0, ...)
+)
 
 
-def form_mistake(exc: BaseException, vectorized: bool) -> str | None:
+def form_mistake(exc: BaseException, vectorized: bool, other_form: Callable[[], Any] | None = None) -> str | None:
     """How ``exc`` shows the objective takes the other form, or None if it does not.
 
     Args:
         exc: What the first evaluation raised (its ``__cause__``/``__context__`` chain
             is searched too).
         vectorized: Whether ``f`` was called with a batch.
+        other_form: Evaluates ``f`` on one row in the other form and checks its output;
+            called only when ``exc`` looks like a mix-up, which is then claimed only if
+            this call succeeds (a bug inside ``f`` can raise the same messages).
 
     Returns:
         ``"looks like it takes one point, not a batch (<error>)"`` (or the reverse), or None.
@@ -166,8 +185,17 @@ def form_mistake(exc: BaseException, vectorized: bool) -> str | None:
         seen.append(e)
         msg, kind = str(e), type(e).__name__
         if vectorized and (any(s in msg for s in _ONE_POINT_SIGNS) or kind in _ONE_POINT_ERRORS):
-            return f"looks like it takes one point, not a batch ({error_text(e, None)})"
+            found = f"looks like it takes one point, not a batch ({error_text(e, None)})"
+            break
         if not vectorized and (any(s in msg for s in _BATCH_SIGNS) or kind == "AxisError"):
-            return f"looks like it takes a batch, not one point ({error_text(e, None)})"
+            found = f"looks like it takes a batch, not one point ({error_text(e, None)})"
+            break
         e = e.__cause__ or e.__context__
-    return None
+    else:
+        return None
+    if other_form is not None:
+        try:
+            other_form()
+        except Exception:  # noqa: BLE001 - the other form fails too: not a mix-up
+            return None
+    return found

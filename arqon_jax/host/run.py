@@ -65,10 +65,11 @@ class Checkpointing(NamedTuple):
         return self.path is not None or self.resume is not None
 
 
-def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None) -> None:
+def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None,
+           failures=None) -> None:
     try:
         write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best,
-                         run_key=ckpt.run_key)
+                         run_key=ckpt.run_key, failures=failures)
     except (TypeError, ValueError, OSError) as exc:
         raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
 
@@ -155,8 +156,11 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     nfev, it = 0, 0
     best = _HostBest(space.dim)
     if ckpt is not None and ckpt.resume:
-        state, X, done_curve, done_nfev, best_json = read_checkpoint(ckpt.resume, solver, "host", ckpt.every,
-                                                                     ckpt.run_key)
+        state, X, done_curve, done_nfev, best_json, failures = read_checkpoint(ckpt.resume, solver, "host",
+                                                                               ckpt.every, ckpt.run_key)
+        if pool is not None and failures is not None:  # the rows that raised before the interruption
+            info.update(failures)
+            retries0 -= failures["retries"]
         it = len(done_curve)
         curve[:it], nfev_curve[:it] = done_curve, done_nfev
         nfev = int(done_nfev[-1]) if it else 0
@@ -207,12 +211,23 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations)."
-                mistake = form_mistake(exc, vectorized) if nfev == 0 and pool is None else None
+                mistake = None
+                if nfev == 0 and pool is None:
+                    # Confirmed on one row in the other form (one more call of f) before it is claimed.
+                    row = values[:1]
+                    mistake = form_mistake(exc, vectorized, lambda: check_host(
+                        call_host(f, space, row, not vectorized), 1, not vectorized))
                 if mistake:
                     msg += f" f {mistake.split(' (', 1)[0]}: pass vectorized={not vectorized}."
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
-                y = check_host(raw, n, vectorized)
+                try:
+                    y = check_host(raw, n, vectorized, first=nfev == 0)
+                except (TypeError, ValueError) as exc:
+                    if nfev == 0:
+                        raise  # the objective's form is wrong: an argument error, nothing done yet
+                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}."
+                    raise OptimizationError(msg, so_far(msg)) from exc
             else:
                 y = as_values(raw, n, "pool.evaluate").copy()
                 if errors:
@@ -233,7 +248,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             it += 1
             if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
                 try:
-                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json())
+                    failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
+                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json(), failures)
                 except Exception as exc:
                     msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
                     raise OptimizationError(msg, so_far(msg)) from exc
@@ -304,7 +320,7 @@ def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
-        state, _, done_curve, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
+        state, _, done_curve, _, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
         curves = [np.asarray(done_curve)]
     else:
         state, curves = jax.jit(solver.init)(key), []

@@ -33,7 +33,10 @@ MAX_BUDGET = 2**31 - 2**25
 def load_config(config: Any, where: str = "config") -> dict:
     """A configuration given as JSON text, bytes or a mapping, as a dict (messages name ``where``)."""
     if isinstance(config, (bytes, bytearray)):
-        config = bytes(config).decode("utf-8")
+        try:
+            config = bytes(config).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}: not UTF-8 text ({exc})") from None
     if isinstance(config, str):
         config = parse_json(config, where)
     if not isinstance(config, Mapping):
