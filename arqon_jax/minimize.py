@@ -28,7 +28,7 @@ import numpy as np
 
 from .host.config import seed_key
 from .host.device import build_device_runner
-from .host.evaluate import RecordingEvaluator
+from .host.evaluate import RecordingEvaluator, pool_objective
 from .host.objective import check_batch_form, check_traced_output, traceable
 from .host.progress import Progress
 from .host.polish import decide_polish
@@ -239,19 +239,7 @@ def minimize(
         result.info.setdefault("x64", "on: x64=True")
         return result
     if pool is not None:
-        if not callable(getattr(pool, "evaluate", None)):
-            raise TypeError(f"pool: expected an object with evaluate(values, *, space, vectorized), got {type(pool).__name__}")
-        pool_f = getattr(pool, "f", None)
-        if f is None:
-            f = pool_f
-            if f is None:
-                raise TypeError("f: None needs a pool that carries its objective (pool.f)")
-        elif pool_f is not None and f is not pool_f:
-            raise ValueError("f: the pool evaluates pool.f, which is not this f; pass f=None (or pool.f)")
-        if bounds is None:
-            raise ValueError("bounds: required when evaluating on a pool")
-        if jit:
-            raise ValueError("jit: a pool evaluates on the host path; jit=True cannot be combined with pool")
+        f = pool_objective(pool, f, bounds, jit)
     f, space = _resolve_problem(f, bounds)
     in_x64 = jnp.zeros((), float).dtype == jnp.float64
     issues = [] if in_x64 else space.float32_issues(jnp.float32)
@@ -281,19 +269,7 @@ def minimize(
     if jit and (callback is not None or errors == "record"):
         what = "a callback" if callback is not None else "errors='record'"
         raise ValueError(f"jit: {what} runs on the host path; jit=True (the device path) cannot be combined with it")
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every: expected an integer >= 1, got {checkpoint_every!r}")
-    if resume is True:
-        if checkpoint is None:
-            raise ValueError("resume: True needs checkpoint=path (resume=path names a file directly)")
-        resume = checkpoint if os.path.exists(checkpoint) else None
-    elif resume is False:
-        resume = None
-    elif not isinstance(resume, (str, os.PathLike)):
-        raise TypeError(f"resume: expected a bool or a path, got {resume!r}")
-    elif not os.path.exists(resume):
-        raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
-    ckpt = Checkpointing(checkpoint, int(checkpoint_every), resume, np.asarray(jax.random.key_data(key)).tolist())
+    ckpt = Checkpointing.from_args(checkpoint, checkpoint_every, resume, key)
 
     solver = make_solver(space, int(budget), int(batch_size), method=method, probe_ratio=probe_ratio, capacity=capacity)
 

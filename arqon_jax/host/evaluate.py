@@ -26,7 +26,8 @@ from ..core.space import CATEGORICAL, Space, host_table
 from .jsonio import F64_MAX
 
 __all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
-           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator", "BatchEvaluator"]
+           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator", "BatchEvaluator",
+           "pool_objective"]
 
 
 def user_args_host(space: Space, values: np.ndarray) -> Any:
@@ -180,6 +181,33 @@ def error_text(exc: BaseException, limit: int | None = 500) -> str:
     message = " ".join(str(exc).split())
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pool_objective(pool: Any, f: Callable | None, bounds: Any, jit: bool | None) -> Callable:
+    """The objective a ``pool`` evaluates (``pool.f``), checked against ``minimize``'s other arguments.
+
+    A pool is any object with ``evaluate(values, *, space, vectorized) -> (y, errors)``;
+    it carries its own objective, so ``f`` must be None or ``pool.f``.
+
+    Raises:
+        TypeError: For an object without ``evaluate``, or ``f=None`` with a pool
+            without ``f``.
+        ValueError: For another ``f``, missing ``bounds`` or ``jit=True``.
+    """
+    if not callable(getattr(pool, "evaluate", None)):
+        raise TypeError(f"pool: expected an object with evaluate(values, *, space, vectorized), got {type(pool).__name__}")
+    pool_f = getattr(pool, "f", None)
+    if f is None:
+        f = pool_f
+        if f is None:
+            raise TypeError("f: None needs a pool that carries its objective (pool.f)")
+    elif pool_f is not None and f is not pool_f:
+        raise ValueError("f: the pool evaluates pool.f, which is not this f; pass f=None (or pool.f)")
+    if bounds is None:
+        raise ValueError("bounds: required when evaluating on a pool")
+    if jit:
+        raise ValueError("jit: a pool evaluates on the host path; jit=True cannot be combined with pool")
+    return f
 
 
 class BadOutput(Exception):

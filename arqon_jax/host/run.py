@@ -20,6 +20,7 @@ demo uses it too).
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -63,6 +64,28 @@ class Checkpointing(NamedTuple):
     @property
     def active(self) -> bool:
         return self.path is not None or self.resume is not None
+
+    @classmethod
+    def from_args(cls, checkpoint: Any, every: Any, resume: Any, key) -> "Checkpointing":
+        """``minimize``'s ``checkpoint``, ``checkpoint_every`` and ``resume``, checked; ``key`` is the run's key.
+
+        Raises:
+            TypeError, ValueError: For invalid values, naming the argument.
+            FileNotFoundError: If ``resume`` names a file that does not exist.
+        """
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"checkpoint_every: expected an integer >= 1, got {every!r}")
+        if resume is True:
+            if checkpoint is None:
+                raise ValueError("resume: True needs checkpoint=path (resume=path names a file directly)")
+            resume = checkpoint if os.path.exists(checkpoint) else None
+        elif resume is False:
+            resume = None
+        elif not isinstance(resume, (str, os.PathLike)):
+            raise TypeError(f"resume: expected a bool or a path, got {resume!r}")
+        elif not os.path.exists(resume):
+            raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
+        return cls(checkpoint, int(every), resume, np.asarray(jax.random.key_data(key)).tolist())
 
 
 def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None,
