@@ -34,6 +34,7 @@ only the first run of a problem shape pays the compilation: this matters most fo
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import csv
 import os
@@ -42,9 +43,22 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import jax
+
+from . import __version__
+from .compat import ArqonProbe, ArqonSolver
+from .core.space import Space
+from .demo import run_demo
+from .functions import make_problem
+from .host.objective import ObjectiveImportError, load_objective
+from .host.settings import solver_config
+from .minimize import minimize
+from .result import OptimizationError
 
 from .core.validate import check_int
 from .host.config import check_seed
@@ -81,8 +95,6 @@ class _Parser(argparse.ArgumentParser):
 # ============================================================== small helpers
 def _disable_cache() -> None:
     """``--no-cache``: no persistent compilation cache, whoever turned it on."""
-    import jax
-
     jax.config.update("jax_enable_compilation_cache", False)
 
 
@@ -124,8 +136,6 @@ def _fmt_x(x: Any) -> str:
 
 # ======================================================================= demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
     quick = args.quick
     dim = args.dim if args.dim is not None else (5 if quick else 10)
     budget = args.budget if args.budget is not None else (2_000 if quick else 200_000)
@@ -143,8 +153,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # =================================================================== minimize
 def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
-    from .functions import make_problem
-
     try:
         return make_problem(name, dim, shift=shift, rotate=rotate, seed=seed)
     except (ValueError, TypeError) as exc:
@@ -152,8 +160,6 @@ def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
 
 
 def _load_objective(spec: str) -> Callable:
-    from .host.objective import ObjectiveImportError, load_objective
-
     try:
         return load_objective(spec, "--objective")
     except ValueError as exc:
@@ -246,9 +252,6 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    from .minimize import minimize
-    from .result import OptimizationError
-
     if (args.function is None) == (args.objective is None):
         raise CLIError("give exactly one of --function NAME or --objective MODULE:FUNCTION")
     s = _minimize_settings(args)
@@ -264,8 +267,6 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             raise CLIError("--dim: only for --function (the bounds give the dimension of an --objective)")
         if s["bounds"] is None:
             raise CLIError("--objective: needs bounds: --bounds '[[low, high], ...]' or a --config with 'bounds'")
-        from .core.space import Space
-
         Space.from_bounds(s["bounds"])  # invalid bounds fail here, before importing the user's code
         f = _load_objective(args.objective)
         bounds, vectorized = s["bounds"], not args.pointwise
@@ -308,8 +309,6 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 
 # ================================================================== ask / tell
 def _load_solver(state_path: Path):
-    from .compat import ArqonSolver
-
     text = _user(read_text, str(state_path), "--state")
     try:
         return ArqonSolver.from_state(text)
@@ -320,8 +319,6 @@ def _load_solver(state_path: Path):
 
 
 def _config_differs(cfg: dict, solver) -> str | None:
-    from .host.settings import solver_config
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         norm, _ = solver_config(cfg)
@@ -331,8 +328,6 @@ def _config_differs(cfg: dict, solver) -> str | None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .compat import ArqonSolver
-
     if args.count is not None:
         _user(check_int, "--count", args.count, 1)
     path = Path(args.state)
@@ -398,8 +393,6 @@ def cmd_tell(args: argparse.Namespace) -> int:
 
 # ====================================================================== probe
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .compat import ArqonProbe
-
     cfg = _user(load_config_file, args.config)
     seed = args.seed if args.seed is not None else cfg.get("seed", 42)
     if args.start < 0 or args.count < 0:
@@ -447,8 +440,6 @@ def _bench_scripts() -> dict[str, Path]:
 
 
 def _bench_summary(path: Path) -> str:
-    import ast
-
     try:
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     except (OSError, SyntaxError):
@@ -515,8 +506,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "objective raised (minimize prints the best so far); 2 a usage error; 3 minimize found no "
                        "finite value;\n130 interrupted (Ctrl-C); 141 the reader of stdout went away.",
                 formatter_class=fmt)
-    from . import __version__
-
     p.add_argument("--version", action="version", version=f"arqon_jax {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -665,8 +654,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except CLIError as exc:
         if args.traceback and exc.__cause__ is not None:
-            import traceback
-
             traceback.print_exception(exc.__cause__)
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return exc.code
