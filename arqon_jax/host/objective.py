@@ -1,9 +1,9 @@
 """What kind of objective the user gave: JAX-traceable or not, a batch or one point.
 
 ``minimize`` and ``make_minimizer`` decide the path from :func:`traceable` and check a
-traced objective's output before compiling it; the CLI loads ``--objective`` specs with
-:func:`load_objective` and explains a batch/one-point mix-up with :func:`form_mistake`.
-Tracing uses ``jax.eval_shape``: nothing is evaluated.
+traced objective's output before compiling it (tracing uses ``jax.eval_shape``: nothing
+is evaluated); the host loop explains a batch/one-point mix-up with :func:`form_mistake`;
+the CLI loads ``--objective`` specs with :func:`load_objective`.
 """
 
 from __future__ import annotations
@@ -148,7 +148,10 @@ _ONE_POINT_SIGNS = (
     "only length-1 arrays can be converted",
     "only size-1 arrays can be converted",
     "truth value of an array with more than one element is ambiguous",
-    "one value per row of the batch",
+    "only integer scalar arrays can be converted to a scalar index",  # range(p["layers"]), lst[p["k"]]
+    "unhashable type: 'numpy.ndarray'",  # table[p["act"]]
+    "unsupported format string passed to numpy.ndarray.__format__",  # f"{p['lr']:.4f}"
+    "Pred must be a scalar",  # lax.cond(x[0] > 0, ...)
 )
 _ONE_POINT_ERRORS = {"ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"}
 # ... and a batch objective given one point fails in these.
@@ -156,12 +159,6 @@ _BATCH_SIGNS = (
     "out of bounds for array of dimension 1",
     "too many indices for array",
     "for one point, expected a scalar",
-)
-_ONE_POINT_SIGNS += (
-    "only integer scalar arrays can be converted to a scalar index",  # range(p["layers"]), lst[p["k"]]
-    "unhashable type: 'numpy.ndarray'",  # table[p["act"]]
-    "unsupported format string passed to numpy.ndarray.__format__",  # f"{p['lr']:.4f}"
-    "Pred must be a scalar",  # lax.cond(x[0] > 0, ...)
 )
 
 
@@ -177,7 +174,7 @@ def form_mistake(exc: BaseException, vectorized: bool, other_form: Callable[[], 
             this call succeeds (a bug inside ``f`` can raise the same messages).
 
     Returns:
-        ``"looks like it takes one point, not a batch (<error>)"`` (or the reverse), or None.
+        ``"looks like it takes one point, not a batch"`` (or the reverse), or None.
     """
     seen: list[BaseException] = []
     e: BaseException | None = exc
@@ -185,10 +182,10 @@ def form_mistake(exc: BaseException, vectorized: bool, other_form: Callable[[], 
         seen.append(e)
         msg, kind = str(e), type(e).__name__
         if vectorized and (any(s in msg for s in _ONE_POINT_SIGNS) or kind in _ONE_POINT_ERRORS):
-            found = f"looks like it takes one point, not a batch ({error_text(e, None)})"
+            found = "looks like it takes one point, not a batch"
             break
         if not vectorized and (any(s in msg for s in _BATCH_SIGNS) or kind == "AxisError"):
-            found = f"looks like it takes a batch, not one point ({error_text(e, None)})"
+            found = "looks like it takes a batch, not one point"
             break
         e = e.__cause__ or e.__context__
     else:

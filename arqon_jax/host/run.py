@@ -41,8 +41,8 @@ from ..result import (
 )
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
+from .evaluate import RecordingEvaluator, as_values, call_host, check_host, error_text, point_args, solver_values
 from .objective import form_mistake
-from .evaluate import RecordingEvaluator, error_text, as_values, call_host, check_host, point_args, solver_values
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
 from .progress import Progress
@@ -241,7 +241,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     mistake = form_mistake(exc, vectorized, lambda: check_host(
                         call_host(f, space, row, not vectorized), 1, not vectorized))
                 if mistake:
-                    msg += f" f {mistake.split(' (', 1)[0]}: pass vectorized={not vectorized}."
+                    msg += f" f {mistake}: pass vectorized={not vectorized}."
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 try:
