@@ -147,6 +147,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
     problem = _make_problem(args.function, dim, True, False, args.problem_seed)
     out = Path(args.out) if args.out else Path("arqon-jax-demo.png")
+    try:  # before the run, not after it
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--out: cannot create the folder {str(out.parent)!r} ({exc.strerror or exc})") from None
     run_demo(problem, budget, batch, args.seed, out, as_csv=args.csv, prog=f"{PROG} demo")
     return 0
 
@@ -211,7 +215,7 @@ def _shape_mistake(exc: BaseException, cause: BaseException, args: argparse.Name
     if not args.pointwise and "pass vectorized=False" in text:
         return (f"--objective: {args.objective} looks like it takes one point, not a batch {what}; pass --pointwise, "
                 "or make it map a (batch, dim) array (a dict of (batch,) arrays for named bounds) to (batch,) values")
-    if args.pointwise and ("pass vectorized=True" in text or "for one point, expected a scalar" in text):
+    if args.pointwise and "pass vectorized=True" in text:
         return f"--objective: {args.objective} looks like it takes a batch, not one point {what}; drop --pointwise"
     return None
 
@@ -299,7 +303,8 @@ def cmd_minimize(args: argparse.Namespace) -> int:
             raise  # argument validation (ValueError/TypeError: one line from main) or a bug
         if partial.nfev:
             _print_result(args, partial, problem)
-        raise CLIError(f"the objective raised {error_text(cause, None)} (after {partial.nfev} evaluations"
+        did = "returned a wrong output:" if str(exc).startswith("f returned a wrong output") else "raised"
+        raise CLIError(f"the objective {did} {error_text(cause, None)} (after {partial.nfev} evaluations"
                        + ("; the best so far is on stdout" if partial.nfev else "") + "; --traceback shows where)",
                        EXIT_OBJECTIVE) from cause
 

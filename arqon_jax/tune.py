@@ -741,9 +741,15 @@ class ArqonSearch(Searcher):
                              f"{_FORMAT}; states of other versions of arqon_jax cannot be restored)")
         fields = state.get("searcher")
         fields = set(fields) if isinstance(fields, Mapping) else set()
-        if fields != set(_SAVED):
-            raise ValueError(f"restore: corrupt ArqonSearch state (missing fields {sorted(set(_SAVED) - fields)}, "
+        if fields != set(_SAVED) or "session" not in state:
+            raise ValueError(f"restore: corrupt ArqonSearch state (missing fields "
+                             f"{sorted(set(_SAVED) - fields) + ([] if 'session' in state else ['session'])}, "
                              f"unknown fields {sorted(fields - set(_SAVED))})")
+        if (state["searcher"]["cfg"] is None) != (state["session"] is None):
+            # A started searcher has a session and its config; one without the other
+            # would hand out proposals its ledger does not know.
+            raise ValueError("restore: corrupt ArqonSearch state ('session' and 'searcher.cfg' must be given "
+                             "together)")
         for k, v in copy.deepcopy(dict(state["searcher"])).items():
             setattr(self, "_" + k, v)
         self._session = None

@@ -614,7 +614,6 @@ POINT_OBJECTIVES = textwrap.dedent(
     ("named", ("--bounds", '{"lr": {"min": 1e-5, "max": 1, "scale": "log"}}'), "pass --pointwise"),
     ("batch_axis", ("--pointwise",), "drop --pointwise"),
     ("batch_index", ("--pointwise",), "drop --pointwise"),
-    ("batch_rows", ("--pointwise",), "drop --pointwise"),
 ])
 def test_minimize_objective_of_the_wrong_form_is_a_usage_error(capsys, tmp_path, name, extra, needle):
     (tmp_path / "pts.py").write_text(POINT_OBJECTIVES)
@@ -878,3 +877,27 @@ def test_minimize_objective_module_that_fails_at_import_is_the_objectives_error(
     (tmp_path / "script.py").write_text(source + "def f(x):\n    return x[:, 0]\n")
     rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'script.py'}:f", "--bounds", "[[0, 1]]")
     assert rc == cli.EXIT_OBJECTIVE and needle in err and out == ""
+
+
+def test_demo_out_under_a_file_fails_before_the_run(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    rc, out, err = call(capsys, "demo", "--quick", "--out", str(tmp_path / "afile" / "x.png"))
+    assert_one_line_error(rc, err, "demo", "--out: cannot create the folder")
+    assert out == ""  # no banner: nothing ran
+
+
+def test_minimize_objective_wrong_in_both_forms_gets_no_form_advice(capsys, tmp_path):
+    (tmp_path / "pts.py").write_text(POINT_OBJECTIVES)  # batch_rows returns (batch, dim) values
+    rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'pts.py'}:batch_rows", "--pointwise",
+                        "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--method", "random")
+    assert_one_line_error(rc, err, "minimize", "returned shape (2,) for one point")
+    assert "pointwise" not in err
+
+
+def test_minimize_one_point_objective_returning_two_values_is_not_sent_back_and_forth(capsys, tmp_path):
+    (tmp_path / "two.py").write_text("import numpy as np\n\ndef f(x):\n"
+                                     "    return np.array([float(np.sum(np.asarray(x) ** 2)), 0.9])\n")
+    for extra in ((), ("--pointwise",)):
+        rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'two.py'}:f", *extra,
+                            "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--no-jit")
+        assert rc == cli.EXIT_USAGE and "returned shape (2,)" in err and "pointwise" not in err

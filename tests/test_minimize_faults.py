@@ -560,3 +560,41 @@ def test_an_exception_without_a_message_is_named_by_its_type(exc):
 def test_jit_true_with_a_host_only_option_is_refused(extra):
     with pytest.raises(ValueError, match="jit: .* runs on the host path"):
         aj.minimize(lambda X: jnp.sum(X**2, axis=1), [(-1, 1)], budget=20, jit=True, **extra)
+
+
+@pytest.mark.parametrize("f, jit", [
+    (lambda x: jnp.sum(x**2, axis=1)[1:], None),  # batch functions with a bug: no advice
+    (lambda x: jnp.mean(jnp.sum(x**2, axis=1)), None),
+    (lambda x: np.sum(np.asarray(x) ** 2, axis=1)[1:], False),
+    (lambda x: np.array([float(np.sum(np.asarray(x) ** 2)), 0.9]), False),  # one point, two values: neither form
+])
+def test_a_wrong_shape_gets_advice_only_when_the_other_form_works(f, jit):
+    with pytest.raises(ValueError, match="returned shape") as info:
+        aj.minimize(f, [(-5, 5)] * 3, budget=30, jit=jit, polish=False)
+    assert "vectorized" not in str(info.value)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.asarray(x)[0] ** 2 + np.asarray(x)[1] ** 2,  # adds rows 0 and 1 of a batch: (dim,) values
+    lambda x: np.sum(np.asarray(x) ** 2),
+    lambda x: sum(float(v) ** 2 for v in np.asarray(x)),
+])
+def test_a_function_of_one_point_is_caught_on_the_host_path_when_the_batch_equals_the_dimension(f):
+    # dim 10, budget 100: the default batch is 10, so a (10, 10) batch fits a function of one point.
+    with pytest.raises((ValueError, TypeError, aj.OptimizationError), match="pass vectorized=False"):
+        aj.minimize(f, [(-5, 5)] * 10, budget=100, jit=False, polish=False)
+
+
+def test_a_batch_function_runs_as_before_when_the_batch_equals_the_dimension():
+    calls = []
+
+    def f(X):
+        calls.append(len(X))
+        return np.sum(np.asarray(X) ** 2, axis=1)
+
+    r = aj.minimize(f, [(-5, 5)] * 10, budget=100, jit=False, polish=False)
+    assert calls[:3] == [1, 9, 10] and sum(calls) == r.nfev == 100  # the first batch in two calls, no extra row
+    assert r.fun == float(f(r.x[None, :])[0])
+    g = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-5, 5)] * 10, budget=100, jit=False,
+                    polish=False, batch_size=20)
+    assert g.nfev == 100  # other batch sizes are evaluated whole

@@ -305,6 +305,10 @@ def test_save_restore_and_pickle_continue_identically(tmp_path):
     assert not any(k.startswith("_") for k in state["searcher"])
     with pytest.raises(ValueError, match=r"missing fields \['live'\]"):  # refused, not half restored
         b.set_state({**state, "searcher": {k: v for k, v in state["searcher"].items() if k != "live"}})
+    with pytest.raises(ValueError, match=r"missing fields \['session'\]"):
+        b.set_state({k: v for k, v in state.items() if k != "session"})
+    with pytest.raises(ValueError, match="'session' and 'searcher.cfg' must be given together"):
+        b.set_state({**state, "session": None})  # a started searcher without its ledger
 
 
 def test_nelder_mead_waits_for_its_batch():

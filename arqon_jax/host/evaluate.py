@@ -53,10 +53,8 @@ def _refuse_complex(arr: Any, where: str) -> None:
         raise TypeError(f"{where}: got complex values; the objective must return real numbers (e.g. abs(z) or z.real)")
 
 
-def as_values(y: Any, n: int, where: str, first: bool = True) -> np.ndarray:
+def as_values(y: Any, n: int, where: str) -> np.ndarray:
     """Objective output to a float64 ``(n,)`` array; None counts as a failure (NaN).
-
-    ``first``: the first batch, where a wrong shape suggests a function of one point.
 
     Raises:
         TypeError: For non-numeric or complex output.
@@ -74,8 +72,7 @@ def as_values(y: Any, n: int, where: str, first: bool = True) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.shape != (n,):
-        raise ValueError(f"{where}: returned shape {arr.shape}, expected ({n},) (one value per row of the batch"
-                         + ("; for a function of one point, pass vectorized=False)" if first else ")"))
+        raise ValueError(f"{where}: returned shape {arr.shape}, expected ({n},) (one value per row of the batch)")
     return arr
 
 
@@ -117,10 +114,10 @@ def point_args(space: Space, values: np.ndarray) -> Any:
     return values if space.names is None else space.to_records(values)
 
 
-def check_host(raw: Any, n: int, vectorized: bool, first: bool = True) -> np.ndarray:
-    """What :func:`call_host` got back, as float64 ``(n,)`` values (``first``: see :func:`as_values`)."""
+def check_host(raw: Any, n: int, vectorized: bool) -> np.ndarray:
+    """What :func:`call_host` got back, as float64 ``(n,)`` values."""
     if vectorized:
-        return as_values(raw, n, "f", first)
+        return as_values(raw, n, "f")
     return np.array([scalar(v, "f") for v in raw], dtype=np.float64)
 
 

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 from ..core.space import Space
 from .evaluate import error_text
 
-__all__ = ["traceable", "traced_output", "check_traced_output", "check_batch_form", "load_objective",
-           "ObjectiveImportError", "form_mistake"]
+__all__ = ["traceable", "traced_output", "one_point_traces", "check_traced_output", "check_batch_form",
+           "load_objective", "ObjectiveImportError", "form_mistake"]
 
 
 def traced_output(f: Callable, space: Space, rows: int, dtype) -> Any:
@@ -46,8 +46,31 @@ def traceable(f: Callable, space: Space, batch: int, dtype, *, indexes: bool = F
         return False, None
 
 
-def check_traced_output(out: Any, batch: int) -> None:
+def one_point_traces(f: Callable, space: Space, dtype) -> bool:
+    """Whether ``f`` traces on one point (a ``(dim,)`` array, or a dict of scalars) to one number."""
+    def one(U):
+        values = space.to_user(space.from_unit(U))
+        point = values[0] if space.names is None else {k: v[0] for k, v in values.items()}
+        return f(point)
+
+    try:
+        out = jax.eval_shape(one, jax.ShapeDtypeStruct((1, space.dim), dtype))
+    except Exception:  # noqa: BLE001 - f does not take one point
+        return False
+    return tuple(getattr(out, "shape", (None,))) in ((), (1,))
+
+
+_ONE_POINT_ADVICE = "it looks like a function of one point: pass vectorized=False"
+
+
+def check_traced_output(out: Any, batch: int, one_point: Callable[[], bool] = lambda: False) -> None:
     """Refuses a traced output that is not ``(batch,)`` (or ``(batch, 1)``) real numbers.
+
+    Args:
+        out: ``f``'s traced output for a ``(batch, dim)`` batch.
+        batch: Rows of the batch.
+        one_point: Says whether ``f`` traces as a function of one point; asked only
+            for a wrong shape, whose message then says to pass ``vectorized=False``.
 
     Raises:
         TypeError: For a non-numeric or complex output.
@@ -60,11 +83,8 @@ def check_traced_output(out: Any, batch: int) -> None:
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
     if tuple(shape) not in ((batch,), (batch, 1)):
-        # A first axis other than the batch's: f reduced over the rows, as a function of
-        # one point does (jnp.sum(x**2), x[0] + x[1]).
-        one_point = len(shape) == 0 or shape[0] != batch
         raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)"
-                         + ("; it looks like a function of one point: pass vectorized=False" if one_point else ""))
+                         + (f"; {_ONE_POINT_ADVICE}" if one_point() else ""))
 
 
 def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
@@ -85,7 +105,7 @@ def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
     shape = tuple(getattr(out, "shape", ()))
     if shape not in ((other,), (other, 1)):
         raise ValueError(f"f: returned shape {shape} for a batch of {other} rows (and the right shape for {batch} "
-                         "rows): it looks like a function of one point; pass vectorized=False")
+                         "rows)" + (f": {_ONE_POINT_ADVICE}" if one_point_traces(f, space, dtype) else ""))
 
 
 class ObjectiveImportError(Exception):
@@ -152,26 +172,28 @@ _ONE_POINT_SIGNS = (
     "unhashable type: 'numpy.ndarray'",  # table[p["act"]]
     "unsupported format string passed to numpy.ndarray.__format__",  # f"{p['lr']:.4f}"
     "Pred must be a scalar",  # lax.cond(x[0] > 0, ...)
+    "is out of bounds for axis 0 with size 1",  # x[1] of a batch of one row
+    "matmul: Input operand 1 has a mismatch in its core dimension",  # x @ x
+    "dot_general requires contracting dimensions to have the same shape",  # jnp.dot(x, x)
 )
 _ONE_POINT_ERRORS = {"ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"}
 # ... and a batch objective given one point fails in these.
 _BATCH_SIGNS = (
     "out of bounds for array of dimension 1",
     "too many indices for array",
-    "for one point, expected a scalar",
 )
 
 
-def form_mistake(exc: BaseException, vectorized: bool, other_form: Callable[[], Any] | None = None) -> str | None:
-    """How ``exc`` shows the objective takes the other form, or None if it does not.
+def form_mistake(exc: BaseException, vectorized: bool) -> str | None:
+    """Whether ``exc`` looks like the error of an objective of the other form.
+
+    Only a hint: a bug inside ``f`` can raise the same messages, so callers confirm it
+    by calling ``f`` in the other form before they say so.
 
     Args:
         exc: What the first evaluation raised (its ``__cause__``/``__context__`` chain
             is searched too).
         vectorized: Whether ``f`` was called with a batch.
-        other_form: Evaluates ``f`` on one row in the other form and checks its output;
-            called only when ``exc`` looks like a mix-up, which is then claimed only if
-            this call succeeds (a bug inside ``f`` can raise the same messages).
 
     Returns:
         ``"looks like it takes one point, not a batch"`` (or the reverse), or None.
@@ -182,17 +204,8 @@ def form_mistake(exc: BaseException, vectorized: bool, other_form: Callable[[], 
         seen.append(e)
         msg, kind = str(e), type(e).__name__
         if vectorized and (any(s in msg for s in _ONE_POINT_SIGNS) or kind in _ONE_POINT_ERRORS):
-            found = "looks like it takes one point, not a batch"
-            break
+            return "looks like it takes one point, not a batch"
         if not vectorized and (any(s in msg for s in _BATCH_SIGNS) or kind == "AxisError"):
-            found = "looks like it takes a batch, not one point"
-            break
+            return "looks like it takes a batch, not one point"
         e = e.__cause__ or e.__context__
-    else:
-        return None
-    if other_form is not None:
-        try:
-            other_form()
-        except Exception:  # noqa: BLE001 - the other form fails too: not a mix-up
-            return None
-    return found
+    return None

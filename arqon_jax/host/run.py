@@ -207,6 +207,20 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     def so_far(msg: str) -> OptimizeResult:
         return build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
 
+    def other_form(values: np.ndarray) -> str:
+        """Advice to pass the other ``vectorized=`` if ``f`` works on one row in that form (one more call)."""
+        try:
+            check_host(call_host(f, space, values[:1], not vectorized), 1, not vectorized)
+        except Exception:  # noqa: BLE001 - the other form fails too: the mistake is elsewhere
+            return ""
+        what = "one point, not a batch" if vectorized else "a batch, not one point"
+        return f" f looks like it takes {what}: pass vectorized={not vectorized}."
+
+    # A function of one point maps a (dim, dim) batch to (dim,) values without an error
+    # (x[0] + x[1] adds rows): the first such batch is evaluated in two calls, of 1 and
+    # dim - 1 rows, which such a function cannot answer with the right shapes.
+    split_first = vectorized and pool is None and space.names is None and min(batch, budget) == space.dim > 1
+
     try:
         while nfev < budget:
             n = min(batch, budget - nfev)
@@ -215,6 +229,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             try:
                 if pool is not None:
                     raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
+                elif vectorized and split_first and nfev == 0:
+                    raw = [call_host(f, space, values[:1], True), call_host(f, space, values[1:], True)]
                 elif vectorized:
                     raw = call_host(f, space, values, True)
                 else:
@@ -234,21 +250,18 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations)."
-                mistake = None
-                if nfev == 0 and pool is None:
-                    # Confirmed on one row in the other form (one more call of f) before it is claimed.
-                    row = values[:1]
-                    mistake = form_mistake(exc, vectorized, lambda: check_host(
-                        call_host(f, space, row, not vectorized), 1, not vectorized))
-                if mistake:
-                    msg += f" f {mistake}: pass vectorized={not vectorized}."
+                if nfev == 0 and pool is None and form_mistake(exc, vectorized):
+                    msg += other_form(values)
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 try:
-                    y = check_host(raw, n, vectorized, first=nfev == 0)
+                    if vectorized and split_first and nfev == 0:
+                        y = np.concatenate([check_host(raw[0], 1, True), check_host(raw[1], n - 1, True)])
+                    else:
+                        y = check_host(raw, n, vectorized)
                 except (TypeError, ValueError) as exc:
-                    if nfev == 0:
-                        raise  # the objective's form is wrong: an argument error, nothing done yet
+                    if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
+                        raise type(exc)(f"{exc}{other_form(values)}") from None
                     msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}."
                     raise OptimizationError(msg, so_far(msg)) from exc
             else:
