@@ -29,8 +29,16 @@ def huge_float(text: str) -> float:
     return v if math.isfinite(v) else math.copysign(F64_MAX, v)
 
 
-def parse_json(text: str, where: str, *, huge: bool = False) -> Any:
-    """``json.loads`` (NaN and Infinity accepted) with one-line errors; ``huge``: see :func:`huge_float`."""
+def parse_json(text: str | bytes, where: str, *, huge: bool = False) -> Any:
+    """``json.loads`` with one-line errors: NaN and Infinity accepted, bytes read as UTF-8.
+
+    ``huge``: finite numbers beyond float64 become its largest float (:func:`huge_float`).
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}: not UTF-8 text ({exc})") from None
     try:
         return json.loads(text, parse_float=huge_float if huge else None)
     except json.JSONDecodeError as exc:

@@ -25,12 +25,7 @@ __all__ = ["record_results"]
 
 def _load_results(data: Any, where: str) -> list:
     """Told results as a list: JSON text parsed, one dict wrapped."""
-    if isinstance(data, (bytes, bytearray)):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{where}: not UTF-8 text ({exc})") from None
-    if isinstance(data, str):
+    if isinstance(data, (str, bytes, bytearray)):
         data = parse_json(data, where, huge=True)
     if isinstance(data, Mapping):
         data = [data]

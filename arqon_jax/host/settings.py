@@ -32,12 +32,7 @@ MAX_BUDGET = 2**31 - 2**25
 
 def load_config(config: Any, where: str = "config") -> dict:
     """A configuration given as JSON text, bytes or a mapping, as a dict (messages name ``where``)."""
-    if isinstance(config, (bytes, bytearray)):
-        try:
-            config = bytes(config).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{where}: not UTF-8 text ({exc})") from None
-    if isinstance(config, str):
+    if isinstance(config, (str, bytes, bytearray)):
         config = parse_json(config, where)
     if not isinstance(config, Mapping):
         raise TypeError(f"{where}: expected a JSON object (str) or a dict, got {type(config).__name__}")
