@@ -55,7 +55,7 @@ from .compat import ArqonProbe, ArqonSolver
 from .core.space import Space
 from .demo import run_demo
 from .functions import make_problem
-from .host.objective import ObjectiveImportError, load_objective
+from .host.objective import ADVICE, ObjectiveImportError, load_objective
 from .host.settings import solver_config
 from .minimize import minimize
 from .result import OptimizationError
@@ -149,6 +149,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("arqon-jax-demo.png")
     try:  # before the run, not after it
         out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CLIError(f"--out: cannot create the folder {str(out.parent)!r}: a file is in the way") from None
     except OSError as exc:
         raise CLIError(f"--out: cannot create the folder {str(out.parent)!r} ({exc.strerror or exc})") from None
     run_demo(problem, budget, batch, args.seed, out, as_csv=args.csv, prog=f"{PROG} demo")
@@ -208,15 +210,18 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
 
 
 def _shape_mistake(exc: BaseException, cause: BaseException, args: argparse.Namespace, partial: Any) -> str | None:
-    """minimize's vectorized= advice for a one-point objective run on batches (or the reverse), as CLI flags."""
+    """minimize's confirmed vectorized= advice for an objective of the other form, as CLI flags."""
     if partial is not None and partial.nfev:
         return None  # earlier batches worked: the objective takes the right form
-    text, what = str(exc), f"({error_text(cause, None)})"
-    if not args.pointwise and "pass vectorized=False" in text:
-        return (f"--objective: {args.objective} looks like it takes one point, not a batch {what}; pass --pointwise, "
+    text = str(exc)
+    what = error_text(cause, None)
+    for advice in ADVICE.values():  # said again below in the CLI's terms
+        what = what.replace(f"; {advice}", "")
+    if not args.pointwise and ADVICE[False] in text:
+        return (f"--objective: {args.objective} looks like it takes one point, not a batch ({what}); pass --pointwise, "
                 "or make it map a (batch, dim) array (a dict of (batch,) arrays for named bounds) to (batch,) values")
-    if args.pointwise and "pass vectorized=True" in text:
-        return f"--objective: {args.objective} looks like it takes a batch, not one point {what}; drop --pointwise"
+    if args.pointwise and ADVICE[True] in text:
+        return f"--objective: {args.objective} looks like it takes a batch, not one point ({what}); drop --pointwise"
     return None
 
 
@@ -262,7 +267,8 @@ def cmd_minimize(args: argparse.Namespace) -> int:
     problem = None
     if args.function is not None:
         if s["bounds"] is not None:
-            raise CLIError("--function: a shipped function has its own bounds; --bounds and config bounds are for --objective")
+            raise CLIError("--function: a shipped function has its own bounds; --bounds and config bounds are for "
+                           "--objective")
         dim = 10 if args.dim is None else args.dim
         problem = _make_problem(args.function, dim, args.shift, args.rotate, args.problem_seed)
         f, bounds, vectorized = problem.f, problem.bounds, True
@@ -529,8 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=int, default=None, help="points per batch (default 200; 20 with --quick)")
     d.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     d.add_argument("--problem-seed", type=int, default=0, help="seed of the shift of the optimum (default 0)")
-    d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV, any other suffix "
-                        "becomes .png)")
+    d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV, "
+                                               "any other suffix becomes .png)")
     d.add_argument("--csv", action="store_true", help="write the curves as CSV even if matplotlib is installed")
     d.set_defaults(func=cmd_demo)
 

@@ -745,19 +745,24 @@ class ArqonSearch(Searcher):
             raise ValueError(f"restore: corrupt ArqonSearch state (missing fields "
                              f"{sorted(set(_SAVED) - fields) + ([] if 'session' in state else ['session'])}, "
                              f"unknown fields {sorted(fields - set(_SAVED))})")
-        if (state["searcher"]["cfg"] is None) != (state["session"] is None):
-            # A started searcher has a session and its config; one without the other
-            # would hand out proposals its ledger does not know.
-            raise ValueError("restore: corrupt ArqonSearch state ('session' and 'searcher.cfg' must be given "
-                             "together)")
+        session = state["session"]
+        if (state["searcher"]["cfg"] is None) != (session is None) or not isinstance(session, (str, type(None))):
+            # A started searcher has a session (its JSON text) and its config; one without
+            # the other would hand out proposals its ledger does not know.
+            raise ValueError("restore: corrupt ArqonSearch state ('session', JSON text, and 'searcher.cfg' must "
+                             "be given together)")
+        # Restored on a copy, so that a state refused half-way leaves this searcher as it was.
+        new = object.__new__(type(self))  # not copy.copy: that would go through get_state/set_state
+        new.__dict__.update(self.__dict__)
         for k, v in copy.deepcopy(dict(state["searcher"])).items():
-            setattr(self, "_" + k, v)
-        self._session = None
-        if self._spec is not None:
-            self._nested = _nested_space(self._spec, self._from_ctor)
-        if self._cfg is not None and state["session"] is not None:
-            self._build_session(restoring=True)
-            self._session.load(read_state_header(state["session"], _KIND), _KIND)
+            setattr(new, "_" + k, v)
+        new._session = None
+        if new._spec is not None:
+            new._nested = _nested_space(new._spec, new._from_ctor)
+        if session is not None:
+            new._build_session(restoring=True)
+            new._session.load(read_state_header(session, _KIND), _KIND)
+        self.__dict__.update(new.__dict__)
 
     def save(self, checkpoint_path: str) -> None:
         """Pickles the state to ``checkpoint_path`` (Tune calls it at every experiment checkpoint)."""

@@ -618,3 +618,10 @@ def test_tell_matches_choices_given_as_numpy_or_json_numbers():
         ArqonSolver({**cfg, "bounds": {"b": {"choices": [0, 1]}}}).tell([{"params": {"b": True}, "value": 1.0}])
     with pytest.raises(ValueError, match="results: not UTF-8 text"):
         s.tell(b"\xff\xfe[]")
+
+
+def test_json_with_a_byte_order_mark_is_read():
+    cfg = '\ufeff{"seed": 0, "budget": 10, "bounds": {"x": {"min": 0, "max": 1}}}'  # as Windows editors save it
+    s = ArqonSolver(cfg)
+    s.tell('\ufeff[{"params": {"x": 0.5}, "value": 1.0}]'.encode("utf-8"))
+    assert s.get_history_len() == 1

@@ -477,12 +477,12 @@ def test_small_plateaus_do_not_warn(recwarn):
 
 
 @pytest.mark.parametrize("f, vectorized, says", [
-    (lambda x: float(x[0] ** 2 + x[1] ** 2), True, "looks like it takes one point, not a batch: pass vectorized=False"),
-    (lambda x: 1.0 if x[0] > 0 else 0.0, True, "looks like it takes one point, not a batch: pass vectorized=False"),
-    (lambda X: X[:, 0] ** 2, False, "looks like it takes a batch, not one point: pass vectorized=True"),
-    (lambda p: float(sum(range(p["layers"]))) + p["lr"], True, "takes one point, not a batch: pass vectorized=False"),
-    (lambda p: {"relu": 1.0, "gelu": 2.0}[p["act"]] + p["lr"], True, "takes one point"),
-    (lambda p: float(f"{p['lr']:.4f}"), True, "takes one point"),
+    (lambda x: float(x[0] ** 2 + x[1] ** 2), True, "function of one point: pass vectorized=False"),
+    (lambda x: 1.0 if x[0] > 0 else 0.0, True, "function of one point: pass vectorized=False"),
+    (lambda X: X[:, 0] ** 2, False, "function of a batch: pass vectorized=True"),
+    (lambda p: float(sum(range(p["layers"]))) + p["lr"], True, "function of one point: pass vectorized=False"),
+    (lambda p: {"relu": 1.0, "gelu": 2.0}[p["act"]] + p["lr"], True, "function of one point"),
+    (lambda p: float(f"{p['lr']:.4f}"), True, "function of one point"),
 ])
 def test_an_objective_of_the_other_form_is_named_in_the_error(f, vectorized, says):
     bounds = {"lr": (0.0, 1.0), "layers": {"min": 1, "max": 4, "scale": "integer"},
@@ -598,3 +598,19 @@ def test_a_batch_function_runs_as_before_when_the_batch_equals_the_dimension():
     g = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-5, 5)] * 10, budget=100, jit=False,
                     polish=False, batch_size=20)
     assert g.nfev == 100  # other batch sizes are evaluated whole
+
+
+W10 = np.arange(1.0, 11.0)
+DICT10 = {f"x{i}": (-5.0, 5.0) for i in range(10)}
+
+
+@pytest.mark.parametrize("f, bounds, extra", [
+    (lambda x: jnp.dot(jnp.asarray(W10), x), [(-5, 5)] * 10, {}),  # traces only when batch == dim
+    (lambda p: np.array([p[k] for k in DICT10]) @ W10, DICT10, {}),  # dict columns: sums over the batch
+    (lambda p: np.sum(np.array([p[k] for k in DICT10]) ** 2, axis=-1), DICT10, {}),
+    (lambda x: np.asarray(x)[0] ** 2 + np.asarray(x)[1] ** 2, [(-5, 5)] * 10, {"errors": "record"}),
+])
+def test_a_function_of_one_point_never_runs_silently_when_the_batch_equals_the_dimension(f, bounds, extra):
+    with pytest.raises((ValueError, TypeError, aj.OptimizationError)) as info:
+        aj.minimize(f, bounds, budget=100, polish=False, **extra)
+    assert "returned shape" in str(info.value) or "vectorized=False" in str(info.value)

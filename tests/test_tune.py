@@ -307,8 +307,14 @@ def test_save_restore_and_pickle_continue_identically(tmp_path):
         b.set_state({**state, "searcher": {k: v for k, v in state["searcher"].items() if k != "live"}})
     with pytest.raises(ValueError, match=r"missing fields \['session'\]"):
         b.set_state({k: v for k, v in state.items() if k != "session"})
-    with pytest.raises(ValueError, match="'session' and 'searcher.cfg' must be given together"):
+    with pytest.raises(ValueError, match="'session', JSON text, and 'searcher.cfg' must be given together"):
         b.set_state({**state, "session": None})  # a started searcher without its ledger
+    before = b.get_state()
+    for bad in (123, '{"format": "garbage"}'):
+        with pytest.raises(ValueError):
+            b.set_state({**state, "session": bad})
+        after = b.get_state()  # a refused state changes nothing
+        assert after["session"] == before["session"] and after["searcher"]["counts"] == before["searcher"]["counts"]
 
 
 def test_nelder_mead_waits_for_its_batch():

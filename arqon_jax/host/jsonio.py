@@ -39,6 +39,7 @@ def parse_json(text: str | bytes, where: str, *, huge: bool = False) -> Any:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"{where}: not UTF-8 text ({exc})") from None
+    text = text.removeprefix("\ufeff")  # the byte-order mark some Windows editors write
     try:
         return json.loads(text, parse_float=huge_float if huge else None)
     except json.JSONDecodeError as exc:
@@ -92,7 +93,7 @@ def read_text(path: str, where: str) -> str:
     if p.is_dir():
         raise ValueError(f"{where}: {path} is a directory, expected a file")
     try:
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{where}: cannot read {path} ({exc})") from None
 
@@ -130,6 +131,7 @@ def parse_results(text: str, where: str) -> list:
     Raises:
         ValueError: For empty or invalid text, naming the line of JSON lines.
     """
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise ValueError(f"{where}: no results (empty input)")
     try:

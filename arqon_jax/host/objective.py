@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from ..core.space import Space
 from .evaluate import error_text
 
-__all__ = ["traceable", "traced_output", "one_point_traces", "check_traced_output", "check_batch_form",
+__all__ = ["ADVICE", "traceable", "traced_output", "one_point_traces", "check_traced_output", "check_batch_form",
            "load_objective", "ObjectiveImportError", "form_mistake"]
 
 
@@ -60,7 +60,9 @@ def one_point_traces(f: Callable, space: Space, dtype) -> bool:
     return tuple(getattr(out, "shape", (None,))) in ((), (1,))
 
 
-_ONE_POINT_ADVICE = "it looks like a function of one point: pass vectorized=False"
+# The advice of a confirmed mix-up, keyed by the vectorized= to pass (the CLI words it as --pointwise).
+ADVICE = {False: "it looks like a function of one point: pass vectorized=False",
+          True: "it looks like a function of a batch: pass vectorized=True"}
 
 
 def check_traced_output(out: Any, batch: int, one_point: Callable[[], bool] = lambda: False) -> None:
@@ -84,7 +86,7 @@ def check_traced_output(out: Any, batch: int, one_point: Callable[[], bool] = la
         raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
     if tuple(shape) not in ((batch,), (batch, 1)):
         raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)"
-                         + (f"; {_ONE_POINT_ADVICE}" if one_point() else ""))
+                         + (f"; {ADVICE[False]}" if one_point() else ""))
 
 
 def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
@@ -99,13 +101,17 @@ def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:
     """
     other = batch + 1
     try:
-        out = traced_output(f, space, other, dtype)
-    except Exception:  # noqa: BLE001 - a function that traces at one size only is judged by that size
+        shape = tuple(getattr(traced_output(f, space, other, dtype), "shape", ()))
+    except Exception:  # noqa: BLE001 - it traces at one batch size only
+        # w @ x with a (dim,) w traces only when batch == dim; a function of one point
+        # (one number for one point) is refused, anything else is judged by that size.
+        if one_point_traces(f, space, dtype):
+            raise ValueError(f"f: does not trace on a batch of {other} rows, only on {batch} rows (the "
+                             f"dimension); {ADVICE[False]}") from None
         return
-    shape = tuple(getattr(out, "shape", ()))
     if shape not in ((other,), (other, 1)):
         raise ValueError(f"f: returned shape {shape} for a batch of {other} rows (and the right shape for {batch} "
-                         "rows)" + (f": {_ONE_POINT_ADVICE}" if one_point_traces(f, space, dtype) else ""))
+                         "rows)" + (f"; {ADVICE[False]}" if one_point_traces(f, space, dtype) else ""))
 
 
 class ObjectiveImportError(Exception):
@@ -175,6 +181,7 @@ _ONE_POINT_SIGNS = (
     "is out of bounds for axis 0 with size 1",  # x[1] of a batch of one row
     "matmul: Input operand 1 has a mismatch in its core dimension",  # x @ x
     "dot_general requires contracting dimensions to have the same shape",  # jnp.dot(x, x)
+    "not aligned",  # x.dot(x) of a batch of rows
 )
 _ONE_POINT_ERRORS = {"ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError"}
 # ... and a batch objective given one point fails in these.

@@ -42,7 +42,7 @@ from ..result import (
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
 from .evaluate import RecordingEvaluator, as_values, call_host, check_host, error_text, point_args, solver_values
-from .objective import form_mistake
+from .objective import ADVICE, form_mistake
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
 from .progress import Progress
@@ -213,13 +213,13 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             check_host(call_host(f, space, values[:1], not vectorized), 1, not vectorized)
         except Exception:  # noqa: BLE001 - the other form fails too: the mistake is elsewhere
             return ""
-        what = "one point, not a batch" if vectorized else "a batch, not one point"
-        return f" f looks like it takes {what}: pass vectorized={not vectorized}."
+        return f"; {ADVICE[not vectorized]}"
 
     # A function of one point maps a (dim, dim) batch to (dim,) values without an error
-    # (x[0] + x[1] adds rows): the first such batch is evaluated in two calls, of 1 and
-    # dim - 1 rows, which such a function cannot answer with the right shapes.
-    split_first = vectorized and pool is None and space.names is None and min(batch, budget) == space.dim > 1
+    # (x[0] + x[1] adds rows; x @ w of dict columns sums over the batch): the first such
+    # batch is evaluated in two calls, of 1 and dim - 1 rows, which such a function
+    # cannot answer with the right shapes. Pools and errors="record" get two evaluate calls.
+    split_first = vectorized and min(batch, budget) == space.dim > 1
 
     try:
         while nfev < budget:
@@ -227,7 +227,12 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             values = np.asarray(V, dtype=np.float64)[:n]
             raw: Any = []
             try:
-                if pool is not None:
+                if pool is not None and split_first and nfev == 0:
+                    (y1, e1), (y2, e2) = (pool.evaluate(v, space=space, vectorized=True)
+                                          for v in (values[:1], values[1:]))
+                    raw = np.concatenate([as_values(y1, 1, "pool.evaluate"), as_values(y2, n - 1, "pool.evaluate")])
+                    errors = {**e1, **{1 + int(r): m for r, m in e2.items()}}
+                elif pool is not None:
                     raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
                 elif vectorized and split_first and nfev == 0:
                     raw = [call_host(f, space, values[:1], True), call_host(f, space, values[1:], True)]
@@ -249,9 +254,11 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
-                msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations)."
-                if nfev == 0 and pool is None and form_mistake(exc, vectorized):
+                msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations"
+                in_process = pool is None or isinstance(pool, RecordingEvaluator)  # f may be called once more
+                if nfev == 0 and in_process and form_mistake(exc, vectorized):
                     msg += other_form(values)
+                msg += ")."
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 try:
