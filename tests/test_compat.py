@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -614,6 +615,8 @@ def test_tell_matches_choices_given_as_numpy_or_json_numbers():
             {"params": {"k": 10.0, "act": "relu", "x": 0.25}, "value": 0.5}])  # 10.0: JSON's form of 10
     assert s.get_history_len() == 2
     assert s.best["params"] == {"k": 10, "act": "relu", "x": 0.25}
+    s.tell([{"params": {"k": np.array(1), "act": np.array("relu"), "x": jnp.float32(0.75)}, "value": 2.0}])
+    assert s.get_history_len() == 3  # 0-d numpy and JAX arrays hold their scalar
     with pytest.raises(ValueError, match="not one of"):  # a bool is not the number 1
         ArqonSolver({**cfg, "bounds": {"b": {"choices": [0, 1]}}}).tell([{"params": {"b": True}, "value": 1.0}])
     with pytest.raises(ValueError, match="results: not UTF-8 text"):

@@ -46,6 +46,8 @@ def _params_row(space: Space, cat: list[int], p: Any, where: str) -> list[float]
     row = []
     for i, n in enumerate(names):
         v = p[n]
+        if getattr(v, "shape", None) == () and callable(getattr(v, "item", None)):
+            v = v.item()  # a 0-d numpy or JAX array (a value computed with them) as the scalar it holds
         if i in cat:
             try:
                 row.append(float(space._choice_index(i, v)))
