@@ -53,19 +53,18 @@ import jax
 from . import __version__
 from .compat import ArqonProbe, ArqonSolver
 from .core.space import Space
+from .core.validate import check_int
 from .demo import run_demo
 from .functions import make_problem
+from .host.checkpoint import atomic_write_text, locked
+from .host.config import check_seed
+from .host.evaluate import error_text
+from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
+                          read_text)
 from .host.objective import ADVICE, ObjectiveImportError, load_objective
 from .host.settings import solver_config
 from .minimize import minimize
 from .result import OptimizationError
-
-from .core.validate import check_int
-from .host.config import check_seed
-from .host.checkpoint import atomic_write_text, locked
-from .host.evaluate import error_text
-from .host.jsonio import (TOO_DEEP, check_depth, check_plain, dumps, load_config_file, parse_json, parse_results,
-                          read_text)
 
 PROG = "arqon-jax"
 EXIT_USAGE = 2  # user mistakes, as argparse
