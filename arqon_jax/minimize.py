@@ -29,7 +29,7 @@ import numpy as np
 from .host.config import seed_key
 from .host.device import build_device_runner
 from .host.evaluate import RecordingEvaluator, pool_objective
-from .host.objective import check_batch_form, check_traced_output, one_point_traces, traceable
+from .host.objective import check_device_objective, traceable
 from .host.progress import Progress
 from .host.polish import decide_polish
 from .host.run import Checkpointing, run_device, run_host
@@ -93,8 +93,7 @@ def make_minimizer(
     ok, out = traceable(f, space, solver.batch_size, solver.dtype, indexes=True)
     if not ok:
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
-    check_traced_output(out, solver.batch_size, lambda: one_point_traces(f, space, solver.dtype))
-    check_batch_form(f, space, solver.batch_size, solver.dtype)
+    check_device_objective(f, space, out, solver.batch_size, solver.dtype)
     # Built here, not taken from the weak cache: the returned function must keep f alive.
     runner = build_device_runner(lambda: f, solver)
     consts = space.unit_constants(solver.dtype)
@@ -278,8 +277,7 @@ def minimize(
         # jit=True is the documented opt-in for string choices as indexes.
         ok, out = traceable(f, space, solver.batch_size, solver.dtype, indexes=bool(jit))
         if ok:
-            check_traced_output(out, solver.batch_size, lambda: one_point_traces(f, space, solver.dtype))
-            check_batch_form(f, space, solver.batch_size, solver.dtype)
+            check_device_objective(f, space, out, solver.batch_size, solver.dtype)
             use_device = True
         elif jit:
             raise TypeError("f: jit=True needs a JAX-traceable objective (jax.numpy only, no conversion to numpy)")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from ..core.space import Space
 from .evaluate import error_text
 
-__all__ = ["ADVICE", "traceable", "traced_output", "one_point_traces", "check_traced_output", "check_batch_form",
+__all__ = ["ADVICE", "traceable", "traced_output", "one_point_traces", "check_device_objective", "check_batch_form",
            "load_objective", "ObjectiveImportError", "form_mistake"]
 
 
@@ -65,14 +65,19 @@ ADVICE = {False: "it looks like a function of one point: pass vectorized=False",
           True: "it looks like a function of a batch: pass vectorized=True"}
 
 
-def check_traced_output(out: Any, batch: int, one_point: Callable[[], bool] = lambda: False) -> None:
-    """Refuses a traced output that is not ``(batch,)`` (or ``(batch, 1)``) real numbers.
+def check_device_objective(f: Callable, space: Space, out: Any, batch: int, dtype) -> None:
+    """Refuses a traced objective that does not map a batch to one real number per row.
 
     Args:
-        out: ``f``'s traced output for a ``(batch, dim)`` batch.
+        f: The objective.
+        space: Its search space.
+        out: ``f``'s traced output for a ``(batch, dim)`` batch (:func:`traceable`).
         batch: Rows of the batch.
-        one_point: Says whether ``f`` traces as a function of one point; asked only
-            for a wrong shape, whose message then says to pass ``vectorized=False``.
+        dtype: The solver's dtype.
+
+    A wrong shape says to pass ``vectorized=False`` when ``f`` traces as a function of
+    one point (:func:`one_point_traces`); :func:`check_batch_form` then catches a
+    function of one point whose output happens to fit the batch.
 
     Raises:
         TypeError: For a non-numeric or complex output.
@@ -86,7 +91,8 @@ def check_traced_output(out: Any, batch: int, one_point: Callable[[], bool] = la
         raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")
     if tuple(shape) not in ((batch,), (batch, 1)):
         raise ValueError(f"f: returned shape {tuple(shape)}, expected ({batch},) (one value per row of the batch)"
-                         + (f"; {ADVICE[False]}" if one_point() else ""))
+                         + (f"; {ADVICE[False]}" if one_point_traces(f, space, dtype) else ""))
+    check_batch_form(f, space, batch, dtype)
 
 
 def check_batch_form(f: Callable, space: Space, batch: int, dtype) -> None:

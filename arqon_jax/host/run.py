@@ -217,27 +217,23 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
 
     # A function of one point maps a (dim, dim) batch to (dim,) values without an error
     # (x[0] + x[1] adds rows; x @ w of dict columns sums over the batch): the first such
-    # batch is evaluated in two calls, of 1 and dim - 1 rows, which such a function
-    # cannot answer with the right shapes. Pools and errors="record" get two evaluate calls.
+    # batch is evaluated in two calls (or pool.evaluate calls), of 1 and dim - 1 rows,
+    # which such a function cannot answer with the right shapes.
     split_first = vectorized and min(batch, budget) == space.dim > 1
 
     try:
         while nfev < budget:
             n = min(batch, budget - nfev)
             values = np.asarray(V, dtype=np.float64)[:n]
+            parts = ((0, 1), (1, n)) if split_first and nfev == 0 else ((0, n),)  # row ranges, one call each
             raw: Any = []
             try:
-                if pool is not None and split_first and nfev == 0:
-                    (y1, e1), (y2, e2) = (pool.evaluate(v, space=space, vectorized=True)
-                                          for v in (values[:1], values[1:]))
-                    raw = np.concatenate([as_values(y1, 1, "pool.evaluate"), as_values(y2, n - 1, "pool.evaluate")])
-                    errors = {**e1, **{1 + int(r): m for r, m in e2.items()}}
-                elif pool is not None:
-                    raw, errors = pool.evaluate(values, space=space, vectorized=vectorized)
-                elif vectorized and split_first and nfev == 0:
-                    raw = [call_host(f, space, values[:1], True), call_host(f, space, values[1:], True)]
+                if pool is not None:
+                    for a, b in parts:
+                        part_y, part_errors = pool.evaluate(values[a:b], space=space, vectorized=vectorized)
+                        raw.append((part_y, part_errors))
                 elif vectorized:
-                    raw = call_host(f, space, values, True)
+                    raw = [call_host(f, space, values[a:b], True) for a, b in parts]
                 else:
                     # One point at a time, so the points done before a failure are kept.
                     for arg in point_args(space, values):
@@ -262,17 +258,17 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 raise OptimizationError(msg, so_far(msg)) from exc
             if pool is None:
                 try:
-                    if vectorized and split_first and nfev == 0:
-                        y = np.concatenate([check_host(raw[0], 1, True), check_host(raw[1], n - 1, True)])
-                    else:
-                        y = check_host(raw, n, vectorized)
+                    y = (np.concatenate([check_host(r, b - a, True) for r, (a, b) in zip(raw, parts)]) if vectorized
+                         else check_host(raw, n, False))
                 except (TypeError, ValueError) as exc:
                     if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
                         raise type(exc)(f"{exc}{other_form(values)}") from None
                     msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}."
                     raise OptimizationError(msg, so_far(msg)) from exc
             else:
-                y = as_values(raw, n, "pool.evaluate").copy()
+                y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
+                                    for (part_y, _), (a, b) in zip(raw, parts)])
+                errors = {a + int(row): msg for (_, part), (a, _) in zip(raw, parts) for row, msg in part.items()}
                 if errors:
                     y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
                     info["n_errors"] += len(errors)
