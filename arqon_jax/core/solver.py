@@ -267,13 +267,12 @@ def make_solver(
     # treat choice indexes as ordered, TPE models them (a design choice, not measured).
     auto_cmaes = (method == "auto" and batch_size >= default_lambda(space.dim) and not any(geometry.categorical)
                   and refine >= max(CMAES_EVALS_PER_DIM * space.dim, CMAES_MIN_REFINE))
-    # Measured (benchmarks/results/bbob_small.md: the 24 BBOB functions, default arguments,
-    # mean rank of the median f - f* among gp, tpe, NGOpt, Optuna TPE and random): 5-D at
-    # budget 100 (3 instances) gp 2.52 against tpe 2.77; 10-D at budget 200 (1 instance)
-    # gp 2.52 against tpe 2.85. GP wins the smooth and conditioned functions and loses
-    # attractive sector, Rastrigin and Schaffers. ``auto`` still refines with TPE: the GP's
-    # first call compiles for 7.5 s in 5-D and 25 s in 10-D on this CPU (TPE: under 1 s),
-    # against the library's 3 s start-up goal. method="gp" chooses it.
+    # Measured (benchmarks/results/bbob_small_with_arqonhpo.md: the 24 BBOB functions,
+    # default arguments, mean rank of the median f - f* among gp, tpe, NGOpt, Optuna TPE
+    # and random): the GP beat TPE without its quadratic step (5-D/100: 2.52 vs 2.77;
+    # 10-D/200: 2.52 vs 2.85), mostly on smooth functions, which the quadratic step now
+    # gives TPE too (benchmarks/results/bbob_small.md). ``auto`` refines with TPE: the
+    # GP's ask compiles for 4-5 s on this CPU against the library's 3 s start-up goal.
     wanted = []
     if (method == "auto" and nm_worth_it and not auto_cmaes) or method == "nelder-mead":
         wanted.append("nelder-mead")

@@ -41,13 +41,10 @@ dimension with probability ``min(1, 20 / dim)``. The length doubles after
 that do not, and restarts at ``length_init`` below ``length_min``. The best
 ``n_polish`` candidates then take ``grad_steps`` Adam steps up the log-EI.
 
-Quadratic step: the last ``quadratic`` (at most 3) proposals of a batch are replaced by
+Quadratic step: a share ``quadratic`` of the proposals (the last 3 of a batch of 10) are replaced by
 steps towards the stationary point of a quadratic least-squares fit to the best ``2 p``
-stored points (``p = 1 + d + d (d + 1) / 2`` coefficients; the response-surface step
-of Box & Wilson 1951, as in the quadratic meta-models of Nevergrad/NGOpt and Powell's
-NEWUOA), at 1, 1/2 and 2 times the Newton step; eigenvalues of the fitted Hessian
-enter by absolute value (saddle-free Newton, Dauphin et al. 2014), so an indefinite
-fit still gives a descent direction. This is what reaches ``1e-12`` on a 5-D sphere in
+stored points (``p = 1 + d + d (d + 1) / 2`` coefficients), at 1, 1/2 and 2 times the
+Newton step (:mod:`.quadratic`, shared with TPE). This is what reaches ``1e-12`` on a 5-D sphere in
 100 evaluations (the GP alone: ~1e-2, limited by its float32 noise floor).
 
 Batch: the Kriging believer (Ginsbourger, Le Riche & Carraro 2010, "Kriging is
@@ -81,7 +78,8 @@ import optax
 from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, project, wrap_diff
+from .base import Geometry, Strategy, wrap_diff
+from .quadratic import make_quadratic_step, schedule
 
 __all__ = ["make_gp", "fit_predict", "log_h", "GPState"]
 
@@ -143,7 +141,7 @@ def make_gp(
     grad_steps: int = 10,
     n_polish: int = 16,
     warp: bool = True,
-    quadratic: int = 3,
+    quadratic: float = 0.3,
     length_init: float = 0.8,
     length_min: float = 2.0**-7,
     length_max: float = 1.6,
@@ -168,8 +166,9 @@ def make_gp(
         grad_steps: Adam steps of the best candidates up the log-EI (0: none).
         n_polish: Candidates that take those steps.
         warp: Warp the values by ``log1p((y - y_min) / median)`` before standardizing.
-        quadratic: Proposals per batch taken from the quadratic step (0: none; at most
-            3 and ``batch_size - 1``; off with categorical dimensions).
+        quadratic: Share of the proposals taken from the quadratic step
+            (:func:`~.quadratic.schedule`: 3 of a batch of 10; 0: none; off with
+            categorical dimensions).
         length_init, length_min, length_max: Trust-region side: start, restart
             threshold, largest.
         succ_tol: Improving batches before the side doubles.
@@ -186,16 +185,10 @@ def make_gp(
     n_pol = int(max(0, min(n_polish, m)))
     fail_tol = int(fail_tol if fail_tol is not None else math.ceil(max(4.0 / batch_size, dim / batch_size)))
     levels = np.asarray(geometry.levels, np.float64)
-    is_cat = np.asarray(geometry.categorical, bool)
     is_disc = levels > 0
     any_disc = bool(is_disc.any())
-    # Local quadratic model: 1 + d + d (d + 1) / 2 coefficients, fit to the best 2p points.
-    n_coef = 1 + dim + dim * (dim + 1) // 2
-    n_quad = int(min(n, 2 * n_coef))
-    n_qp = int(min(quadratic, batch_size - 1, 3))
-    use_quad = n_qp > 0 and not is_cat.any() and n_quad > n_coef
-    q_steps = np.array([1.0, 0.5, 2.0][:max(n_qp, 1)])
-    iu, ju = np.triu_indices(dim)
+    n_qp, q_period = schedule(quadratic, batch_size, geometry, n)
+    quad_step = make_quadratic_step(geometry, n, n_qp) if n_qp else None
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
     n_local = int(round(local_share * m))
     p_perturb = min(1.0, 20.0 / dim)
@@ -293,42 +286,11 @@ def make_gp(
         n_c = cand.shape[0]
         carry0 = (var, z_best, jnp.zeros((n_c, batch_size), dt), jnp.zeros((n_c,), bool))
         _, X = jax.lax.scan(pick, carry0, jnp.arange(batch_size))
-        if use_quad:
+        if n_qp:
             xq, ok = quad_step(history)
+            ok = ok & (state.steps % q_period == q_period - 1)
             X = X.at[batch_size - n_qp:].set(jnp.where(ok, snap(xq), X[batch_size - n_qp:]))
         return X, state._replace(theta=theta, steps=state.steps + 1)
-
-    def quad_step(history: History):
-        """Minimizer of a quadratic fit to the best stored points, and whether it is usable.
-
-        Least squares over the best ``2 p`` points (``p`` coefficients), centred on the
-        best point and scaled per dimension by their spread; usable when at least
-        ``p + 1`` of them are stored and the fitted Hessian is positive definite.
-        """
-        Xq = history.X[:n_quad]
-        mq = history.status[:n_quad] == OK
-        yq = history.y[:n_quad]
-        centre = Xq[0]
-        cnt = jnp.maximum(jnp.sum(mq), 1)
-        D = wrap_diff(geometry, Xq, centre[None, :])
-        scale = jnp.sqrt(jnp.sum(jnp.where(mq[:, None], D**2, 0.0), 0) / cnt)
-        scale = jnp.maximum(scale, 1e-6)
-        Z = D / scale
-        yb = jnp.where(mq, yq - yq[0], 0.0)
-        ys = jnp.maximum(jnp.sqrt(jnp.sum(yb**2) / cnt), 1e-30)
-        Phi = jnp.concatenate([jnp.ones((n_quad, 1), Z.dtype), Z, Z[:, iu] * Z[:, ju]], 1)
-        Phi = jnp.where(mq[:, None], Phi, 0.0)
-        coef, *_ = jnp.linalg.lstsq(Phi, yb / ys)
-        g = coef[1 : dim + 1]
-        c2 = coef[dim + 1 :]
-        H = jnp.zeros((dim, dim), Z.dtype).at[iu, ju].add(c2).at[ju, iu].add(c2)  # diagonal gets 2 c_ii
-        lam, Q = jnp.linalg.eigh(H)
-        # Saddle-free Newton step (|eigenvalues|), so indefinite fits still give a descent step.
-        lam_abs = jnp.maximum(jnp.abs(lam), 1e-6 * jnp.max(jnp.abs(lam)) + 1e-30)
-        step = -Q @ ((Q.T @ g) / lam_abs)
-        x = project(geometry, centre[None, :] + jnp.asarray(q_steps, Z.dtype)[:, None] * (scale * step)[None, :])
-        ok = (jnp.sum(mq) > n_coef) & jnp.all(jnp.isfinite(x))
-        return x, ok
 
     def tell(state: GPState, key, X, y, valid, history: History):
         del key, X

@@ -1,0 +1,130 @@
+"""Local quadratic model step, shared by the model-based strategies.
+
+A full quadratic in the unit cube, ``p = 1 + d + d (d + 1) / 2`` coefficients, is fit
+by least squares to the best ``2 p`` stored points (centred on the best point, scaled
+per dimension by their spread), and the proposals are steps from the best point
+towards its stationary point: the response-surface step of Box & Wilson 1951, as in
+Nevergrad's quadratic meta-model (``MetaModel``, picked by NGOpt at small budgets) and
+Powell's NEWUOA. The eigenvalues of the fitted Hessian enter by absolute value
+(saddle-free Newton, Dauphin et al. 2014, "Identifying and attacking the saddle point
+problem in high-dimensional non-convex optimization"), so an indefinite fit still
+gives a descent direction.
+
+Cost per call: ``O(p^2 min(capacity, 2 p))`` for the least squares and ``O(d^3)`` for
+the Hessian's eigendecomposition; memory ``O(p min(capacity, 2 p))``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..history import OK, History
+from .base import Geometry, project, wrap_diff
+
+__all__ = ["MAX_DIM", "STEP_SIZES", "n_coefficients", "make_quadratic_step", "schedule"]
+
+# Multiples of the Newton step proposed, in order: a batch that takes k quadratic
+# proposals takes the first k (the full step, then a shorter and a longer one, for
+# fits whose curvature is off by a factor of about two).
+STEP_SIZES = (1.0, 0.5, 2.0)
+
+# Above this dimension the step is off: its least squares costs O(p^3) with p ~ d^2/2
+# (float64, one CPU core: 0.14 ms at 5-D, 0.8 ms at 10-D, 3.8 ms at 15-D, 13 ms at
+# 20-D, 63 ms at 30-D, against ~1 ms for a TPE ask), and its gains were measured at 5-D
+# and 10-D only.
+MAX_DIM = 16
+
+
+def n_coefficients(dim: int) -> int:
+    """Coefficients of a full quadratic in ``dim`` variables."""
+    return 1 + dim + dim * (dim + 1) // 2
+
+
+def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_points: int | None = None,
+                        max_step: float = 3.0, fit_points: int | None = None) -> Callable[[History], tuple]:
+    """Builds ``step(history) -> (X (n_steps, dim), ok ())``.
+
+    Args:
+        geometry: The unit cube's static facts.
+        capacity: History rows (the fit reads the best ``min(capacity, 2 p)``).
+        n_steps: Proposals per call, 1 to 3: the first ``n_steps`` of
+            :data:`STEP_SIZES` times the Newton step.
+
+        min_points: Evaluated rows needed before the step is used; default ``2 d + 1``,
+            NEWUOA's number of interpolation points (Powell 2006): below ``p`` rows
+            the fit is the minimum-norm least-squares solution, as NEWUOA's
+            minimum-norm Hessian updates are. Measured against ``p + 1`` on BBOB with
+            TPE (5-D, budget 100 / 10-D, budget 200, 3 instances): mean rank among
+            the peers 2.19 / 2.27 against 2.19 / 2.40.
+        max_step: Longest Newton step, in units of the fit points' spread per
+            dimension (a trust region: a fit from few points extrapolates badly).
+        fit_points: Best rows the least squares reads; default ``2 p`` (``1.2 p``
+            measured 2.35 / 2.15 in the runs above).
+
+    Returns:
+        The step function. ``ok`` is False (and ``X`` not to be used) until
+        ``min_points`` of the rows read are evaluated, or when the fit is not finite.
+    """
+    dim = geometry.dim
+    n_coef = n_coefficients(dim)
+    n_quad = int(min(capacity, fit_points or 2 * n_coef))
+    need = 2 * dim + 1 if min_points is None else int(min_points)
+    sizes = np.asarray(STEP_SIZES[: max(1, min(n_steps, len(STEP_SIZES)))])
+    iu, ju = np.triu_indices(dim)
+
+    def step(history: History):
+        Xq = history.X[:n_quad]
+        mq = history.status[:n_quad] == OK
+        yq = history.y[:n_quad]
+        centre = Xq[0]
+        cnt = jnp.maximum(jnp.sum(mq), 1)
+        D = wrap_diff(geometry, Xq, centre[None, :])
+        scale = jnp.sqrt(jnp.sum(jnp.where(mq[:, None], D**2, 0.0), 0) / cnt)
+        scale = jnp.maximum(scale, 1e-6)
+        Z = D / scale
+        yb = jnp.where(mq, yq - yq[0], 0.0)
+        ys = jnp.maximum(jnp.sqrt(jnp.sum(yb**2) / cnt), 1e-30)
+        Phi = jnp.concatenate([jnp.ones((n_quad, 1), Z.dtype), Z, Z[:, iu] * Z[:, ju]], 1)
+        Phi = jnp.where(mq[:, None], Phi, 0.0)
+        coef, *_ = jnp.linalg.lstsq(Phi, yb / ys)
+        g = coef[1 : dim + 1]
+        c2 = coef[dim + 1 :]
+        H = jnp.zeros((dim, dim), Z.dtype).at[iu, ju].add(c2).at[ju, iu].add(c2)  # diagonal gets 2 c_ii
+        lam, Q = jnp.linalg.eigh(H)
+        lam_abs = jnp.maximum(jnp.abs(lam), 1e-6 * jnp.max(jnp.abs(lam)) + 1e-30)
+        newton = -Q @ ((Q.T @ g) / lam_abs)
+        norm = jnp.sqrt(jnp.sum(newton**2))
+        newton = newton * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
+        X = project(geometry, centre[None, :] + jnp.asarray(sizes, Z.dtype)[:, None] * (scale * newton)[None, :])
+        ok = (jnp.sum(mq) >= need) & jnp.all(jnp.isfinite(X))
+        return X, ok
+
+    return step
+
+
+def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -> tuple[int, int]:
+    """How a strategy hands ``share`` of its proposals to the quadratic step.
+
+    Returns ``(n, period)``: the last ``n`` rows of every ``period``-th batch. A batch
+    of ``b`` rows with ``share * b >= 1`` gives ``n = min(3, round(share * b))`` rows
+    of every batch (never all of them); smaller batches (one point per ``ask``, as
+    in ask/tell loops) give one row of every ``round(1 / (share * b))``-th batch.
+    ``(0, 1)`` (no quadratic step) with categorical dimensions (no order to fit a
+    quadratic over), above :data:`MAX_DIM` dimensions, for ``share <= 0``, or when
+    the history cannot hold ``p + 1`` points.
+
+    Raises:
+        ValueError: For ``share`` outside ``[0, 1]``.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"quadratic: expected a share of the proposals in [0, 1], got {share}")
+    p = n_coefficients(geometry.dim)
+    if share <= 0 or any(geometry.categorical) or geometry.dim > MAX_DIM or capacity <= p:
+        return 0, 1
+    target = share * batch_size
+    if target >= 1:
+        return int(max(1, min(len(STEP_SIZES), round(target), batch_size - 1))), 1
+    return 1, int(round(1.0 / target))

@@ -1,0 +1,116 @@
+"""The local quadratic model step and how TPE and the GP hand proposals to it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import arqon_jax
+from arqon_jax.core.history import history_init, history_insert
+from arqon_jax.core.strategies import make_strategy
+from arqon_jax.core.strategies.base import Geometry
+from arqon_jax.core.strategies.quadratic import MAX_DIM, make_quadratic_step, n_coefficients, schedule
+
+DIM = 3
+# A rotated, scaled quadratic with its minimum inside the cube.
+_R = np.linalg.qr(np.random.default_rng(3).normal(size=(DIM, DIM)))[0]
+_H = _R @ np.diag([1.0, 10.0, 100.0]) @ _R.T
+X_MIN = np.array([0.42, 0.57, 0.38])
+
+
+def quad(X):
+    D = np.asarray(X, np.float64) - X_MIN
+    return 0.5 * np.einsum("ij,jk,ik->i", D, _H, D) + 3.0
+
+
+def _history(n, capacity=64, seed=0, centre=0.5, width=0.3):
+    X = centre + width * (np.random.default_rng(seed).random((n, DIM)) - 0.5)
+    h = history_init(capacity, DIM, jnp.float32)
+    return history_insert(h, jnp.asarray(X, jnp.float32), jnp.asarray(quad(X), jnp.float32), jnp.ones(n, bool))
+
+
+def test_step_lands_on_the_minimum_of_an_exact_quadratic():
+    step = jax.jit(make_quadratic_step(Geometry.continuous(DIM), 64, 3))
+    X, ok = step(_history(2 * n_coefficients(DIM)))
+    assert bool(ok)
+    np.testing.assert_allclose(np.asarray(X[0]), X_MIN, atol=2e-3)
+    # The other proposals are half and twice the same step from the best point.
+    h = _history(2 * n_coefficients(DIM))
+    best = np.asarray(h.X[0])
+    np.testing.assert_allclose(np.asarray(X[1]), best + 0.5 * (X_MIN - best), atol=2e-3)
+    np.testing.assert_allclose(np.asarray(X[2]), np.clip(best + 2.0 * (X_MIN - best), 0, 1), atol=4e-3)
+
+
+def test_step_waits_for_min_points_and_caps_its_length():
+    geo = Geometry.continuous(DIM)
+    need = 2 * DIM + 1
+    step = make_quadratic_step(geo, 64, 1)
+    assert not bool(step(_history(need - 1))[1])
+    assert bool(step(_history(need))[1])
+    assert not bool(make_quadratic_step(geo, 64, 1, min_points=need + 5)(_history(need))[1])
+    # Points spread 0.02 wide near a corner, minimum far away: the step stops at
+    # max_step spreads from the best point instead of jumping across the cube.
+    h = _history(20, centre=0.1, width=0.02)
+    X, ok = make_quadratic_step(geo, 64, 1, max_step=1.0)(h)
+    D = np.asarray(h.X[:20]) - np.asarray(h.X[0])
+    spread = np.sqrt(np.mean(D**2, 0))
+    assert bool(ok)
+    assert np.linalg.norm((np.asarray(X[0]) - np.asarray(h.X[0])) / spread) <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("share, batch, expected", [
+    (0.3, 10, (3, 1)), (0.3, 100, (3, 1)), (0.3, 5, (2, 1)), (0.3, 4, (1, 1)), (0.3, 3, (1, 1)),
+    (0.3, 2, (1, 2)), (0.3, 1, (1, 3)), (0.0, 10, (0, 1)), (1.0, 1, (1, 1)), (1.0, 10, (3, 1)),
+])
+def test_schedule_gives_a_share_of_the_proposals(share, batch, expected):
+    assert schedule(share, batch, Geometry.continuous(5), 512) == expected
+
+
+def test_schedule_is_off_where_a_quadratic_does_not_apply():
+    cat = Geometry(dim=3, levels=(0, 0, 3), periodic=(False,) * 3, categorical=(False, False, True))
+    assert schedule(0.3, 10, cat, 512) == (0, 1)
+    assert schedule(0.3, 10, Geometry.continuous(MAX_DIM + 1), 2048) == (0, 1)
+    assert schedule(0.3, 10, Geometry.continuous(5), n_coefficients(5)) == (0, 1)
+    with pytest.raises(ValueError, match="quadratic"):
+        schedule(1.5, 10, Geometry.continuous(5), 512)
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp"])
+def test_strategies_put_the_step_in_their_last_rows(name):
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    xq, _ = make_quadratic_step(geo, 64, 3)(h)
+    s = make_strategy(name, geo, 10, 64, jnp.float32)
+    X, _ = jax.jit(s.ask)(s.init(jax.random.PRNGKey(0), h), jax.random.PRNGKey(1), h)
+    np.testing.assert_allclose(np.asarray(X[7:]), np.asarray(xq), atol=1e-6)
+    off = make_strategy(name, geo, 10, 64, jnp.float32, {"quadratic": 0.0})
+    X0, _ = jax.jit(off.ask)(off.init(jax.random.PRNGKey(0), h), jax.random.PRNGKey(1), h)
+    assert np.min(np.abs(np.asarray(X0[7:])[:, None, :] - np.asarray(xq)[None]).max(-1)) > 1e-4
+
+
+def test_one_point_asks_take_the_step_every_third_ask():
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    xq, _ = make_quadratic_step(geo, 64, 1)(h)
+    s = make_strategy("tpe", geo, 1, 64, jnp.float32)
+    ask = jax.jit(s.ask)
+    st = s.init(jax.random.PRNGKey(0), h)
+    hits = []
+    for i in range(6):
+        X, st = ask(st, jax.random.PRNGKey(i), h)
+        hits.append(bool(np.allclose(np.asarray(X[0]), np.asarray(xq[0]), atol=1e-6)))
+    assert hits == [False, False, True, False, False, True]
+
+
+def test_default_minimize_solves_a_shifted_5d_sphere_in_100_evaluations():
+    shift = np.array([1.3, -2.1, 0.7, 2.9, -0.4])
+
+    def sphere(X):
+        return np.sum((np.asarray(X) - shift) ** 2, axis=1)
+
+    r = arqon_jax.minimize(sphere, [(-5.0, 5.0)] * 5, budget=100, seed=0)
+    assert r.decision["strategy"] == "tpe"
+    assert r.fun < 1e-6
+    np.testing.assert_allclose(r.x, shift, atol=1e-3)
