@@ -181,6 +181,17 @@ def test_demo_without_matplotlib_writes_csv_where_asked(capsys, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
 
 
+def test_demo_out_an_existing_folder_writes_into_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # CSV: fast, and the same path logic
+    (tmp_path / "plots").mkdir()
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = call(capsys, "demo", "--dim", 2, "--budget", 40, "--batch-size", 20, "--out", "plots")
+    assert rc == 0, err
+    written = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
+    assert written == (tmp_path / "plots" / "arqon-jax-demo.csv").resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
+
+
 def test_demo_csv_fallback(tmp_path):
     n = np.array([10, 20, 30])
     curves = {"arqon_jax": (n, np.array([5.0, 2.0, 1.0])), "random search": (n, np.array([6.0, 6.0, 4.0]))}

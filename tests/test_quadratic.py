@@ -114,3 +114,35 @@ def test_default_minimize_solves_a_shifted_5d_sphere_in_100_evaluations():
     assert r.decision["strategy"] == "tpe"
     assert r.fun < 1e-6
     np.testing.assert_allclose(r.x, shift, atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_the_fit_is_the_rank_weighted_least_squares_quadratic(seed):
+    # Reference: the weighted least squares in x itself (the step's per-dimension
+    # scaling and centring change the basis, not the fitted quadratic), weights
+    # exp(-8 i / n) by rank i, then the fitted quadratic's minimizer.
+    rng = np.random.default_rng(seed)
+    n = 2 * n_coefficients(DIM)
+    X = 0.5 + 0.3 * (rng.random((n, DIM)) - 0.5)
+    y = quad(X) + 20.0 * np.sum((X - X_MIN) ** 3, 1)  # not a quadratic: weights change the fit
+    h = history_init(64, DIM, jnp.float32)
+    h = history_insert(h, jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32), jnp.ones(n, bool))
+    Xs, ys = np.asarray(h.X[:n], np.float64), np.asarray(h.y[:n], np.float64)
+    iu, ju = np.triu_indices(DIM)
+
+    def minimizer(w):
+        Phi = np.concatenate([np.ones((n, 1)), Xs, Xs[:, iu] * Xs[:, ju]], 1)
+        c = np.linalg.lstsq(Phi * w[:, None], ys * w, rcond=None)[0]
+        H = np.zeros((DIM, DIM))
+        H[iu, ju] += c[DIM + 1:]
+        H[ju, iu] += c[DIM + 1:]
+        assert np.all(np.linalg.eigvalsh(H) > 0)
+        return np.linalg.solve(H, -c[1:DIM + 1])
+
+    geo = Geometry.continuous(DIM)
+    got = np.asarray(make_quadratic_step(geo, 64, 1, rank_weight=8.0)(h)[0][0])
+    flat = np.asarray(make_quadratic_step(geo, 64, 1)(h)[0][0])
+    want, want_flat = minimizer(np.exp(-8.0 * np.arange(n) / n)), minimizer(np.ones(n))
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    np.testing.assert_allclose(flat, want_flat, atol=2e-3)
+    assert np.linalg.norm(want - want_flat) > 1e-2

@@ -1,11 +1,11 @@
 """Local quadratic model step, shared by the model-based strategies.
 
 A full quadratic in the unit cube, ``p = 1 + d + d (d + 1) / 2`` coefficients, is fit
-by least squares to the best ``2 p`` stored points (centred on the best point, scaled
-per dimension by their spread), and the proposals are steps from the best point
-towards its stationary point: the response-surface step of Box & Wilson 1951, as in
-Nevergrad's quadratic meta-model (``MetaModel``, picked by NGOpt at small budgets) and
-Powell's NEWUOA. The eigenvalues of the fitted Hessian enter by absolute value
+by least squares (optionally weighted towards the best points) to the best ``2 p``
+stored points (centred on the best point, scaled per dimension by their spread), and
+the proposals are steps from the best point towards its stationary point: the
+response-surface step of Box & Wilson 1951, as in Nevergrad's quadratic meta-model
+(``MetaModel``, picked by NGOpt at small budgets) and Powell's NEWUOA. The eigenvalues of the fitted Hessian enter by absolute value
 (saddle-free Newton, Dauphin et al. 2014, "Identifying and attacking the saddle point
 problem in high-dimensional non-convex optimization"), so an indefinite fit still
 gives a descent direction.
@@ -44,7 +44,8 @@ def n_coefficients(dim: int) -> int:
 
 
 def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_points: int | None = None,
-                        max_step: float = 3.0, fit_points: int | None = None) -> Callable[[History], tuple]:
+                        max_step: float = 3.0, fit_points: int | None = None,
+                        rank_weight: float = 0.0) -> Callable[[History], tuple]:
     """Builds ``step(history) -> (X (n_steps, dim), ok ())``.
 
     Args:
@@ -52,7 +53,6 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         capacity: History rows (the fit reads the best ``min(capacity, 2 p)``).
         n_steps: Proposals per call, 1 to 3: the first ``n_steps`` of
             :data:`STEP_SIZES` times the Newton step.
-
         min_points: Evaluated rows needed before the step is used; default ``2 d + 1``,
             NEWUOA's number of interpolation points (Powell 2006): below ``p`` rows
             the fit is the minimum-norm least-squares solution, as NEWUOA's
@@ -63,6 +63,15 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
             dimension (a trust region: a fit from few points extrapolates badly).
         fit_points: Best rows the least squares reads; default ``2 p`` (``1.2 p``
             measured 2.35 / 2.15 in the runs above).
+        rank_weight: The ``i``-th best of the ``n`` evaluated rows read weighs
+            ``exp(-rank_weight * i / n)`` in the least squares, so the fit is local
+            to the best points (a locally weighted regression, Cleveland 1979, by
+            rank instead of distance) while the rest still pin down the directions
+            the best points do not span. 0 (the default) weighs all alike.
+            Measured as above (mean rank 5-D / 10-D), 3 instances: 0: 2.19 / 2.27;
+            2: 2.19 / 1.98; 4: 2.23 / 2.10; 8: 2.02 / 2.02; 16: 2.19 / 2.19; but
+            on 5 instances 8 gave 2.23 / 2.10 against 2.06 / 2.15 for 0: no
+            difference beyond the noise, so the simpler fit is the default.
 
     Returns:
         The step function. ``ok`` is False (and ``X`` not to be used) until
@@ -89,6 +98,9 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         ys = jnp.maximum(jnp.sqrt(jnp.sum(yb**2) / cnt), 1e-30)
         Phi = jnp.concatenate([jnp.ones((n_quad, 1), Z.dtype), Z, Z[:, iu] * Z[:, ju]], 1)
         Phi = jnp.where(mq[:, None], Phi, 0.0)
+        if rank_weight:
+            w = jnp.exp(-rank_weight * jnp.arange(n_quad) / cnt)
+            Phi, yb = Phi * w[:, None], yb * w
         coef, *_ = jnp.linalg.lstsq(Phi, yb / ys)
         g = coef[1 : dim + 1]
         c2 = coef[dim + 1 :]
