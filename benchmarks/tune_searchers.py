@@ -1,4 +1,15 @@
-"""Ray Tune searchers on shifted Rastrigin 10-D: ArqonSearch vs random, Optuna and Nevergrad.
+"""Ray Tune searchers on real tuning tasks: ArqonSearch vs random, Optuna and Nevergrad.
+
+Tasks (``--task``): ``rastrigin``, the seed document's benchmark (shifted Rastrigin
+10-D, uniform floats); ``svm``, an SVC on scikit-learn's digits (C and gamma log-scaled,
+kernel a choice, polynomial degree an integer; loss 1 - 3-fold CV accuracy); ``gbm``,
+a histogram gradient-boosting classifier on scikit-learn's breast-cancer data
+(learning rate and L2 log-scaled, iterations, leaves and leaf size integers; loss the
+3-fold CV log loss). Searchers: ``arqon`` (ArqonSearch, defaults), ``arqon_gp`` (ArqonSearch with
+``method="gp"``, not a default), ``random``
+(Tune's BasicVariantGenerator), ``optuna`` (OptunaSearch, TPE), ``optuna_gp``
+(OptunaSearch with GPSampler; needs torch), ``nevergrad`` (NevergradSearch: CMA on
+Rastrigin, NGOpt on the scikit-learn tasks).
 
 Each run is a real ``tune.Tuner(...).fit()`` on a local Ray (``max_concurrent_trials``
 trials at a time, reused actors, numpy trainables). Per searcher, number of samples
@@ -9,9 +20,11 @@ its JIT compilation (reported apart as "cold"); later runs reuse the compiled st
 
     python benchmarks/tune_searchers.py --quick   # num_samples=100, 3 seeds
     python benchmarks/tune_searchers.py           # num_samples 100 and 300, 5 seeds
+    python benchmarks/tune_searchers.py --task svm --sizes 100 --searchers arqon random optuna optuna_gp nevergrad
 
-Writes benchmarks/results/tune_searchers.{json,md} (partial results after every run;
-``--resume`` skips the runs already in the JSON file).
+Writes benchmarks/results/tune_searchers.{json,md} for Rastrigin and
+tune_<task>.{json,md} for the others (partial results after every run; ``--resume``
+skips the runs already in the JSON file).
 """
 
 from __future__ import annotations
@@ -82,14 +95,72 @@ def make_trainable(seed: int):
     def trainable(config):
         return {"loss": rastrigin([config[f"x{i}"] for i in range(DIM)])}
 
-    return trainable, [tuple(map(float, b)) for b in problem.bounds]
+    from ray import tune
+
+    space = {f"x{i}": tune.uniform(float(lo), float(hi)) for i, (lo, hi) in enumerate(problem.bounds)}
+    return trainable, space
 
 
-def make_searcher(name: str, n: int, seed: int, concurrency: int):
+def make_svm(seed: int):
+    """SVC on digits: 1 - mean 3-fold CV accuracy over C, gamma, kernel and degree."""
+    from ray import tune
+
+    del seed  # the data and folds are fixed; the seed is the searcher's
+
+    def trainable(config):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import cross_val_score
+        from sklearn.svm import SVC
+
+        X, y = load_digits(return_X_y=True)
+        model = SVC(C=config["C"], gamma=config["gamma"], kernel=config["kernel"], degree=config["degree"])
+        return {"loss": 1.0 - float(cross_val_score(model, X, y, cv=3).mean())}
+
+    space = {"C": tune.loguniform(1e-3, 1e3), "gamma": tune.loguniform(1e-5, 1.0),
+             "kernel": tune.choice(["rbf", "poly", "sigmoid"]), "degree": tune.randint(2, 6)}
+    return trainable, space
+
+
+def make_gbm(seed: int):
+    """Histogram gradient boosting on breast cancer: mean 3-fold CV log loss."""
+    from ray import tune
+
+    del seed
+
+    def trainable(config):
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.model_selection import cross_val_score
+
+        X, y = load_breast_cancer(return_X_y=True)
+        model = HistGradientBoostingClassifier(
+            learning_rate=config["learning_rate"], max_iter=config["max_iter"], max_leaf_nodes=config["max_leaf_nodes"],
+            min_samples_leaf=config["min_samples_leaf"], l2_regularization=config["l2_regularization"],
+            early_stopping=False, random_state=0)
+        return {"loss": -float(cross_val_score(model, X, y, cv=3, scoring="neg_log_loss").mean())}
+
+    space = {"learning_rate": tune.loguniform(1e-3, 1.0), "max_iter": tune.randint(10, 201),
+             "max_leaf_nodes": tune.randint(4, 65), "min_samples_leaf": tune.randint(2, 51),
+             "l2_regularization": tune.loguniform(1e-6, 10.0)}
+    return trainable, space
+
+
+TASKS = {
+    "rastrigin": (make_trainable, f"shifted Rastrigin {DIM}-D", "tune_searchers"),
+    "svm": (make_svm, "SVC on scikit-learn's digits (1 - 3-fold CV accuracy)", "tune_svm"),
+    "gbm": (make_gbm, "histogram gradient boosting on scikit-learn's breast cancer (3-fold CV log loss)", "tune_gbm"),
+}
+
+
+def make_searcher(name: str, n: int, seed: int, concurrency: int, task: str = "rastrigin"):
     if name == "arqon":
         from arqon_jax.tune import ArqonSearch
 
         return timed(ArqonSearch, ["suggest", "on_trial_result", "on_trial_complete"])(seed=seed)
+    if name == "arqon_gp":  # not a default: method="gp" forced
+        from arqon_jax.tune import ArqonSearch
+
+        return timed(ArqonSearch, ["suggest", "on_trial_result", "on_trial_complete"])(seed=seed, method="gp")
     if name == "random":
         from ray.tune.search import BasicVariantGenerator
 
@@ -98,27 +169,34 @@ def make_searcher(name: str, n: int, seed: int, concurrency: int):
         from ray.tune.search.optuna import OptunaSearch
 
         return timed(OptunaSearch, ["suggest", "on_trial_result", "on_trial_complete"])(seed=seed)
+    if name == "optuna_gp":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        return timed(OptunaSearch, ["suggest", "on_trial_result", "on_trial_complete"])(
+            sampler=optuna.samplers.GPSampler(seed=seed))
     if name == "nevergrad":
         import nevergrad as ng
         from ray.tune.search.nevergrad import NevergradSearch
 
         np.random.seed(seed)  # nevergrad's parametrization draws from numpy's global generator
         cls = timed(NevergradSearch, ["suggest", "on_trial_result", "on_trial_complete"])
-        # CMA, not the NGOpt wizard: at budget 300 NGOpt picks a metamodel that raises
-        # "TypeError: only 0-dimensional arrays can be converted" (nevergrad 1.0.12, numpy 2).
-        return cls(optimizer=ng.optimizers.CMA, optimizer_kwargs={"budget": n, "num_workers": concurrency})
+        # Rastrigin: CMA, not the NGOpt wizard: at budget 300 NGOpt picks a metamodel that
+        # raises "TypeError: only 0-dimensional arrays can be converted" (nevergrad 1.0.12,
+        # numpy 2). The mixed spaces of the scikit-learn tasks get the wizard.
+        opt = ng.optimizers.CMA if task == "rastrigin" else ng.optimizers.NGOpt
+        return cls(optimizer=opt, optimizer_kwargs={"budget": n, "num_workers": concurrency})
     raise ValueError(f"unknown searcher {name!r}")
 
 
-def run_one(name: str, n: int, seed: int, concurrency: int, storage: str) -> dict:
+def run_one(name: str, n: int, seed: int, concurrency: int, storage: str, task: str = "rastrigin") -> dict:
     from ray import tune
 
-    trainable, bounds = make_trainable(seed)
-    space = {f"x{i}": tune.uniform(lo, hi) for i, (lo, hi) in enumerate(bounds)}
+    trainable, space = TASKS[task][0](seed)
     label = f"{name}/{n}/{seed}"
     _LABEL[0] = label
     TIMES[label], CALLS[label] = 0.0, 0
-    searcher = make_searcher(name, n, seed, concurrency)
+    searcher = make_searcher(name, n, seed, concurrency, task)
     t0 = time.perf_counter()
     results = tune.Tuner(
         trainable,
@@ -207,20 +285,22 @@ def verdict(summary: dict, sizes: list[int]) -> list[str]:
 
 
 def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info: dict, elapsed: float) -> None:
-    """Writes tune_searchers.json (every run) and tune_searchers.md (summary and verdict)."""
+    """Writes <stem>.json (every run) and <stem>.md (summary and verdict)."""
     import ray
 
+    _, title, stem = TASKS[args.task]
     summary, table = summarize(runs, args.searchers, sizes)
-    prev = out_dir / "tune_searchers.json"
+    prev = out_dir / f"{stem}.json"
     commands = []
     if args.resume and prev.exists():
         commands = json.loads(prev.read_text()).get("commands", [])
     if command_line() not in commands:
         commands.append(command_line())
     payload = {
-        "benchmark": "tune_searchers",
+        "benchmark": stem,
         "commands": commands,
-        "problem": f"rastrigin {DIM}-D, shifted (arqon_jax.functions.make_problem(seed=s))",
+        "problem": (f"rastrigin {DIM}-D, shifted (arqon_jax.functions.make_problem(seed=s))" if args.task == "rastrigin"
+                    else title),
         "settings": {"sizes": sizes, "seeds": seeds, "concurrency": args.concurrency,
                      "searchers": args.searchers, "quick": args.quick, "nevergrad_optimizer": "CMA"},
         "machine": info,
@@ -230,7 +310,7 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
     }
     prev.write_text(json.dumps(payload, indent=1, default=str) + "\n")
     md = [
-        "# Ray Tune searchers: shifted Rastrigin 10-D",
+        f"# Ray Tune searchers: {title}",
         "",
         f"Commands: {', '.join(f'`{c}`' for c in commands)}; {info['processor']}, {info['cpu_count']} CPUs shared "
         f"with other work (load average {info.get('load_average')}), Ray {ray.__version__}, "
@@ -240,9 +320,11 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         "Searcher time = wall time inside suggest/on_trial_result/on_trial_complete (next_trial for the "
         "random BasicVariantGenerator), divided by the trials. ArqonSearch's median excludes its cold runs "
         "(the first of each size in a process, which compile the solver step: about 3 s on this machine); "
-        "the first cold run is shown apart. Nevergrad runs `ng.optimizers.CMA` (the NGOpt wizard crashes at "
-        "budget 300 in nevergrad 1.0.12 with numpy 2). Random search with the same seed repeats its first "
-        "100 points at 300 samples, so its best can be the same. HEBO was not installed (it needs torch).",
+        "the first cold run is shown apart. "
+        + ("Nevergrad runs `ng.optimizers.CMA` (the NGOpt wizard crashes at budget 300 in nevergrad 1.0.12 "
+           "with numpy 2). Random search with the same seed repeats its first 100 points at 300 samples, so "
+           "its best can be the same." if args.task == "rastrigin" else
+           "Nevergrad runs the NGOpt wizard. The data and CV folds are fixed; the seed is the searcher's."),
         "",
         table,
         "",
@@ -250,11 +332,12 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         "",
         *verdict(summary, sizes),
     ]
-    (out_dir / "tune_searchers.md").write_text("\n".join(md) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(md) + "\n")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", choices=sorted(TASKS), default="rastrigin")
     ap.add_argument("--quick", action="store_true", help="num_samples=100 and 3 seeds")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--seeds", type=int, default=None)
@@ -268,7 +351,7 @@ def main(argv=None) -> None:
     seeds = list(range(args.seeds or (3 if args.quick else 5)))
     out_dir = Path(args.out) if args.out else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "tune_searchers.json"
+    json_path = out_dir / f"{TASKS[args.task][2]}.json"
 
     import ray
 
@@ -291,16 +374,16 @@ def main(argv=None) -> None:
                 if (name, n, seed) in done:
                     continue
                 try:
-                    rec = run_one(name, n, seed, args.concurrency, storage)
+                    rec = run_one(name, n, seed, args.concurrency, storage, args.task)
                 except Exception as exc:  # a searcher that crashes is reported, not fatal
                     print(f"{name} n={n} seed={seed} failed: {type(exc).__name__}: {exc}", flush=True)
                     runs.append({"searcher": name, "num_samples": n, "seed": seed, "best_loss": None,
                                  "error": f"{type(exc).__name__}: {exc}"[:500]})
                     continue
                 # The first ArqonSearch run of each solver shape compiles its step.
-                rec["cold"] = name == "arqon" and n not in cold_seen  # first in this process
-                if name == "arqon":
-                    cold_seen.add(n)
+                rec["cold"] = name.startswith("arqon") and (name, n) not in cold_seen  # first in this process
+                if name.startswith("arqon"):
+                    cold_seen.add((name, n))
                 runs.append(rec)
                 print(f"{name:10s} n={n:4d} seed={seed}: best {rec['best_loss']:.4f}  "
                       f"searcher {rec['searcher_ms_per_trial']:.2f} ms/trial  wall {rec['wall_s']:.1f} s"
@@ -308,7 +391,7 @@ def main(argv=None) -> None:
                 write_report(out_dir, runs, args, sizes, seeds, info, time.perf_counter() - t_start)
     ray.shutdown()
     write_report(out_dir, runs, args, sizes, seeds, info, time.perf_counter() - t_start)
-    print((out_dir / "tune_searchers.md").read_text())
+    print((out_dir / f"{TASKS[args.task][2]}.md").read_text())
 
 
 if __name__ == "__main__":
