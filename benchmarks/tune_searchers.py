@@ -238,15 +238,15 @@ def summarize(runs: list[dict], searchers: list[str], sizes: list[int]) -> tuple
             entry = {
                 "runs": len(sel),
                 "median_best_loss": float(np.median([r["best_loss"] for r in sel])),
-                "best_losses": [round(r["best_loss"], 4) for r in sel],
+                "best_losses": [float(f"{r['best_loss']:.6g}") for r in sel],
                 "median_searcher_ms_per_trial": float(np.median(ms)),
                 "cold_searcher_ms_per_trial": cold[0]["searcher_ms_per_trial"] if cold else None,
                 "median_wall_s": float(np.median([r["wall_s"] for r in sel])),
             }
             summary[f"{name}/{n}"] = entry
             rows.append([
-                n, name, entry["runs"], f"{entry['median_best_loss']:.3f}",
-                ", ".join(f"{v:.2f}" for v in entry["best_losses"]),
+                n, name, entry["runs"], f"{entry['median_best_loss']:.4g}",
+                ", ".join(f"{v:.4g}" for v in entry["best_losses"]),
                 f"{entry['median_searcher_ms_per_trial']:.2f}",
                 "-" if entry["cold_searcher_ms_per_trial"] is None else f"{entry['cold_searcher_ms_per_trial']:.1f}",
                 f"{entry['median_wall_s']:.1f}",
@@ -266,10 +266,12 @@ def verdict(summary: dict, sizes: list[int]) -> list[str]:
         if "arqon" not in entries:
             continue
         best_name = min(entries, key=lambda k: entries[k]["median_best_loss"])
+        best = entries[best_name]["median_best_loss"]
+        tied = [k for k in entries if entries[k]["median_best_loss"] == best]
         a = entries["arqon"]
         lines.append(
-            f"- num_samples={n}: lowest median best loss: **{best_name}** "
-            f"({entries[best_name]['median_best_loss']:.3f}; ArqonSearch {a['median_best_loss']:.3f})."
+            f"- num_samples={n}: lowest median best loss: **{' = '.join(tied)}** "
+            f"({best:.4g}; ArqonSearch {a['median_best_loss']:.4g})."
         )
         if "optuna" in entries:
             o = entries["optuna"]
