@@ -11,7 +11,7 @@ import arqon_jax
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.core.strategies import make_strategy
 from arqon_jax.core.strategies.base import Geometry
-from arqon_jax.core.strategies.quadratic import MAX_DIM, make_quadratic_step, n_coefficients, schedule
+from arqon_jax.core.strategies.quadratic import MAX_DIM, admissible, make_quadratic_step, n_coefficients, schedule
 
 DIM = 3
 # A rotated, scaled quadratic with its minimum inside the cube.
@@ -158,3 +158,42 @@ def test_the_fit_is_the_rank_weighted_least_squares_quadratic(seed):
     np.testing.assert_allclose(got, want, atol=2e-3)
     np.testing.assert_allclose(flat, want_flat, atol=2e-3)
     assert np.linalg.norm(want - want_flat) > 1e-2
+
+
+def test_admissible_refuses_repeats_and_points_next_to_failures():
+    geo = Geometry.continuous(2)
+    X = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9], [0.3, 0.7]], np.float32)
+    y = np.array([1.0, 2.0, np.nan, 3.0], np.float32)
+    h = _insert(history_init(8, 2, jnp.float32), jnp.asarray(np.pad(X, ((0, 4), (0, 0)))),
+                jnp.asarray(np.pad(y, (0, 4))), jnp.arange(8) < 4)
+    cand = jnp.asarray([[0.5, 0.5],     # stored
+                        [0.85, 0.88],   # nearest stored point failed
+                        [0.2, 0.4],     # fine
+                        [0.2, 0.4],     # repeats the row above
+                        [0.6, 0.2]],    # in the rest of the batch
+                       jnp.float32)
+    others = jnp.asarray([[0.6, 0.2]], jnp.float32)
+    ok = np.asarray(jax.jit(admissible, static_argnums=0)(geo, cand, h, others))
+    assert ok.tolist() == [False, False, True, False, False]
+
+
+@pytest.mark.parametrize("name, f", [
+    ("constant", lambda X: np.zeros(len(X))),
+    ("linear", lambda X: np.asarray(X).sum(1)),  # the step always aims at the same corner
+])
+def test_minimize_never_evaluates_a_point_twice(name, f):
+    seen = []
+
+    def recorded(X):
+        seen.extend(map(tuple, np.asarray(X)))
+        return f(X)
+
+    arqon_jax.minimize(recorded, [(-5.0, 5.0)] * 3, budget=60, seed=0, jit=False)
+    assert len(seen) == 60 and len(set(seen)) == 60
+
+
+def test_step_survives_values_whose_squares_overflow_float32():
+    c = jnp.asarray([1.3, -0.7, 2.1, 0.4, -1.9])
+    r = arqon_jax.minimize(lambda x: 1e20 * jnp.sum((x - c) ** 2, axis=1), [(-5.0, 5.0)] * 5, budget=100,
+                           seed=0, polish=False)
+    assert r.info["path"] == "device" and r.fun / 1e20 < 1e-6

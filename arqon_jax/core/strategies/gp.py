@@ -79,7 +79,7 @@ from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
 from .base import Geometry, Strategy, wrap_diff
-from .quadratic import make_quadratic_step, schedule
+from .quadratic import admissible, make_quadratic_step, schedule
 
 __all__ = ["make_gp", "fit_predict", "log_h", "GPState"]
 
@@ -288,8 +288,10 @@ def make_gp(
         _, X = jax.lax.scan(pick, carry0, jnp.arange(batch_size))
         if n_qp:
             xq, ok = quad_step(history)
-            ok = ok & (state.steps % q_period == q_period - 1)
-            X = X.at[batch_size - n_qp:].set(jnp.where(ok, snap(xq), X[batch_size - n_qp:]))
+            xq = snap(xq)
+            use = (ok & (state.steps % q_period == q_period - 1)
+                   & admissible(geometry, xq, history, X[: batch_size - n_qp]))
+            X = X.at[batch_size - n_qp:].set(jnp.where(use[:, None], xq, X[batch_size - n_qp:]))
         return X, state._replace(theta=theta, steps=state.steps + 1)
 
     def tell(state: GPState, key, X, y, valid, history: History):

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..history import OK, History
+from ..history import EMPTY, FAILED, OK, History
 from .base import Geometry, project, wrap_diff
 
-__all__ = ["MAX_DIM", "STEP_SIZES", "n_coefficients", "make_quadratic_step", "schedule"]
+__all__ = ["MAX_DIM", "STEP_SIZES", "n_coefficients", "make_quadratic_step", "schedule", "admissible"]
 
 # Multiples of the Newton step proposed, in order: a batch that takes k quadratic
 # proposals takes the first k (the full step, then a shorter and a longer one, for
@@ -95,6 +96,12 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         scale = jnp.maximum(scale, 1e-6)
         Z = D / scale
         yb = jnp.where(mq, yq - yq[0], 0.0)
+        # Values whose differences overflow (beyond ~3e38 in float32) stay out of the fit;
+        # the rest are divided by their largest before squaring, so the norm cannot overflow.
+        mq = mq & jnp.isfinite(yb)
+        cnt = jnp.maximum(jnp.sum(mq), 1)
+        yb = jnp.where(mq, yb, 0.0)
+        yb = yb / jnp.maximum(jnp.max(jnp.abs(yb)), jnp.finfo(yb.dtype).tiny)
         ys = jnp.maximum(jnp.sqrt(jnp.sum(yb**2) / cnt), 1e-30)
         Phi = jnp.concatenate([jnp.ones((n_quad, 1), Z.dtype), Z, Z[:, iu] * Z[:, ju]], 1)
         Phi = jnp.where(mq[:, None], Phi, 0.0)
@@ -115,6 +122,28 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         return X, ok
 
     return step
+
+
+def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.Array) -> jax.Array:
+    """Which proposals ``X (k, dim)`` (snapped) are worth an evaluation, ``(k,)`` bool.
+
+    Not one that repeats a stored point, a row of ``others (m, dim)`` (the rest of the
+    batch) or an earlier row of ``X`` (the step is deterministic: on a flat or linear
+    fit, or with discrete dimensions, it would propose the same point again), and not
+    one whose nearest stored point failed (the fit leaves failures out, so its
+    minimum may lie in a region where ``f`` fails).
+    """
+    tol = 1e-10  # of the cube's side: closer points carry no information (float32: exact repeats)
+    stored = history.status != EMPTY
+    D = wrap_diff(geometry, X[:, None, :], history.X[None, :, :])
+    repeat = jnp.any((jnp.max(jnp.abs(D), -1) <= tol) & stored[None, :], axis=1)
+    near = jnp.argmin(jnp.where(stored[None, :], jnp.sum(D**2, -1), jnp.inf), axis=1)
+    failed_near = jnp.any(stored) & (history.status[near] == FAILED)
+    in_batch = jnp.any(jnp.max(jnp.abs(wrap_diff(geometry, X[:, None, :], others[None, :, :])), -1) <= tol, axis=1)
+    k = X.shape[0]
+    earlier = jnp.tril(jnp.ones((k, k), bool), -1)
+    self_rep = jnp.any((jnp.max(jnp.abs(wrap_diff(geometry, X[:, None, :], X[None, :, :])), -1) <= tol) & earlier, 1)
+    return ~(repeat | failed_near | in_batch | self_rep)
 
 
 def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -> tuple[int, int]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..history import EMPTY, OK, History
 from .base import Geometry, Strategy, reflect, wrap_diff
-from .quadratic import make_quadratic_step, schedule
+from .quadratic import admissible, make_quadratic_step, schedule
 
 __all__ = ["make_tpe"]
 
@@ -218,9 +218,10 @@ def make_tpe(
         _, X = jax.lax.scan(pick, score, None, length=batch_size)
         if n_qp:
             xq, ok = quad_step(history)
-            ok = ok & (state.steps % q_period == q_period - 1)
-            X = X.at[batch_size - n_qp:].set(jnp.where(ok, jnp.where(jnp.asarray(is_disc), _snap(xq), xq),
-                                                       X[batch_size - n_qp:]))
+            xq = jnp.where(jnp.asarray(is_disc), _snap(xq), xq)
+            keep = X[: batch_size - n_qp]
+            use = ok & (state.steps % q_period == q_period - 1) & admissible(geometry, xq, history, keep)
+            X = X.at[batch_size - n_qp:].set(jnp.where(use[:, None], xq, X[batch_size - n_qp:]))
         return X, state._replace(steps=state.steps + 1)
 
     def tell(state, key, X, y, valid, history):
