@@ -81,7 +81,7 @@ def make_tpe(
             last picks: 3 of a batch of 10; 0 turns it off. Measured on BBOB with
             default arguments, 5 instances (``benchmarks/results/bbob_small.md``):
             mean rank among NGOpt, Optuna TPE, ArqonHPO and random 2.06 (5-D, budget
-            100) and 2.15 (10-D, budget 200), against 2.52 and 2.44 without it.
+            100) and 2.06 (10-D, budget 200), against 2.52 and 2.44 without it.
 
     Returns:
         A :class:`Strategy`.
