@@ -146,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CLIError(f"--budget: the demo needs a multiple of --batch-size ({batch}), got {budget}")
     problem = _make_problem(args.function, dim, True, False, args.problem_seed)
     out = Path(args.out) if args.out else Path("arqon-jax-demo.png")
-    if out.is_dir():  # as cp does: into the folder, under the default name
+    if out.is_dir() or (args.out or "").endswith(("/", os.sep)):  # into the folder, as cp does
         out = out / ("arqon-jax-demo.csv" if args.csv else "arqon-jax-demo.png")
     try:  # before the run, not after it
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -537,8 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     d.add_argument("--problem-seed", type=int, default=0, help="seed of the shift of the optimum (default 0)")
     d.add_argument("--out", default=None, help="plot path (default ./arqon-jax-demo.png; a .csv suffix writes CSV, "
-                                               "any other suffix becomes .png; an existing folder gets "
-                                               "arqon-jax-demo.png inside it)")
+                                               "any other suffix becomes .png; an existing folder, or a path "
+                                               "ending in /, gets arqon-jax-demo.png inside it)")
     d.add_argument("--csv", action="store_true", help="write the curves as CSV even if matplotlib is installed")
     d.set_defaults(func=cmd_demo)
 

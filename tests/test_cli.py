@@ -190,6 +190,10 @@ def test_demo_out_an_existing_folder_writes_into_it(capsys, tmp_path, monkeypatc
     written = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
     assert written == (tmp_path / "plots" / "arqon-jax-demo.csv").resolve()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
+    # A trailing slash names a folder, made if missing.
+    rc, out, err = call(capsys, "demo", "--dim", 2, "--budget", 40, "--batch-size", 20, "--out", "new/")
+    assert rc == 0, err
+    assert Path(out.strip().splitlines()[-1].split(": ", 1)[1]) == (tmp_path / "new" / "arqon-jax-demo.csv").resolve()
 
 
 def test_demo_csv_fallback(tmp_path):

@@ -18,7 +18,7 @@ from arqon_jax.core.space import Space
 from arqon_jax.core.strategies import STRATEGY_NAMES, make_strategy
 from arqon_jax.core.strategies.base import Geometry
 
-BATCH, CAPACITY = 12, 256
+BATCH, CAPACITY = 12, 64  # 64 rows: the GP models them all, and 6 rounds of 12 overflow them
 SPACES = {
     "continuous": Space.from_bounds([(-1, 1)] * 4),
     "mixed": Space.from_bounds({"a": (0, 1), "b": {"min": 1, "max": 6, "scale": "integer"},
@@ -35,23 +35,31 @@ def _objective(X):
 
 
 def _run(strategy, dim, key, steps=6, cut=None):
-    """``steps`` ask/tell rounds; the last batch evaluates only ``cut`` rows if given."""
+    """``steps`` ask/tell rounds; the last batch evaluates only ``cut`` rows if given.
+
+    The rounds are a ``lax.scan``, so the strategy's ask is traced and compiled once, not
+    once per round (a Python loop made the GP's tests compile six copies of it).
+    """
     h = history_init(CAPACITY, dim, jnp.float32)
     X0 = jax.random.uniform(jax.random.fold_in(key, 99), (BATCH, dim))
     h = history_insert(h, X0, _objective(X0), jnp.ones(BATCH, bool))
     k_init, key = jax.random.split(key)
     s = strategy.init(k_init, h)
-    asked = []
-    for i in range(steps):
+    last = BATCH if cut is None else cut
+
+    def round_(carry, i):
+        s, h, key = carry
         k_ask, k_tell, key = jax.random.split(key, 3)
         X, s = strategy.ask(s, k_ask, h)
-        asked.append(X)
-        valid = jnp.arange(BATCH) < (cut if (cut is not None and i == steps - 1) else BATCH)
+        valid = jnp.arange(BATCH) < jnp.where(i == steps - 1, last, BATCH)
         y = jnp.where(valid, _objective(X), jnp.nan)
         h = history_insert(h, X, y, valid)
         vals, _ = sanitize(y, jnp.float32)
         s = strategy.tell(s, k_tell, X, vals, valid, h)
-    return jnp.stack(asked), s
+        return (s, h, key), X
+
+    (s, _, _), asked = jax.lax.scan(round_, (s, h, key), jnp.arange(steps))
+    return asked, s
 
 
 @pytest.fixture(params=list(SPACES))
