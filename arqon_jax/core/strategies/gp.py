@@ -41,11 +41,12 @@ dimension with probability ``min(1, 20 / dim)``. The length doubles after
 that do not, and restarts at ``length_init`` below ``length_min``. The best
 ``n_polish`` candidates then take ``grad_steps`` Adam steps up the log-EI.
 
-Quadratic step: a share ``quadratic`` of the proposals (the last 3 of a batch of 10) are replaced by
-steps towards the stationary point of a quadratic least-squares fit to the best ``2 p``
-stored points (``p = 1 + d + d (d + 1) / 2`` coefficients), at 1, 1/2 and 2 times the
-Newton step (:mod:`.quadratic`, shared with TPE). This is what reaches ``1e-12`` on a 5-D sphere in
-100 evaluations (the GP alone: ~1e-2, limited by its float32 noise floor).
+Quadratic step: a share ``quadratic`` of the proposals (the last 3 of a batch of 10)
+are steps towards the stationary point of a quadratic least-squares fit to the best
+``2 p`` stored points (``p = 1 + d + d (d + 1) / 2`` coefficients), at 1, 1/2 and 2
+times the Newton step (:mod:`.quadratic`, shared with TPE). This is what reaches
+``1e-12`` on a 5-D sphere in 100 evaluations (the GP alone: ~1e-2, limited by its
+float32 noise floor).
 
 Batch: the Kriging believer (Ginsbourger, Le Riche & Carraro 2010, "Kriging is
 well-suited to parallelize optimization"): after each pick the GP is conditioned on

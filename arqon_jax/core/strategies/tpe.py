@@ -12,6 +12,10 @@ batch is not ``batch_size`` copies of one point. Candidates equal to stored poin
 Geometry: periodic dimensions use wrapped distances and wrap samples; integer
 dimensions snap samples to bin centres and keep bandwidths at least half a bin wide;
 categorical dimensions use a keep-or-resample kernel instead of a Gaussian.
+
+Local model: a share of the proposals (3 of a batch of 10) are steps of a quadratic
+least-squares model of the best points (:mod:`.quadratic`), which TPE's densities
+cannot take: they reach the bottom of a smooth valley in a few steps.
 """
 
 from __future__ import annotations
