@@ -28,8 +28,9 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "wrap_diff"]
+__all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "snap", "wrap_diff"]
 
 
 class Geometry(NamedTuple):
@@ -94,6 +95,16 @@ def project(geometry: Geometry, u: jax.Array) -> jax.Array:
     """Brings points ``(..., dim)`` back into the cube: periodic ones wrap, others clip."""
     per = jnp.asarray(geometry.periodic)
     return jnp.where(per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
+
+
+def snap(geometry: Geometry, u: jax.Array) -> jax.Array:
+    """Moves discrete dimensions of points ``(..., dim)`` to their bin centres (others
+    unchanged), so that two points of one parameter value are one point (exact repeats)."""
+    levels = np.asarray(geometry.levels)
+    if not (levels > 0).any():
+        return u
+    k = jnp.asarray(np.maximum(levels, 1), u.dtype)
+    return jnp.where(jnp.asarray(levels > 0), (jnp.clip(jnp.floor(u * k), 0, k - 1) + 0.5) / k, u)
 
 
 def reflect(geometry: Geometry, u: jax.Array) -> jax.Array:

@@ -69,6 +69,7 @@ categorical dimensions, whose distances are formed per dimension) and takes
 from __future__ import annotations
 
 import math
+from functools import partial
 from types import SimpleNamespace
 from typing import NamedTuple
 
@@ -80,7 +81,8 @@ from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
 from .base import Geometry, Strategy, wrap_diff
-from .quadratic import admissible, make_quadratic_step, schedule
+from .base import snap as snap_to_bins  # the model's closures call theirs `snap`
+from .quadratic import make_quadratic_rows
 
 __all__ = ["make_gp", "fit_predict", "log_h", "GPState"]
 
@@ -188,8 +190,7 @@ def make_gp(
     levels = np.asarray(geometry.levels, np.float64)
     is_disc = levels > 0
     any_disc = bool(is_disc.any())
-    n_qp, q_period = schedule(quadratic, batch_size, geometry, n)
-    quad_step = make_quadratic_step(geometry, n, n_qp) if n_qp else None
+    quadratic_rows = make_quadratic_rows(geometry, n, batch_size, quadratic)
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
     n_local = int(round(local_share * m))
     p_perturb = min(1.0, 20.0 / dim)
@@ -287,12 +288,7 @@ def make_gp(
         n_c = cand.shape[0]
         carry0 = (var, z_best, jnp.zeros((n_c, batch_size), dt), jnp.zeros((n_c,), bool))
         _, X = jax.lax.scan(pick, carry0, jnp.arange(batch_size))
-        if n_qp:
-            xq, ok = quad_step(history)
-            xq = snap(xq)
-            use = (ok & (state.steps % q_period == q_period - 1)
-                   & admissible(geometry, xq, history, X[: batch_size - n_qp]))
-            X = X.at[batch_size - n_qp:].set(jnp.where(use[:, None], xq, X[batch_size - n_qp:]))
+        X = quadratic_rows(X, history, state.steps)
         return X, state._replace(theta=theta, steps=state.steps + 1)
 
     def tell(state: GPState, key, X, y, valid, history: History):
@@ -318,18 +314,10 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
     dim = geometry.dim
     levels = np.asarray(geometry.levels, np.float64)
     is_cat = np.asarray(geometry.categorical, bool)
-    is_disc = levels > 0
     k_lev = np.maximum(levels, 1)
     plain = not (any(geometry.periodic) or is_cat.any())
-    any_disc = bool(is_disc.any())
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
-
-    def snap(u):
-        """Discrete dimensions to their bin centres (inside the kernel and in proposals)."""
-        if not any_disc:
-            return u
-        k = jnp.asarray(k_lev, u.dtype)
-        return jnp.where(jnp.asarray(is_disc), (jnp.clip(jnp.floor(u * k), 0, k - 1) + 0.5) / k, u)
+    snap = partial(snap_to_bins, geometry)  # discrete dimensions to bin centres, in the kernel and proposals
 
     def sqdist(A, B, ls):
         """Scaled squared distances ``(a, b)`` between snapped points ``A (a, d)``, ``B (b, d)``."""

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, FAILED, OK, History
-from .base import Geometry, project, wrap_diff
+from .base import Geometry, project, snap, wrap_diff
 
-__all__ = ["MAX_DIM", "STEP_SIZES", "n_coefficients", "make_quadratic_step", "schedule", "admissible"]
+__all__ = ["MAX_DIM", "STEP_SIZES", "n_coefficients", "make_quadratic_step", "make_quadratic_rows", "schedule", "admissible"]
 
 # Multiples of the Newton step proposed, in order: a batch that takes k quadratic
 # proposals takes the first k (the full step, then a shorter and a longer one, for
@@ -75,7 +75,8 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
             difference beyond the noise, so the simpler fit is the default.
 
     Returns:
-        The step function. ``ok`` is False (and ``X`` not to be used) until
+        The step function; ``X`` lies in the cube, discrete dimensions at their bin
+        centres. ``ok`` is False (and ``X`` not to be used) until
         ``min_points`` of the rows read are evaluated, or when the fit is not finite.
     """
     dim = geometry.dim
@@ -117,7 +118,8 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         newton = -Q @ ((Q.T @ g) / lam_abs)
         norm = jnp.sqrt(jnp.sum(newton**2))
         newton = newton * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
-        X = project(geometry, centre[None, :] + jnp.asarray(sizes, Z.dtype)[:, None] * (scale * newton)[None, :])
+        X = snap(geometry, project(geometry, centre[None, :] + jnp.asarray(sizes, Z.dtype)[:, None]
+                                   * (scale * newton)[None, :]))
         ok = (jnp.sum(mq) >= need) & jnp.all(jnp.isfinite(X))
         return X, ok
 
@@ -134,16 +136,39 @@ def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.A
     minimum may lie in a region where ``f`` fails).
     """
     tol = 1e-10  # of the cube's side: closer points carry no information (float32: exact repeats)
+    k, cap, m = X.shape[0], history.X.shape[0], others.shape[0]
     stored = history.status != EMPTY
-    D = wrap_diff(geometry, X[:, None, :], history.X[None, :, :])
-    repeat = jnp.any((jnp.max(jnp.abs(D), -1) <= tol) & stored[None, :], axis=1)
-    near = jnp.argmin(jnp.where(stored[None, :], jnp.sum(D**2, -1), jnp.inf), axis=1)
+    # One distance pass over everything X must not repeat: stored rows, the rest of the
+    # batch, and X's own earlier rows.
+    D = wrap_diff(geometry, X[:, None, :], jnp.concatenate([history.X, others, X])[None, :, :])
+    counted = jnp.concatenate([jnp.broadcast_to(stored, (k, cap)), jnp.ones((k, m), bool),
+                               jnp.tril(jnp.ones((k, k), bool), -1)], axis=1)
+    repeat = jnp.any((jnp.max(jnp.abs(D), -1) <= tol) & counted, axis=1)
+    near = jnp.argmin(jnp.where(stored[None, :], jnp.sum(D[:, :cap] ** 2, -1), jnp.inf), axis=1)
     failed_near = jnp.any(stored) & (history.status[near] == FAILED)
-    in_batch = jnp.any(jnp.max(jnp.abs(wrap_diff(geometry, X[:, None, :], others[None, :, :])), -1) <= tol, axis=1)
-    k = X.shape[0]
-    earlier = jnp.tril(jnp.ones((k, k), bool), -1)
-    self_rep = jnp.any((jnp.max(jnp.abs(wrap_diff(geometry, X[:, None, :], X[None, :, :])), -1) <= tol) & earlier, 1)
-    return ~(repeat | failed_near | in_batch | self_rep)
+    return ~(repeat | failed_near)
+
+
+def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, share: float,
+                        **options) -> Callable[[jax.Array, History, jax.Array], jax.Array]:
+    """Builds ``rows(X, history, steps) -> X``: a strategy's batch ``X (batch, dim)``
+    with its last rows replaced by quadratic steps, as :func:`schedule` plans for
+    ``share``; a step row that is not :func:`admissible` (or a fit that is not
+    usable) keeps the strategy's own proposal. ``steps`` counts the strategy's asks.
+    ``options`` go to :func:`make_quadratic_step`. Without a quadratic step (see
+    :func:`schedule`) ``rows`` returns ``X`` unchanged.
+    """
+    n, period = schedule(share, batch_size, geometry, capacity)
+    if not n:
+        return lambda X, history, steps: X
+    step = make_quadratic_step(geometry, capacity, n, **options)
+
+    def rows(X, history, steps):
+        xq, ok = step(history)
+        use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - n])
+        return X.at[batch_size - n:].set(jnp.where(use[:, None], xq, X[batch_size - n:]))
+
+    return rows
 
 
 def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -> tuple[int, int]:

@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, reflect, wrap_diff
-from .quadratic import admissible, make_quadratic_step, schedule
+from .base import Geometry, Strategy, reflect, snap, wrap_diff
+from .quadratic import make_quadratic_rows
 
 __all__ = ["make_tpe"]
 
@@ -109,8 +109,7 @@ def make_tpe(
     bw_scale = bandwidth if bandwidth is not None else (0.2 if multivariate else 0.1)
     k_cat = np.maximum(levels, 1)
     chunk = int(max(1, min(m, _MAX_BLOCK // max(1, window * dim))))
-    n_qp, q_period = schedule(quadratic, batch_size, geometry, capacity)
-    quad_step = make_quadratic_step(geometry, capacity, n_qp) if n_qp else None
+    quadratic_rows = make_quadratic_rows(geometry, capacity, batch_size, quadratic)
     n_chunks = -(-m // chunk)
 
     def by_rows(fn, x):
@@ -120,10 +119,6 @@ def make_tpe(
         pad = n_chunks * chunk - m
         xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, dim))]) if pad else x
         return jax.lax.map(fn, xp.reshape(n_chunks, chunk, dim)).reshape(n_chunks * chunk)[:m]
-
-    def _snap(u):
-        k = jnp.asarray(k_cat, u.dtype)
-        return (jnp.clip(jnp.floor(u * k), 0, k - 1) + 0.5) / k
 
     def init(key, history):
         del key, history
@@ -197,7 +192,7 @@ def make_tpe(
         local = jnp.where(jnp.asarray(is_cat) & resample, uniform, local)
         cand = jnp.where(comp >= n_good_eff, uniform, local)
         # Discrete dimensions: snap to bin centres so duplicates are exact.
-        cand = jnp.where(jnp.asarray(is_disc), _snap(cand), cand)
+        cand = snap(geometry, cand)
 
         score = by_rows(lambda c: _log_mix(c, Xw, good, bw_g) - _log_mix(c, Xw, bad, bw_b), cand)
         score = jnp.where(jnp.isfinite(score), score, -1e30)
@@ -220,12 +215,7 @@ def make_tpe(
             return pen, x
 
         _, X = jax.lax.scan(pick, score, None, length=batch_size)
-        if n_qp:
-            xq, ok = quad_step(history)
-            xq = jnp.where(jnp.asarray(is_disc), _snap(xq), xq)
-            keep = X[: batch_size - n_qp]
-            use = ok & (state.steps % q_period == q_period - 1) & admissible(geometry, xq, history, keep)
-            X = X.at[batch_size - n_qp:].set(jnp.where(use[:, None], xq, X[batch_size - n_qp:]))
+        X = quadratic_rows(X, history, state.steps)
         return X, state._replace(steps=state.steps + 1)
 
     def tell(state, key, X, y, valid, history):
