@@ -252,15 +252,21 @@ def test_init_from_history_and_ask_shapes():
 
 
 def test_lazy_eigendecomposition_keeps_B_and_D_between_due_generations():
-    # 200-D, default population 19: Hansen's gap 1 / (10 n (c1 + cmu)) is 2.2 generations,
-    # so C is decomposed every 3rd tell and B, D are kept in between.
-    dim = 200
-    strat = make_cmaes(Geometry.continuous(dim), 19, separable=False)
-    gap = _params(dim, 19, False)["eig_gap"]
+    # 40-D, default population 15: purecma's gap 0.5 / (n (c1 + cmu)) is 2.9 generations
+    # (c1 = 2 / ((n + 1.3)^2 + mueff), cmu = 2 (mueff - 2 + 1 / mueff) / ((n + 2)^2 + mueff)),
+    # so C is decomposed every 3rd tell, once more than 2.9 have passed, and B, D are kept
+    # in between.
+    dim, lam = 40, 15
+    p = _params(dim, lam, False)
+    c1 = 2 / ((dim + 1.3) ** 2 + p["mueff"])
+    cmu = 2 * (p["mueff"] - 2 + 1 / p["mueff"]) / ((dim + 2) ** 2 + p["mueff"])
+    assert 2 < 0.5 / (dim * (c1 + cmu)) < 3
+    gap = p["eig_gap"]
     assert gap == 3
+    strat = make_cmaes(Geometry.continuous(dim), lam, separable=False)
     h = history_init(8, dim, jnp.float32)
     s = strat.init(jax.random.PRNGKey(0), h)
-    step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X), jnp.ones(19, bool), h))(
+    step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X), jnp.ones(lam, bool), h))(
         strat.ask(s, k, h)[0])))
     for g in range(1, 7):
         prev = s
