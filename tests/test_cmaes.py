@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from arqon_jax import functions as F
 from arqon_jax.core.history import history_init, history_insert
@@ -278,3 +279,74 @@ def test_lazy_eigendecomposition_keeps_B_and_D_between_due_generations():
         if due:  # B D^2 B^T is the C it was computed from
             C = (np.asarray(s.B[0]) * np.asarray(s.D[0]) ** 2) @ np.asarray(s.B[0]).T
             np.testing.assert_allclose(C, np.asarray(s.C[0]), atol=1e-5)
+
+
+def test_pooled_generation_equals_one_generation_of_the_whole_population():
+    # IPOP by pooling: at level 1 a population of 2 lam is gathered over two batches of
+    # lam rows and updated once, exactly as an instance of population 2 lam updates
+    # from one batch holding the same rows.
+    with jax.enable_x64(True):
+        dim, lam = 4, 8
+        geo = Geometry.continuous(dim)
+        pooled = make_cmaes(geo, lam, n_instances=1, population_levels=1)
+        whole = make_cmaes(geo, 2 * lam, n_instances=1, population_levels=0)
+        h = history_init(16, dim, jnp.float64)
+        s = pooled.init(jax.random.PRNGKey(0), h)._replace(level=jnp.int32(1), large_level=jnp.int32(1))
+        ref = whole.init(jax.random.PRNGKey(0), h)
+        X = jax.random.uniform(jax.random.PRNGKey(1), (2 * lam, dim), jnp.float64)
+        y = jnp.sum((X - 0.3) ** 2 * jnp.arange(1.0, dim + 1), 1).at[3].set(jnp.nan)
+        ok = jnp.ones(lam, bool)
+        key = jax.random.PRNGKey(2)
+        half = pooled.tell(s, key, X[:lam], y[:lam], ok, h)
+        for name in ("mean", "sigma", "C", "ps", "pc", "gen", "best"):  # half a generation: no update
+            np.testing.assert_array_equal(getattr(half, name), getattr(s, name))
+        assert int(half.pool_n) == lam
+        full = pooled.tell(half, key, X[lam:], y[lam:], ok, h)
+        one = whole.tell(ref, key, X, y, jnp.ones(2 * lam, bool), h)
+        assert int(full.pool_n) == 0 and int(full.gen[0]) == 1
+        for name in ("mean", "sigma", "C", "ps", "pc", "best"):
+            np.testing.assert_allclose(getattr(full, name), getattr(one, name), rtol=1e-10, atol=1e-14)
+
+
+def _forced_restarts(local_restart_prob, tells):
+    # max_condition below 1 makes every completed generation restart.
+    dim, lam = 3, 6
+    strat = make_cmaes(Geometry.continuous(dim), lam, n_instances=1, population_levels=2,
+                       max_condition=0.5, local_restart_prob=local_restart_prob)
+    h = history_init(16, dim, jnp.float32)
+    h = history_insert(h, jnp.full((1, dim), 0.5, jnp.float32), jnp.ones(1), jnp.ones(1, bool))
+    s = strat.init(jax.random.PRNGKey(0), h)
+    tell = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, jnp.sum(X, 1), jnp.ones(lam, bool), h))(
+        strat.ask(s, k, h)[0])))
+    levels, restarts = [], []
+    for t in range(tells):
+        s = tell(s, jax.random.PRNGKey(t + 1))
+        levels.append(int(s.level))
+        restarts.append(int(s.n_restarts))
+    return levels, restarts, s
+
+
+def test_global_restarts_double_the_largest_population_up_to_its_cap():
+    levels, restarts, s = _forced_restarts(0.0, 11)
+    # Generations of 1, 2, 4, 4 batches: a restart at the end of each, none inside.
+    assert levels == [1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2]
+    assert restarts == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4]
+    assert int(s.large_level) == 2
+
+
+def test_local_restarts_start_the_population_again_from_one_slice():
+    levels, restarts, s = _forced_restarts(1.0, 4)
+    assert levels == [0, 0, 0, 0] and restarts == [1, 2, 3, 4]
+    assert int(s.large_level) == 0
+
+
+def test_default_population_levels_follow_the_pool_size_limit():
+    h10 = history_init(8, 10, jnp.float32)
+    s = make_cmaes(Geometry.continuous(10), 200).init(jax.random.PRNGKey(0), h10)
+    assert s.pool_X.shape == (130 * 16, 10)  # lambdas (10, 20, 40, 130), 2**4 slices
+    h100 = history_init(8, 100, jnp.float32)
+    s = make_cmaes(Geometry.continuous(100), 4096).init(jax.random.PRNGKey(0), h100)
+    assert s.pool_X.shape == (0, 100)  # a 3977-row slice leaves no room to grow
+    for bad, err in ((True, TypeError), (1.5, TypeError), (-1, ValueError), (17, ValueError)):
+        with pytest.raises(err, match="population_levels"):
+            make_cmaes(Geometry.continuous(3), 10, population_levels=bad)

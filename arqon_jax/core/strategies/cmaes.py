@@ -12,9 +12,16 @@ own slice, so it is proportional to the batch, not to ``K`` times the largest
 population; ``tell`` only reads the ``mu`` best rows of each instance (``lax.top_k``),
 not a full sort. The small per-instance updates (paths, covariance, step size) are one
 ``vmap`` over ``K``. The covariance is eigendecomposed lazily (Hansen's tutorial, 2016,
-section B.2, counted as pycma does): instance ``k`` decomposes ``C`` only every
-``max(1, ceil(1 / (10 dim (c1 + cmu))))`` generations, behind a ``lax.cond``, and samples
-from the last ``B`` and ``D`` in between.
+section B.2, with the gap of his reference implementation purecma): instance ``k``
+decomposes ``C`` once more than ``0.5 / (dim (c1 + cmu))`` generations have passed,
+behind a ``lax.cond``, and samples from the last ``B`` and ``D`` in between.
+
+Populations grow as in IPOP-CMA-ES (Auger and Hansen 2005): the largest instance's
+generation may span ``2**l`` batches (a population of ``2**l`` slices, pooled before one
+update), and each of its global restarts doubles it; a local restart (BIPOP's small
+regime) starts it again from one slice. The side-by-side sizes cover the small
+populations at once, the pooled one the large populations that multimodal functions
+need, in generations instead of batch rows.
 
 Everything is in the unit cube: samples are reflected into ``[0, 1]`` (periodic
 dimensions wrap) and the update uses the *repaired* points, the step of a repaired
@@ -55,6 +62,14 @@ SEPARABLE_ABOVE = 100
 #: bound the history rows the strategy reads (``strategies.history_rows``).
 MAX_INSTANCES = 4
 RESTART_TOP = 10
+#: Default bounds on the largest instance's population growth (IPOP): at most
+#: ``2**MAX_LEVELS`` times its slice, and a pool of at most ``POOL_ELEMENTS`` numbers
+#: (512 KiB in float64): a host-path state crosses the ``jit`` boundary every batch and
+#: goes into every checkpoint. With the host path's default batch of 200 (budget
+#: 10^4 dim) that allows 16 slices up to 20-D, 8 in 30-D and 40-D, 4 in 100-D; wide
+#: device batches are large populations already.
+MAX_LEVELS = 4
+POOL_ELEMENTS = 2 ** 16
 
 
 class CMAState(NamedTuple):
@@ -78,6 +93,15 @@ class CMAState(NamedTuple):
         best_y: scalar, best value told to this strategy (``+inf`` before any).
         eig_age: ``(K,)`` int32 generations since ``B`` and ``D`` were last computed
             from ``C`` (lazy eigendecomposition).
+        level: int32 scalar, the largest instance's population level ``l``: its
+            generation spans ``2**l`` batches (population ``lambda_{K-1} 2**l``).
+        large_level: int32 scalar, the level of its last global restart (IPOP's
+            doubling continues from it after a local restart).
+        pool_X: ``(R, dim)`` the current generation's rows of the largest instance
+            when it spans several batches (``R = lambda_{K-1} 2**L``; 0 rows when
+            ``L = 0``).
+        pool_y: ``(R,)`` their values (``+inf`` for failed or invalid rows).
+        pool_n: int32 scalar, rows of the current generation in the pool.
     """
 
     mean: jax.Array
@@ -95,6 +119,11 @@ class CMAState(NamedTuple):
     generation: jax.Array
     best_y: jax.Array
     eig_age: jax.Array
+    level: jax.Array
+    large_level: jax.Array
+    pool_X: jax.Array
+    pool_y: jax.Array
+    pool_n: jax.Array
 
 
 def default_lambda(dim: int) -> int:
@@ -183,6 +212,7 @@ def make_cmaes(
     tol_fun: float = 1e-12,
     local_restart_prob: float = 0.5,
     restart_top: int = RESTART_TOP,
+    population_levels: int | None = None,
 ) -> Strategy:
     """A portfolio of ``K`` CMA-ES instances sharing one batch.
 
@@ -207,15 +237,29 @@ def make_cmaes(
             ``restart_top`` best stored points with step ``sigma0 * 10**(-2u)``
             (BIPOP's local regime) instead of a uniform point with ``sigma0``.
         restart_top: Number of best stored points a local restart picks from.
+        population_levels: How often the largest instance may double its population
+            (IPOP, Auger and Hansen 2005): ``L``, so that its population ranges over
+            ``lambda_{K-1} 2**l`` for ``l = 0 .. L``. A population of ``2**l``
+            slices is gathered over ``2**l`` batches, all sampled from the same
+            distribution, before one update: a larger population costs generations,
+            not a larger batch, so nothing recompiles and no row is wasted. Each
+            global restart of that instance doubles it (up to ``2**L``); a local
+            restart (BIPOP's small regime, Hansen 2009) starts it again from one
+            slice, and the next global restart continues the doubling. Default:
+            the largest ``L <= MAX_LEVELS`` whose pool holds at most
+            ``POOL_ELEMENTS`` numbers (``L = 4`` for the host path's default batches
+            in 10-D and 20-D, 0 at batch 4096); 0 turns growth off.
 
     Returns:
         A :class:`Strategy` named ``"cmaes"``; its state is a :class:`CMAState`.
 
     Memory: ``K`` instances (at most ``max_instances``) of ``dim x dim`` covariance,
-    eigenvectors and paths, ``O(K dim^2)`` (``O(K dim)`` separable); an ``ask`` adds
-    the ``(batch, dim)`` samples. Time per generation: ``O(batch dim^2)`` for sampling
-    and the rank-mu update (``O(batch dim)`` separable), plus ``O(dim^3)`` for each
-    instance whose lazy eigendecomposition is due.
+    eigenvectors and paths, ``O(K dim^2)`` (``O(K dim)`` separable), and the pool of
+    ``lambda_{K-1} 2**L`` rows; an ``ask`` adds the ``(batch, dim)`` samples. Time per
+    batch: ``O(batch dim^2)`` for sampling and the rank-mu update (``O(batch dim)``
+    separable), plus ``O(dim^3)`` for each instance whose lazy eigendecomposition is
+    due; a pooled generation's update reads ``O(lambda_{K-1} 2**l dim^2)`` once per
+    ``2**l`` batches.
     """
     n = geometry.dim
     if separable is None:
@@ -235,14 +279,49 @@ def make_cmaes(
     stag = np.array([stagnation_gens if stagnation_gens is not None else 3 * p["flat_gens"]
                      for p in ps_], np.int32)
     eig_gap = np.array([p["eig_gap"] for p in ps_], np.int32)
+
+    # The largest instance's population levels (IPOP): parameters per level, indexed
+    # by the traced level, so that growing the population recompiles nothing.
+    big, lam_b = K - 1, lams[-1]
+    if population_levels is None:
+        L = 0
+        while L < MAX_LEVELS and lam_b * 2 ** (L + 1) * n <= POOL_ELEMENTS:
+            L += 1
+    else:
+        if isinstance(population_levels, bool) or not isinstance(population_levels, (int, np.integer)):
+            raise TypeError(f"population_levels: expected an int, got {type(population_levels).__name__}")
+        L = int(population_levels)
+        if not 0 <= L <= 16:
+            raise ValueError(f"population_levels: expected 0 <= population_levels <= 16, got {L}")
+    lev = [_params(n, lam_b * 2 ** l, separable) for l in range(L + 1)]
+    pool_rows = lam_b * 2 ** L if L else 0
+    pool_top = min(pool_rows, max(lev[-1]["mu"], lev[-1]["flat"] + 1)) if L else 0
+    level_w = np.zeros((L + 1, pool_top))
+    for l, p in enumerate(lev if L else ()):
+        level_w[l, : p["mu"]] = p["w"]
+    level_cols = {name: np.array([p[name] for p in lev], np.float64)
+                  for name in ("mueff", "cc", "cs", "c1", "cmu", "damps")}
+    level_ints = {"mu": np.array([p["mu"] for p in lev], np.int32),
+                  "flat": np.array([p["flat"] for p in lev], np.int32),
+                  "eig_gap": np.array([p["eig_gap"] for p in lev], np.int32),
+                  "flat_gens": np.array([p["flat_gens"] for p in lev], np.int32),
+                  "stag": np.array([stagnation_gens if stagnation_gens is not None else 3 * p["flat_gens"]
+                                    for p in lev], np.int32)}
     chi_n = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
     clip_len = math.sqrt(n) + 2 * n / (n + 2)
     periodic = np.asarray(geometry.periodic, bool)
 
-    def consts(dtype):
+    def consts(dtype, level):
+        """Per-instance constants, the largest instance's at its population ``level``."""
         c = {name: jnp.asarray(v, dtype) for name, v in cols.items()}
         c["stag"] = jnp.asarray(stag)
         c["flat_gens"] = jnp.asarray(flat_gens)
+        c["eig_gap"] = jnp.asarray(eig_gap)
+        if L:
+            for name, v in level_cols.items():
+                c[name] = c[name].at[big].set(jnp.asarray(v, dtype)[level])
+            for name in ("stag", "flat_gens", "eig_gap"):
+                c[name] = c[name].at[big].set(jnp.asarray(level_ints[name])[level])
         return c
 
     def _tol_x(dtype):
@@ -291,6 +370,11 @@ def make_cmaes(
             generation=jnp.zeros((), jnp.int32),
             best_y=jnp.asarray(jnp.inf, dtype),
             eig_age=zk,
+            level=jnp.zeros((), jnp.int32),
+            large_level=jnp.zeros((), jnp.int32),
+            pool_X=jnp.zeros((pool_rows, n), dtype),
+            pool_y=jnp.full((pool_rows,), jnp.inf, dtype),
+            pool_n=jnp.zeros((), jnp.int32),
         )
 
     def ask(state: CMAState, key, history: History):
@@ -306,17 +390,18 @@ def make_cmaes(
         X = parts[0] if K == 1 else jnp.concatenate(parts)
         return reflect(geometry, X), state
 
-    def _select(X, y, valid, mean, sigma, B, D, k):
-        """Instance ``k``'s weighted sums over its ``m_k`` best rows (static slice)."""
-        s0, lam, m, p = starts[k], lams[k], top_m[k], ps_[k]
+    def _sums(rows, key_, m, w, mu, flat, mueff0, mean, sigma, B, D):
+        """Weighted sums over the ``m`` best of ``rows`` by ``key_`` (``+inf``: left out).
+
+        ``w`` holds the ``m`` rank weights (zero beyond ``mu``); ``mu``, ``flat`` and
+        ``mueff0`` may be traced (the pooled population's level picks them).
+        """
         dtype = mean.dtype
-        yk = y[s0:s0 + lam]
-        key_ = jnp.where(valid[s0:s0 + lam] & jnp.isfinite(yk), yk, jnp.inf)
         neg, idx = jax.lax.top_k(-key_, m)  # ascending values, ties by row (stable)
         ys = -neg
         ok = jnp.isfinite(ys)
         # Steps of the repaired points, shortened to a typical Mahalanobis length.
-        Y = wrap_diff(geometry, X[s0 + idx], mean[None, :]) / sigma
+        Y = wrap_diff(geometry, rows[idx], mean[None, :]) / sigma
         Y = jnp.where(ok[:, None], Y, 0.0)
         Z = Y / D if separable else (Y @ B) / D  # C^{-1/2} y in the eigenbasis
         zn = jnp.sqrt(jnp.sum(Z * Z, axis=1))
@@ -324,17 +409,30 @@ def make_cmaes(
         Y = Y * scale[:, None]
         Z = Z * scale[:, None]
         # Rank weights, zero for failed/invalid rows, renormalized.
-        w = np.zeros(m)
-        w[: p["mu"]] = p["w"]
         ws = jnp.where(ok, jnp.asarray(w, dtype), 0.0)
         wsum = jnp.sum(ws)
         any_ok = wsum > 0
         ws = ws / jnp.where(any_ok, wsum, 1.0)
-        mueff = jnp.where(any_ok, 1.0 / jnp.maximum(jnp.sum(ws * ws), 1e-30), p["mueff"]).astype(dtype)
+        mueff = jnp.where(any_ok, 1.0 / jnp.maximum(jnp.sum(ws * ws), 1e-30), mueff0).astype(dtype)
         rank_mu = ws @ (Y * Y) if separable else (Y.T * ws) @ Y
-        fl = p["flat"]
-        flat_f = jnp.asarray(fl > 0) & jnp.isfinite(ys[fl]) & (ys[0] == ys[fl])
-        return ws @ Y, ws @ Z, rank_mu, mueff, any_ok, flat_f, ys[0], ys[p["mu"] - 1] - ys[0]
+        flat_f = jnp.asarray(flat > 0) & jnp.isfinite(ys[flat]) & (ys[0] == ys[flat])
+        return ws @ Y, ws @ Z, rank_mu, mueff, any_ok, flat_f, ys[0], ys[mu - 1] - ys[0]
+
+    def _select(X, y, valid, mean, sigma, B, D, k):
+        """Instance ``k``'s weighted sums over its ``m_k`` best rows of the batch (static slice)."""
+        s0, lam, m, p = starts[k], lams[k], top_m[k], ps_[k]
+        yk = y[s0:s0 + lam]
+        key_ = jnp.where(valid[s0:s0 + lam] & jnp.isfinite(yk), yk, jnp.inf)
+        w = np.zeros(m)
+        w[: p["mu"]] = p["w"]
+        return _sums(X[s0:s0 + lam], key_, m, w, p["mu"], p["flat"], p["mueff"], mean, sigma, B, D)
+
+    def _select_pool(pool_X, pool_y, pool_n, level, mean, sigma, B, D):
+        """The largest instance's sums over its pooled generation (``level > 0``)."""
+        key_ = jnp.where(jnp.arange(pool_rows) < pool_n, pool_y, jnp.inf)
+        t = {name: jnp.asarray(v)[level] for name, v in level_ints.items()}
+        return _sums(pool_X, key_, pool_top, jnp.asarray(level_w, mean.dtype)[level], t["mu"], t["flat"],
+                     jnp.asarray(level_cols["mueff"], mean.dtype)[level], mean, sigma, B, D)
 
     def _update_one(mean, sigma, C, ps, pc, gen, B, yw, zw, rank_mu, mueff, any_ok, flat_f,
                     cc, cs, c1, cmu, damps):
@@ -373,18 +471,40 @@ def make_cmaes(
 
     def tell(state: CMAState, key, X, y, valid, history: History) -> CMAState:
         dtype = state.mean.dtype
-        c = consts(dtype)
+        c = consts(dtype, state.level)
         X = X.astype(dtype)
         y = jnp.where(jnp.isfinite(y), jnp.asarray(y, dtype), jnp.inf)
         valid = jnp.asarray(valid, bool)
         sums = [_select(X, y, valid, state.mean[k], state.sigma[k], state.B[k], state.D[k], k) for k in range(K)]
+        pool_X, pool_y, pool_n = state.pool_X, state.pool_y, state.pool_n
+        complete = jnp.ones((K,), bool)
+        if L:
+            # The largest instance's rows join its pooled generation; at level 0 the
+            # pool holds one slice and its update is the plain one above.
+            s0 = starts[big]
+            yb = jnp.where(valid[s0:] & jnp.isfinite(y[s0:]), y[s0:], jnp.inf)
+            pool_X = jax.lax.dynamic_update_slice(pool_X, X[s0:], (pool_n, jnp.zeros((), pool_n.dtype)))
+            pool_y = jax.lax.dynamic_update_slice(pool_y, yb, (pool_n,))
+            pool_n = pool_n + lam_b
+            done = pool_n >= lam_b * 2 ** state.level
+            m_b, s_b, B_b, D_b = state.mean[big], state.sigma[big], state.B[big], state.D[big]
+            sums[big] = jax.lax.cond(
+                done & (state.level > 0),
+                lambda: _select_pool(pool_X, pool_y, pool_n, state.level, m_b, s_b, B_b, D_b),
+                lambda: sums[big])
+            complete = complete.at[big].set(done)
+            pool_n = jnp.where(done, 0, pool_n)
         yw, zw, rank_mu, mueff, any_ok, flat_f, gen_best, gen_range = (jnp.stack(v) for v in zip(*sums))
+        best_y = jnp.minimum(state.best_y, jnp.min(gen_best))
+        # An instance whose generation is not complete keeps its state.
+        any_ok = any_ok & complete
+        gen_best = jnp.where(complete, gen_best, jnp.inf)
         mean, sigma, C, ps, pc = jax.vmap(_update_one)(
             state.mean, state.sigma, state.C, state.ps, state.pc, state.gen, state.B, yw, zw, rank_mu, mueff,
             any_ok, flat_f, c["cc"], c["cs"], c["c1"], c["cmu"], c["damps"])
         # Lazy eigendecomposition: instance k decomposes its updated C only when due.
         eig_age = state.eig_age + any_ok.astype(jnp.int32)
-        due = any_ok & (eig_age >= jnp.asarray(eig_gap))
+        due = any_ok & (eig_age >= c["eig_gap"])
         if separable:  # the "decomposition" is a square root: never stale
             B, D = state.B, jnp.sqrt(C)
             due = jnp.ones((K,), bool)
@@ -393,13 +513,12 @@ def make_cmaes(
                   for k in range(K)]
             B, D = jnp.stack([b for b, _ in BD]), jnp.stack([d for _, d in BD])
         eig_age = jnp.where(due, 0, eig_age)
-        gen = state.gen + 1
+        gen = state.gen + complete.astype(jnp.int32)
         thresh = jnp.where(jnp.isfinite(state.best),
                            state.best - 1e-12 * jnp.abs(state.best), jnp.inf)
         improved = gen_best < thresh
         best = jnp.minimum(state.best, gen_best)
         best_gen = jnp.where(improved, gen, state.best_gen)
-        best_y = jnp.minimum(state.best_y, jnp.min(gen_best))
 
         # Restart tests (on the last decomposition's D, as the sampling).
         spread = sigma * jnp.max(D, axis=1)
@@ -410,7 +529,7 @@ def make_cmaes(
         # TolFun: no new best and a flat population; or no new best for much longer.
         flat = (idle > c["flat_gens"]) & (gen_range <= tol_fun * (1 + jnp.abs(best)))
         stagnant = flat | (idle > c["stag"])
-        restart = stagnant | (spread < _tol_x(dtype)) | (cond > max_condition) | ~finite
+        restart = complete & (stagnant | (spread < _tol_x(dtype)) | (cond > max_condition) | ~finite)
 
         k_pick, k_loc, k_u, k_s = jax.random.split(key, 4)
         points, have = _pick_points(k_pick, history, K, restart_top)
@@ -424,6 +543,11 @@ def make_cmaes(
         rv = rs[:, None]
         rm = rs[:, None, None] if not separable else rv
         restarts = state.restarts + rs.astype(jnp.int32)
+        # IPOP / BIPOP: a global restart of the largest instance doubles its population
+        # (from the last global restart's), a local one starts it again from one slice.
+        glob = rs[big] & ~local[big]
+        large_level = jnp.where(glob, jnp.minimum(state.large_level + 1, L), state.large_level)
+        level = jnp.where(rs[big], jnp.where(local[big], 0, large_level), state.level)
         return CMAState(
             mean=jnp.where(rv, r_mean, mean),
             sigma=jnp.where(rs, r_sigma, sigma),
@@ -440,6 +564,11 @@ def make_cmaes(
             generation=state.generation + 1,
             best_y=best_y,
             eig_age=jnp.where(rs, 0, eig_age),
+            level=level.astype(jnp.int32),
+            large_level=large_level.astype(jnp.int32),
+            pool_X=pool_X,
+            pool_y=pool_y,
+            pool_n=pool_n,
         )
 
     return Strategy("cmaes", init, ask, tell, whole_batch=True)
