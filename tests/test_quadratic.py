@@ -11,7 +11,10 @@ import arqon_jax
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.core.strategies import make_strategy
 from arqon_jax.core.strategies.base import Geometry
-from arqon_jax.core.strategies.quadratic import MAX_DIM, admissible, make_quadratic_step, n_coefficients, schedule
+from arqon_jax.core.strategies.quadratic import (
+    EXPAND, MAX_DIM, RADIUS0, RADIUS_MAX, RADIUS_MIN, SHRINK, admissible, make_quadratic_rows, make_quadratic_step,
+    n_coefficients, schedule,
+)
 
 DIM = 3
 # A rotated, scaled quadratic with its minimum inside the cube.
@@ -92,7 +95,9 @@ def test_schedule_is_off_where_a_quadratic_does_not_apply():
 def test_strategies_put_the_step_in_their_last_rows(name):
     geo = Geometry.continuous(DIM)
     h = _history(2 * n_coefficients(DIM))
-    xq, _ = jax.jit(make_quadratic_step(geo, 64, 3))(h)
+    # TPE's step starts inside its trust region; the GP's keeps the spread-based cap only.
+    radius = jnp.float32(RADIUS0) if name == "tpe" else None
+    xq, _ = jax.jit(make_quadratic_step(geo, 64, 3))(h, radius)
     s = make_strategy(name, geo, 10, 64, jnp.float32)
     X, _ = jax.jit(s.ask)(s.init(jax.random.PRNGKey(0), h), jax.random.PRNGKey(1), h)
     np.testing.assert_allclose(np.asarray(X[7:]), np.asarray(xq), atol=1e-6)
@@ -106,7 +111,7 @@ def test_strategies_put_the_step_in_their_last_rows(name):
 def test_one_point_asks_take_the_step_every_third_ask():
     geo = Geometry.continuous(DIM)
     h = _history(2 * n_coefficients(DIM))
-    xq, _ = jax.jit(make_quadratic_step(geo, 64, 1))(h)
+    xq, _ = jax.jit(make_quadratic_step(geo, 64, 1))(h, jnp.float32(RADIUS0))
     s = make_strategy("tpe", geo, 1, 64, jnp.float32)
     ask = jax.jit(s.ask)
     st = s.init(jax.random.PRNGKey(0), h)
@@ -199,3 +204,51 @@ def test_step_survives_values_whose_squares_overflow_float32():
         xq, ok = step(_stored(X, scale * quad(X)))
         assert bool(ok)
         np.testing.assert_allclose(np.asarray(xq[0]), X_MIN, atol=2e-3)
+
+
+def test_trust_region_caps_the_newton_step():
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    step = jax.jit(make_quadratic_step(geo, 64, 1))
+    free, _ = step(h)
+    far = float(np.linalg.norm(np.asarray(free[0]) - np.asarray(h.X[0])))
+    for radius in (far / 4, far / 40):
+        x, ok = step(h, jnp.float32(radius))
+        d = np.asarray(x[0]) - np.asarray(h.X[0])
+        assert bool(ok)
+        np.testing.assert_allclose(np.linalg.norm(d), radius, rtol=1e-4)
+        # Same direction: the cap shortens the step, it does not turn it.
+        np.testing.assert_allclose(d / np.linalg.norm(d), (np.asarray(free[0]) - np.asarray(h.X[0])) / far, atol=1e-4)
+
+
+def test_trust_region_grows_after_a_new_best_and_shrinks_otherwise():
+    geo = Geometry.continuous(DIM)
+    q = make_quadratic_rows(geo, 64, 10, 0.3)
+    qs = q.init(jnp.float32)._replace(ref=jnp.float32(1.0), used=jnp.array([True, True, False]))
+    y = jnp.full((10,), 5.0)
+    valid = jnp.ones((10,), bool)
+    # A step row below the reference value: x EXPAND; a TPE row below it does not count.
+    assert float(q.tell(qs, y.at[8].set(0.5), valid).radius) == pytest.approx(RADIUS0 * EXPAND)
+    assert float(q.tell(qs, y.at[3].set(0.5).at[9].set(0.5), valid).radius) == pytest.approx(RADIUS0 * SHRINK)
+    # A step row whose value is not valid, or NaN, is no success.
+    assert float(q.tell(qs, y.at[7].set(0.5), valid.at[7].set(False)).radius) == pytest.approx(RADIUS0 * SHRINK)
+    assert float(q.tell(qs, y.at[7].set(jnp.nan), valid).radius) == pytest.approx(RADIUS0 * SHRINK)
+    # No step rows in the batch: unchanged; and the radius stays within its bounds.
+    assert float(q.tell(qs._replace(used=jnp.zeros(3, bool)), y, valid).radius) == pytest.approx(RADIUS0)
+    assert float(q.tell(qs._replace(radius=jnp.float32(RADIUS_MAX)), y.at[7].set(0.0), valid).radius) == RADIUS_MAX
+    assert float(q.tell(qs._replace(radius=jnp.float32(RADIUS_MIN)), y, valid).radius) == pytest.approx(RADIUS_MIN)
+    # Without a trust region nothing changes.
+    off = make_quadratic_rows(geo, 64, 10, 0.3, trust_region=False)
+    assert float(off.tell(qs, y.at[8].set(0.5), valid).radius) == pytest.approx(RADIUS0)
+
+
+def test_tpe_carries_its_trust_region_through_ask_and_tell():
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    s = make_strategy("tpe", geo, 10, 64, jnp.float32)
+    st = s.init(jax.random.PRNGKey(0), h)
+    X, st = jax.jit(s.ask)(st, jax.random.PRNGKey(1), h)
+    assert bool(np.all(np.asarray(st.quad.used))) and float(st.quad.ref) == float(h.y[0])
+    better = jnp.full((10,), 1e9).at[9].set(float(h.y[0]) - 1.0)
+    st2 = jax.jit(s.tell)(st, jax.random.PRNGKey(2), X, better, jnp.ones(10, bool), h)
+    assert float(st2.quad.radius) == pytest.approx(RADIUS0 * EXPAND)

@@ -190,7 +190,9 @@ def make_gp(
     levels = np.asarray(geometry.levels, np.float64)
     is_disc = levels > 0
     any_disc = bool(is_disc.any())
-    quadratic_rows = make_quadratic_rows(geometry, n, batch_size, quadratic)
+    # The GP's own trust region bounds its candidates; its quadratic rows keep the
+    # spread-based cap only (the step's trust region was measured with TPE).
+    quadratic_rows = make_quadratic_rows(geometry, n, batch_size, quadratic, trust_region=False)
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
     n_local = int(round(local_share * m))
     p_perturb = min(1.0, 20.0 / dim)
@@ -288,7 +290,7 @@ def make_gp(
         n_c = cand.shape[0]
         carry0 = (var, z_best, jnp.zeros((n_c, batch_size), dt), jnp.zeros((n_c,), bool))
         _, X = jax.lax.scan(pick, carry0, jnp.arange(batch_size))
-        X = quadratic_rows(X, history, state.steps)
+        X, _ = quadratic_rows.rows(X, history, state.steps, quadratic_rows.init(X.dtype))
         return X, state._replace(theta=theta, steps=state.steps + 1)
 
     def tell(state: GPState, key, X, y, valid, history: History):
