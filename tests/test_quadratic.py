@@ -108,18 +108,23 @@ def test_strategies_put_the_step_in_their_last_rows(name):
     assert np.min(np.abs(np.asarray(X0[7:])[:, None, :] - np.asarray(xq)[None]).max(-1)) > 1e-4
 
 
-def test_one_point_asks_take_the_step_every_third_ask():
+def test_one_point_asks_take_the_step_every_third_ask_alternating_trust_region_and_free():
     geo = Geometry.continuous(DIM)
     h = _history(2 * n_coefficients(DIM))
-    xq, _ = jax.jit(make_quadratic_step(geo, 64, 1))(h, jnp.float32(RADIUS0))
+    step = jax.jit(make_quadratic_step(geo, 64, 1))
+    inside, _ = step(h, jnp.float32(RADIUS0))
+    free, _ = step(h, jnp.float32(RADIUS0), True)
+    assert np.abs(np.asarray(inside) - np.asarray(free)).max() > 1e-3
     s = make_strategy("tpe", geo, 1, 64, jnp.float32)
     ask = jax.jit(s.ask)
     st = s.init(jax.random.PRNGKey(0), h)
     hits = []
-    for i in range(6):
+    for i in range(12):
         X, st = ask(st, jax.random.PRNGKey(i), h)
-        hits.append(bool(np.allclose(np.asarray(X[0]), np.asarray(xq[0]), atol=1e-6)))
-    assert hits == [False, False, True, False, False, True]
+        hits.append("inside" if np.allclose(np.asarray(X[0]), np.asarray(inside[0]), atol=1e-6)
+                    else "free" if np.allclose(np.asarray(X[0]), np.asarray(free[0]), atol=1e-6) else "tpe")
+    # Every third ask is a step; the steps alternate between the trust region and free.
+    assert hits == ["tpe", "tpe", "inside", "tpe", "tpe", "free"] * 2
 
 
 def test_default_minimize_solves_a_shifted_5d_sphere_in_100_evaluations():
@@ -252,3 +257,16 @@ def test_tpe_carries_its_trust_region_through_ask_and_tell():
     better = jnp.full((10,), 1e9).at[9].set(float(h.y[0]) - 1.0)
     st2 = jax.jit(s.tell)(st, jax.random.PRNGKey(2), X, better, jnp.ones(10, bool), h)
     assert float(st2.quad.radius) == pytest.approx(RADIUS0 * EXPAND)
+
+
+def test_three_step_rows_are_two_inside_the_trust_region_and_one_free():
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    step = jax.jit(make_quadratic_step(geo, 64, 3))
+    free, _ = step(h)
+    full = np.asarray(free[0]) - np.asarray(h.X[0])
+    radius = float(np.linalg.norm(full)) / 10
+    x, _ = step(h, jnp.float32(radius))
+    d = np.asarray(x) - np.asarray(h.X[0])
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1)[:2], [radius, radius / 2], rtol=1e-4)
+    np.testing.assert_allclose(d[2], full, atol=1e-6)
