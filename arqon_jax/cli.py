@@ -501,7 +501,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
               + f" (refresh the index with: python {BENCH_DIR.relative_to(REPO_ROOT) / 'make_readme.py'})",
               file=sys.stderr)
     if rc:
-        print(f"{PROG} bench: error: {name} exited with status {rc}", file=sys.stderr)
+        print(f"{PROG} bench: error: {name} exited with status {rc} (the benchmarks' peers, Optuna, "
+              "Nevergrad, Ray Tune, scikit-learn, come with: pip install -e \".[bench]\")", file=sys.stderr)
     return rc
 
 

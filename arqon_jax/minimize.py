@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .host.config import seed_key
+from .host.config import check_key, seed_key
 from .host.device import build_device_runner
 from .host.evaluate import RecordingEvaluator, pool_objective
 from .host.objective import check_device_objective, traceable
@@ -253,6 +253,10 @@ def minimize(
         raise ValueError(f"batch_size: expected an integer in [1, budget={budget}], got {batch_size}")
     if key is None:
         key = seed_key(seed)
+    else:
+        key = check_key(key)
+    if not isinstance(vectorized, (bool, np.bool_)):
+        raise TypeError(f"vectorized: expected a bool, got {vectorized!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback: expected a callable")
     if jit not in (None, True, False):

@@ -350,3 +350,8 @@ def test_default_population_levels_follow_the_pool_size_limit():
     for bad, err in ((True, TypeError), (1.5, TypeError), (-1, ValueError), (17, ValueError)):
         with pytest.raises(err, match="population_levels"):
             make_cmaes(Geometry.continuous(3), 10, population_levels=bad)
+    # An explicit level is bounded by the pool's memory: 130 rows x 10 dims x 2**13 fits
+    # 2**24 numbers, 2**14 does not.
+    assert make_cmaes(Geometry.continuous(10), 200, population_levels=13) is not None
+    with pytest.raises(ValueError, match="population_levels: 14 needs a pool.*largest that fits is 13"):
+        make_cmaes(Geometry.continuous(10), 200, population_levels=14)

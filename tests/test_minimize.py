@@ -221,6 +221,30 @@ def test_all_failures_give_unsuccessful_result():
     assert not r.success and r.status == 2 and r.fun == math.inf and r.n_failed == 20
 
 
+def test_failed_polish_evaluations_count_as_failures():
+    # Each value_and_grad of the gradient polish counts 2 evaluations: when it fails,
+    # both are failures, so an f that always fails has n_failed == nfev (and the
+    # all-failed warning), also at budgets that leave room for the polish.
+    with pytest.warns(UserWarning, match="every evaluation returned NaN"):
+        r = aj.minimize(lambda x: jnp.full((x.shape[0],), jnp.nan), BOUNDS2, budget=2000)
+    assert r.info["polish"]["evaluations"] > 0
+    assert r.nfev == r.n_failed == 2000
+
+
+@pytest.mark.parametrize("f, kw, match", [
+    (lambda x: None, dict(jit=False), "missing return"),
+    (lambda x: np.asarray(x)[:, 0] > 0, dict(jit=False), "booleans"),
+    (lambda x: x[:, 0] > 0, {}, "booleans"),
+    (lambda x: bool(x[0] > 0), dict(vectorized=False), "booleans"),
+    (lambda x: np.array(["1.0"] * len(x)), dict(jit=False), "strings"),
+], ids=["none-batch", "bools-host", "bools-device", "bool-point", "strings"])
+def test_outputs_that_are_not_numbers_are_refused(f, kw, match):
+    # numpy would read True as 1.0 and "1.0" as 1.0; Tune and ask/tell refuse them too.
+    with pytest.raises(TypeError, match=match) as err:
+        aj.minimize(f, BOUNDS2, budget=20, **kw)
+    assert "vectorized=False" not in str(err.value)
+
+
 def test_none_values_count_as_failures_per_point():
     r = aj.minimize(lambda x: None if x[0] < 0 else float(np.sum(x**2)), BOUNDS2, budget=30, batch_size=10,
                     vectorized=False, seed=0)
@@ -468,3 +492,23 @@ def test_wrong_output_shape_and_type():
         aj.minimize(lambda x: ["a"] * len(x), BOUNDS2, budget=10, jit=False)
     with pytest.raises(TypeError, match="jit=True"):
         aj.minimize(lambda x: np.asarray(x).sum(axis=1) + float(np.asarray(x)[0, 0]), BOUNDS2, budget=10, jit=True)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(key=5), "key: expected a JAX PRNG key"),
+    (dict(key=np.zeros(2)), "key: expected a JAX PRNG key"),
+    (dict(key=jax.random.split(jax.random.PRNGKey(0), 2)), "key: expected a JAX PRNG key"),
+    (dict(vectorized="False"), "vectorized: expected a bool"),
+    (dict(vectorized=None), "vectorized: expected a bool"),
+])
+def test_key_and_vectorized_are_checked(kw, match):
+    with pytest.raises(TypeError, match=match):
+        aj.minimize(lambda x: jnp.sum(x**2, 1), BOUNDS2, budget=20, **kw)
+
+
+def test_raw_and_typed_keys_are_accepted():
+    f = lambda x: jnp.sum(x**2, 1)  # noqa: E731
+    raw = aj.minimize(f, BOUNDS2, budget=20, key=jax.random.PRNGKey(3))
+    host_raw = aj.minimize(f, BOUNDS2, budget=20, key=np.asarray(jax.random.PRNGKey(3)))
+    assert raw.fun == host_raw.fun and np.array_equal(raw.x, host_raw.x)
+    assert math.isfinite(aj.minimize(f, BOUNDS2, budget=20, key=jax.random.key(3)).fun)

@@ -47,6 +47,25 @@ def check_seed(seed: Any, where: str = "seed") -> int:
     return seed
 
 
+def check_key(key: Any, where: str = "key") -> jax.Array:
+    """A user's PRNG key: a typed key (``jax.random.key(s)``, shape ``()``) or a raw one
+    (``jax.random.PRNGKey(s)``: uint32 ``(2,)``).
+
+    Raises:
+        TypeError: For anything else, naming ``where``.
+    """
+    dtype = getattr(key, "dtype", None)
+    shape = tuple(getattr(key, "shape", (None,)))
+    if dtype is not None and not isinstance(key, (str, bytes)):
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            if shape == ():
+                return key
+        elif np.dtype(dtype) == np.uint32 and shape == (2,):
+            return jax.numpy.asarray(key)
+    raise TypeError(f"{where}: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), "
+                    f"got {type(key).__name__} {key!r}"[:300])
+
+
 def seed_key(seed: Any, where: str = "seed") -> jax.Array:
     """A PRNG key from a seed in ``[0, 2**64)``; all 64 bits count.
 

@@ -57,11 +57,16 @@ def as_values(y: Any, n: int, where: str) -> np.ndarray:
     """Objective output to a float64 ``(n,)`` array; None counts as a failure (NaN).
 
     Raises:
-        TypeError: For non-numeric or complex output.
+        TypeError: For non-numeric, boolean or complex output, or None for the whole
+            batch.
         ValueError: For output of the wrong shape.
     """
+    if y is None:
+        raise TypeError(f"{where}: returned None instead of {n} values, one per row of the batch "
+                        "(a missing return statement?)")
     if isinstance(y, Mapping) or isinstance(y, (str, bytes)):
         raise TypeError(f"{where}: must return numbers, got {type(y).__name__}")
+    _refuse_kind(y, where)
     _refuse_complex(y, where)
     try:
         arr = np.asarray(y, dtype=np.float64)
@@ -76,17 +81,28 @@ def as_values(y: Any, n: int, where: str) -> np.ndarray:
     return arr
 
 
+def _refuse_kind(y: Any, where: str) -> None:
+    """Booleans and strings are not objective values, though numpy would convert them
+    (True -> 1.0, "1.0" -> 1.0): the same refusal as for told values (Tune, ask/tell)."""
+    kind = getattr(getattr(y, "dtype", None), "kind", None)
+    if isinstance(y, (bool, np.bool_)) or kind == "b":
+        raise TypeError(f"{where}: returned booleans; return numbers (e.g. y.astype(float))")
+    if kind in ("U", "S"):
+        raise TypeError(f"{where}: returned strings (dtype {y.dtype}); return numbers")
+
+
 def scalar(v: Any, where: str) -> float:
     """One objective value as a float; None is a failure (NaN).
 
     Raises:
-        TypeError: For non-numeric or complex values.
+        TypeError: For non-numeric, boolean or complex values.
         ValueError: For more than one value.
     """
     if v is None:
         return math.nan
     if isinstance(v, (str, bytes, Mapping)):
         raise TypeError(f"{where}: must return a number, got {type(v).__name__} {v!r}")
+    _refuse_kind(v, where)
     _refuse_complex(v, where)
     try:
         arr = np.asarray(v, dtype=np.float64)

@@ -85,7 +85,9 @@ def check_device_objective(f: Callable, space: Space, out: Any, batch: int, dtyp
     """
     shape = getattr(out, "shape", None)
     dtype = getattr(out, "dtype", None)
-    if shape is None or not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
+    if dtype is not None and jnp.issubdtype(dtype, jnp.bool_):
+        raise TypeError("f: returned booleans; return numbers (e.g. y.astype(float))")
+    if shape is None or not jnp.issubdtype(dtype, jnp.number):
         raise TypeError(f"f: must return a numeric array of shape ({batch},), got {out!r}")
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError("f: returned complex values; return real numbers (e.g. jnp.abs(z) or z.real)")

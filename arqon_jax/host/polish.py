@@ -210,9 +210,12 @@ def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> 
 
     def record(state, U, y):
         state = solver.observe(state, U, y)
-        # observe counts one evaluation per row; a value_and_grad counts ``cost``.
+        # observe counts one evaluation (and one failure) per row; a value_and_grad
+        # counts ``cost`` of each, so that n_failed == nfev when every value failed.
         h = state.history
-        return state._replace(history=h._replace(count=h.count + (cost - 1) * k))
+        bad = jnp.sum(~jnp.isfinite(y)).astype(h.n_failed.dtype)
+        return state._replace(history=h._replace(count=h.count + (cost - 1) * k,
+                                                 n_failed=h.n_failed + (cost - 1) * bad))
 
     def run(state):
         hist = state.history

@@ -210,7 +210,10 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     def other_form(values: np.ndarray) -> str:
         """Advice to pass the other ``vectorized=`` if ``f`` works on one row in that form (one more call)."""
         try:
-            check_host(call_host(f, space, values[:1], not vectorized), 1, not vectorized)
+            out = call_host(f, space, values[:1], not vectorized)
+            if out is None or (isinstance(out, list) and all(v is None for v in out)):
+                return ""  # None in either form: a missing return, not the other form
+            check_host(out, 1, not vectorized)
         except Exception:  # noqa: BLE001 - the other form fails too: the mistake is elsewhere
             return ""
         return f"; {ADVICE[not vectorized]}"

@@ -70,6 +70,8 @@ RESTART_TOP = 10
 #: device batches are large populations already.
 MAX_LEVELS = 4
 POOL_ELEMENTS = 2 ** 16
+#: Largest pool an explicit ``population_levels`` may ask for (128 MiB in float64).
+MAX_POOL_ELEMENTS = 2 ** 24
 
 
 class CMAState(NamedTuple):
@@ -293,6 +295,11 @@ def make_cmaes(
         L = int(population_levels)
         if not 0 <= L <= 16:
             raise ValueError(f"population_levels: expected 0 <= population_levels <= 16, got {L}")
+        if L and lam_b * 2 ** L * n > MAX_POOL_ELEMENTS:
+            raise ValueError(
+                f"population_levels: {L} needs a pool of {lam_b * 2 ** L} rows x {n} dimensions "
+                f"(more than {MAX_POOL_ELEMENTS} numbers); the largest that fits is "
+                f"{max(0, int(math.floor(math.log2(MAX_POOL_ELEMENTS / (lam_b * n)))))}")
     lev = [_params(n, lam_b * 2 ** l, separable) for l in range(L + 1)]
     pool_rows = lam_b * 2 ** L if L else 0
     pool_top = min(pool_rows, max(lev[-1]["mu"], lev[-1]["flat"] + 1)) if L else 0
