@@ -25,8 +25,8 @@ from ..core.probe import probe_core, probe_points
 from ..core.space import CATEGORICAL, Space, host_table
 from .jsonio import F64_MAX
 
-__all__ = ["user_args_host", "as_values", "scalar", "call_host", "point_args", "check_host", "solver_values",
-           "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator", "BatchEvaluator",
+__all__ = ["user_args_host", "as_values", "scalar", "refuse_non_numbers", "call_host", "point_args", "check_host",
+           "solver_values", "told_value", "error_text", "BadOutput", "checked", "evaluate_rows", "RecordingEvaluator", "BatchEvaluator",
            "pool_objective"]
 
 
@@ -66,7 +66,7 @@ def as_values(y: Any, n: int, where: str) -> np.ndarray:
                         "(a missing return statement?)")
     if isinstance(y, Mapping) or isinstance(y, (str, bytes)):
         raise TypeError(f"{where}: must return numbers, got {type(y).__name__}")
-    _refuse_kind(y, where)
+    refuse_non_numbers(y, where)
     _refuse_complex(y, where)
     try:
         arr = np.asarray(y, dtype=np.float64)
@@ -81,9 +81,14 @@ def as_values(y: Any, n: int, where: str) -> np.ndarray:
     return arr
 
 
-def _refuse_kind(y: Any, where: str) -> None:
+def refuse_non_numbers(y: Any, where: str) -> None:
     """Booleans and strings are not objective values, though numpy would convert them
-    (True -> 1.0, "1.0" -> 1.0): the same refusal as for told values (Tune, ask/tell)."""
+    (True -> 1.0, "1.0" -> 1.0): the same refusal as for told values (Tune, ask/tell).
+    ``y`` may be a host value or a traced output (anything with a numpy ``dtype``).
+
+    Raises:
+        TypeError: For booleans or strings, naming ``where``.
+    """
     kind = getattr(getattr(y, "dtype", None), "kind", None)
     if isinstance(y, (bool, np.bool_)) or kind == "b":
         raise TypeError(f"{where}: returned booleans; return numbers (e.g. y.astype(float))")
@@ -102,7 +107,7 @@ def scalar(v: Any, where: str) -> float:
         return math.nan
     if isinstance(v, (str, bytes, Mapping)):
         raise TypeError(f"{where}: must return a number, got {type(v).__name__} {v!r}")
-    _refuse_kind(v, where)
+    refuse_non_numbers(v, where)
     _refuse_complex(v, where)
     try:
         arr = np.asarray(v, dtype=np.float64)

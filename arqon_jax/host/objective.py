@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.space import Space
-from .evaluate import error_text
+from .evaluate import error_text, refuse_non_numbers
 
 __all__ = ["ADVICE", "traceable", "traced_output", "one_point_traces", "check_device_objective", "check_batch_form",
            "load_objective", "ObjectiveImportError", "form_mistake"]
@@ -85,8 +85,7 @@ def check_device_objective(f: Callable, space: Space, out: Any, batch: int, dtyp
     """
     shape = getattr(out, "shape", None)
     dtype = getattr(out, "dtype", None)
-    if dtype is not None and jnp.issubdtype(dtype, jnp.bool_):
-        raise TypeError("f: returned booleans; return numbers (e.g. y.astype(float))")
+    refuse_non_numbers(out, "f")
     if shape is None or not jnp.issubdtype(dtype, jnp.number):
         raise TypeError(f"f: must return a numeric array of shape ({batch},), got {out!r}")
     if jnp.issubdtype(dtype, jnp.complexfloating):

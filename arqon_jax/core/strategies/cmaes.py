@@ -437,8 +437,8 @@ def make_cmaes(
     def _select_pool(pool_X, pool_y, pool_n, level, mean, sigma, B, D):
         """The largest instance's sums over its pooled generation (``level > 0``)."""
         key_ = jnp.where(jnp.arange(pool_rows) < pool_n, pool_y, jnp.inf)
-        t = {name: jnp.asarray(v)[level] for name, v in level_ints.items()}
-        return _sums(pool_X, key_, pool_top, jnp.asarray(level_w, mean.dtype)[level], t["mu"], t["flat"],
+        mu, flat = (jnp.asarray(level_ints[name])[level] for name in ("mu", "flat"))
+        return _sums(pool_X, key_, pool_top, jnp.asarray(level_w, mean.dtype)[level], mu, flat,
                      jnp.asarray(level_cols["mueff"], mean.dtype)[level], mean, sigma, B, D)
 
     def _update_one(mean, sigma, C, ps, pc, gen, B, yw, zw, rank_mu, mueff, any_ok, flat_f,
