@@ -27,6 +27,10 @@ def _insert_by_sort(h, X, vals, status, valid, failed):
     )
 
 
+# Jitted once per shape: op-by-op dispatch made this property test the suite's slowest.
+_JIT_INSERT = jax.jit(H.history_insert)
+_JIT_INSERT_BY_SORT = jax.jit(_insert_by_sort)
+
 VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA flushes subnormals
                     st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0]))
 
@@ -39,17 +43,18 @@ VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA
                                st.randoms(use_true_random=False)), min_size=1, max_size=4),
 )
 def test_merge_insert_equals_full_sort_and_keeps_the_best(cap, batches):
+    insert, insert_by_sort = _JIT_INSERT, _JIT_INSERT_BY_SORT
     h = h_sort = H.history_init(cap, 2, jnp.float32)
     told = []
     for ys, rnd in batches:
         y = np.asarray(ys, np.float32)
         valid = np.asarray([rnd.random() < 0.8 for _ in ys])
         X = jnp.asarray(np.stack([np.arange(len(y)) + 10 * i for i in range(2)], 1), jnp.float32)
-        h = H.history_insert(h, X, jnp.asarray(y), jnp.asarray(valid))
+        h = insert(h, X, jnp.asarray(y), jnp.asarray(valid))
         vals, failed = H.sanitize(jnp.asarray(y), jnp.float32)
         vals = jnp.where(valid, vals, jnp.inf)
         status = jnp.where(valid, jnp.where(failed, H.FAILED, H.OK), H.EMPTY).astype(jnp.int32)
-        h_sort = _insert_by_sort(h_sort, X, vals, status, jnp.asarray(valid), failed)
+        h_sort = insert_by_sort(h_sort, X, vals, status, jnp.asarray(valid), failed)
         told += [v for v, ok in zip(y, valid) if ok]
         for a, b in zip(h, h_sort):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -234,9 +234,10 @@ def test_tpe_scores_in_bounded_blocks_with_the_same_proposals(monkeypatch, bound
     space = Space.from_bounds(bounds)
     solver = make_solver(space, 200, 10, method="tpe", probe_ratio=0.5)
     state = solver.init(jax.random.key(0))
+    ask, tell = jax.jit(solver.ask), jax.jit(solver.tell)
     for _ in range(12):
-        X, state = solver.ask(state)
-        state = solver.tell(state, X, jnp.sum((X - 0.3) ** 2, 1))
+        X, state = ask(state)
+        state = tell(state, X, jnp.sum((X - 0.3) ** 2, 1))
     history = state.history
     geom = Geometry.from_space(space)
     whole = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)

@@ -127,6 +127,7 @@ def test_nelder_mead_restarts_follow_the_tell_key():
     # restart centres sooner or later (they were drawn from key(0) whatever the seed).
     space = SPACES["continuous"]
     st = _strategy("nelder-mead", space, stall_limit=1)
+    ask, tell = jax.jit(st.ask), jax.jit(st.tell)
 
     def run(tell_seed):
         h = history_init(CAPACITY, space.dim, jnp.float32)
@@ -136,11 +137,11 @@ def test_nelder_mead_restarts_follow_the_tell_key():
         key = jax.random.key(tell_seed)
         out = []
         for i in range(15):
-            X, s = st.ask(s, jax.random.key(100 + i), h)
+            X, s = ask(s, jax.random.key(100 + i), h)
             y = jnp.ones(BATCH)  # flat: every simplex stalls and restarts
             h = history_insert(h, X, y + i * 0.0, jnp.ones(BATCH, bool))
             key, k = jax.random.split(key)
-            s = st.tell(s, k, X, y, jnp.ones(BATCH, bool), h)
+            s = tell(s, k, X, y, jnp.ones(BATCH, bool), h)
             out.append(np.asarray(X))
         return np.stack(out), int(s.restarts)
 
