@@ -60,13 +60,3 @@ def ray_cluster():
     if started:
         ray.shutdown()
 
-
-def pytest_collection_modifyitems(config, items):
-    """With ``pytest -n``: every test that needs Ray runs in one worker (``--dist loadgroup``).
-
-    The cluster fixture is per process; one cluster of 2 CPUs instead of one per worker
-    keeps Ray from competing with itself for the machine's cores.
-    """
-    for item in items:
-        if "ray_cluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
