@@ -194,8 +194,10 @@ def minimize(
             a reserve of at most 5% of the budget (at most 3200 evaluations) refines
             the best points with projected L-BFGS after the main loop; one
             ``value_and_grad`` at one point counts as 2 evaluations, and the budget
-            stays exact. ``info["polish"]`` reports ``evaluations``, ``before`` and
-            ``after`` (or ``skipped`` with the reason). ``False`` turns it off.
+            stays exact, except that a run whose every evaluation failed skips the
+            polish and leaves its reserve unspent (no finite point to start from).
+            ``info["polish"]`` reports ``evaluations``, ``before`` and ``after`` (or
+            ``skipped`` with the reason). ``False`` turns it off.
         errors: Host path: ``"raise"`` (default) stops the run on an exception in
             ``f`` (see Raises); ``"record"`` records the points it raised on as failed
             evaluations (a vectorized batch that raises is re-evaluated point by point

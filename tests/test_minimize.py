@@ -221,14 +221,35 @@ def test_all_failures_give_unsuccessful_result():
     assert not r.success and r.status == 2 and r.fun == math.inf and r.n_failed == 20
 
 
-def test_failed_polish_evaluations_count_as_failures():
-    # Each value_and_grad of the gradient polish counts 2 evaluations: when it fails,
-    # both are failures, so an f that always fails has n_failed == nfev (and the
-    # all-failed warning), also at budgets that leave room for the polish.
+def test_all_failed_run_skips_the_polish_and_counts_what_it_spent():
+    # With no finite value the polish has no point to start from: it is skipped (its
+    # reserve unspent, said in info) instead of evaluating failed points again.
     with pytest.warns(UserWarning, match="every evaluation returned NaN"):
         r = aj.minimize(lambda x: jnp.full((x.shape[0],), jnp.nan), BOUNDS2, budget=2000)
-    assert r.info["polish"]["evaluations"] > 0
-    assert r.nfev == r.n_failed == 2000
+    assert "no finite point" in r.info["polish"]["skipped"] and r.info["polish"]["evaluations"] == 0
+    assert r.nfev == r.n_failed < 2000 and not r.success
+
+
+def test_failed_polish_evaluations_count_as_failures():
+    # Each value_and_grad of the gradient polish counts 2 evaluations: when it fails,
+    # both are failures. f fails in a small hole around its minimum, where the polish's
+    # steps from the best points lead; a callback tallies the failed rows of the main
+    # loop's batches (20 rows) and of the polish's calls (2 rows) apart.
+    failed = {"main": 0, "polish": 0}
+
+    def tally(y):
+        y = np.asarray(y)
+        failed["polish" if y.shape[0] == 2 else "main"] += int(np.sum(~np.isfinite(y)))
+
+    def f(x):
+        d2 = jnp.sum((x - 0.3) ** 2, axis=1)
+        y = jnp.where(d2 < 1e-4, jnp.nan, d2)
+        jax.debug.callback(tally, y)
+        return y
+
+    r = aj.minimize(f, BOUNDS2, budget=2000, seed=0)
+    assert r.info["batch_size"] == 20 and r.info["polish"]["points"] == 2 and failed["polish"] > 0
+    assert r.nfev == 2000 and r.n_failed == failed["main"] + 2 * failed["polish"]
 
 
 @pytest.mark.parametrize("f, kw, match", [

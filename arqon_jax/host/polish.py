@@ -311,6 +311,11 @@ def run_polish(f: Callable, solver, plan: PolishPlan, state, curve: np.ndarray, 
         polish step, and ``info`` = ``{"evaluations", "before", "after", ...}``.
     """
     before = float(state.best_y)
+    if not math.isfinite(before):
+        # Every evaluation failed: a gradient step from a failed point has nothing to
+        # follow, and its evaluations would only fail again.
+        return state, curve, nfev_curve, {"skipped": "every evaluation of the main loop failed: no finite point "
+                                                     "to polish", "evaluations": 0}
     state, pcurve, nonfinite = polish_runner(f, solver, plan)(state)
     after = float(state.best_y)
     pn = solver.budget + (np.arange(plan.steps) + 1) * plan.points * plan.cost
