@@ -38,7 +38,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """One local Ray cluster for the whole test session: 2 CPUs and one logical GPU.
+    """One local Ray cluster per test process: 2 CPUs and one logical GPU.
+
+    Each ``pytest -n`` worker starts its own when its first Ray test runs.
 
     The GPU is declared, not real (``num_gpus=1`` on a CPU-only machine): enough to test
     fractional GPU scheduling. JAX stays on the CPU (``JAX_PLATFORMS=cpu``) here and in
