@@ -58,10 +58,9 @@ import time
 from typing import Any, Callable, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .host.config import check_int, missing_extra
+from .host.config import check_int, is_typed_key, missing_extra
 
 try:
     import ray
@@ -477,7 +476,7 @@ class RayPool:
             offsets = np.asarray(offsets, dtype=np.uint32)
             if offsets.shape != (2, space.dim):
                 raise ValueError(f"offsets: expected shape (2, {space.dim}), got {offsets.shape}")
-            if jnp.issubdtype(getattr(spice_key, "dtype", np.float32), jax.dtypes.prng_key):
+            if is_typed_key(spice_key):
                 spice_key = jax.random.key_data(spice_key)
             gen = ("core", offsets, np.asarray(spice_key, dtype=np.uint32), plan.key())
         x64 = bool(jax.config.jax_enable_x64)

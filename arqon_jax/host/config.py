@@ -15,8 +15,8 @@ import numpy as np
 
 from ..core.validate import check_int
 
-__all__ = ["MAX_SEED", "check_int", "check_seed", "seed_key", "missing_extra", "enable_compilation_cache",
-           "compilation_cache_dir"]
+__all__ = ["MAX_SEED", "check_int", "check_seed", "check_key", "is_typed_key", "seed_key", "missing_extra",
+           "enable_compilation_cache", "compilation_cache_dir"]
 
 MAX_SEED = 2**64
 
@@ -47,6 +47,12 @@ def check_seed(seed: Any, where: str = "seed") -> int:
     return seed
 
 
+def is_typed_key(x: Any) -> bool:
+    """Whether ``x`` is a typed PRNG key array (``jax.random.key``), of any shape."""
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
 def check_key(key: Any, where: str = "key") -> jax.Array:
     """A user's PRNG key: a typed key (``jax.random.key(s)``, shape ``()``) or a raw one
     (``jax.random.PRNGKey(s)``: uint32 ``(2,)``).
@@ -57,7 +63,7 @@ def check_key(key: Any, where: str = "key") -> jax.Array:
     dtype = getattr(key, "dtype", None)
     shape = tuple(getattr(key, "shape", (None,)))
     if dtype is not None and not isinstance(key, (str, bytes)):
-        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if is_typed_key(key):
             if shape == ():
                 return key
         elif np.dtype(dtype) == np.uint32 and shape == (2,):

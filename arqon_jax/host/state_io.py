@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .config import is_typed_key
+
 __all__ = [
     "FORMAT", "VERSION", "state_to_json", "state_from_json", "read_state_header", "encode_array", "decode_array",
 ]
@@ -52,13 +54,8 @@ def _version() -> str:
     return __version__
 
 
-def _is_key(leaf: Any) -> bool:
-    dtype = getattr(leaf, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-
-
 def _encode_leaf(path: str, leaf: Any) -> dict:
-    if _is_key(leaf):
+    if is_typed_key(leaf):
         impl = str(jax.random.key_impl(leaf))
         data = np.asarray(jax.random.key_data(leaf))
         dtype = f"{_KEY_PREFIX}{impl}>"
@@ -72,7 +69,7 @@ def _encode_leaf(path: str, leaf: Any) -> dict:
 
 
 def _leaf_signature(leaf: Any) -> tuple[str, tuple[int, ...]]:
-    if _is_key(leaf):
+    if is_typed_key(leaf):
         return f"{_KEY_PREFIX}{jax.random.key_impl(leaf)}>", tuple(np.shape(leaf))
     arr = np.asarray(leaf) if not hasattr(leaf, "dtype") else leaf
     return np.dtype(arr.dtype).name, tuple(np.shape(arr))
