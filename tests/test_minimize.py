@@ -364,8 +364,11 @@ def test_second_call_does_not_recompile():
     assert runner._cache_size() == size == 1
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
-    aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
-    steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    r = aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    # The host path ranks in float64 (x64=None): its solver is the float64 one.
+    assert r.info["x64"].startswith("on")
+    with jax.enable_x64(True):
+        steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     sizes = (steps.init._cache_size(), steps.step._cache_size())
     aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=7)
     assert (steps.init._cache_size(), steps.step._cache_size()) == sizes == (1, 1)
