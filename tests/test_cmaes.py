@@ -252,11 +252,11 @@ def test_init_from_history_and_ask_shapes():
     assert int(s3.n_restarts) == 0 and bool(jnp.all(jnp.isinf(s3.best)))
 
 
-def test_lazy_eigendecomposition_keeps_B_and_D_between_due_generations():
+def test_lazy_factorization_keeps_the_factor_between_due_generations():
     # 40-D, default population 15: purecma's gap 0.5 / (n (c1 + cmu)) is 2.9 generations
     # (c1 = 2 / ((n + 1.3)^2 + mueff), cmu = 2 (mueff - 2 + 1 / mueff) / ((n + 2)^2 + mueff)),
-    # so C is decomposed every 3rd tell, once more than 2.9 have passed, and B, D are kept
-    # in between.
+    # so C is factored every 3rd tell, once more than 2.9 have passed, and A, A^-1, D are
+    # kept in between.
     dim, lam = 40, 15
     p = _params(dim, lam, False)
     c1 = 2 / ((dim + 1.3) ** 2 + p["mueff"])
@@ -275,10 +275,49 @@ def test_lazy_eigendecomposition_keeps_B_and_D_between_due_generations():
         assert not np.array_equal(np.asarray(s.C), np.asarray(prev.C))  # C learns every generation
         due = g % gap == 0
         assert int(s.eig_age[0]) == (0 if due else g % gap)
-        assert np.array_equal(np.asarray(s.B), np.asarray(prev.B)) != due
-        if due:  # B D^2 B^T is the C it was computed from
-            C = (np.asarray(s.B[0]) * np.asarray(s.D[0]) ** 2) @ np.asarray(s.B[0]).T
-            np.testing.assert_allclose(C, np.asarray(s.C[0]), atol=1e-5)
+        assert np.array_equal(np.asarray(s.A), np.asarray(prev.A)) != due
+        assert np.array_equal(np.asarray(s.Ainv), np.asarray(prev.Ainv)) != due
+        if due:  # A = B D from the eigendecomposition of the C it was computed from
+            A, D = np.asarray(s.A[0], np.float64), np.asarray(s.D[0], np.float64)
+            np.testing.assert_allclose(A @ A.T, np.asarray(s.C[0]), atol=1e-5)
+            np.testing.assert_allclose(np.asarray(s.Ainv[0]) @ A, np.eye(dim), atol=1e-4)
+            np.testing.assert_allclose(np.sort(D ** 2), np.linalg.eigvalsh(np.asarray(s.C[0], np.float64)),
+                                       rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(A.T @ A, np.diag(D ** 2), atol=1e-5)  # orthogonal columns
+
+
+def test_an_instance_refactored_every_generation_uses_the_cholesky_factor():
+    # 4-D, population 64: purecma's gap 0.5 / (n (c1 + cmu)) is below one generation, so
+    # C is refactored every generation, as the Cholesky factor A (lower triangular, C = A
+    # A^T) with its inverse; the step-size path reads A^{-1} y_w (Krause et al. 2016),
+    # which an eigendecomposition's B D^{-1} B^T y_w would differ from.
+    with jax.enable_x64(True):
+        dim, lam = 4, 64
+        assert _params(dim, lam, False)["eig_gap"] == 1
+        strat = make_cmaes(Geometry.continuous(dim), lam, n_instances=1, population_levels=0)
+        h = history_init(8, dim, jnp.float64)
+        s = strat.init(jax.random.PRNGKey(0), h)
+        step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X) + 50 * (X[:, 0] - X[:, 1]) ** 2, jnp.ones(lam, bool),
+                                                                   h))(strat.ask(s, k, h)[0])))
+        for g in range(1, 4):
+            prev = s
+            s = step(s, jax.random.PRNGKey(g))
+            A, C = np.asarray(s.A[0]), np.asarray(s.C[0])
+            assert int(s.eig_age[0]) == 0
+            assert np.array_equal(A, np.tril(A)) and np.all(np.diagonal(A) > 0)
+            np.testing.assert_allclose(A @ A.T, C, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(np.asarray(s.Ainv[0]) @ A, np.eye(dim), atol=1e-12)
+            np.testing.assert_array_equal(np.asarray(s.D[0]), np.diagonal(A))
+        # The path of the last tell, from the previous factor: ps = (1 - cs) ps_prev +
+        # sqrt(cs (2 - cs) mueff) A_prev^{-1} (m - m_prev) / sigma_prev.
+        p = _params(dim, lam, False)
+        yw = (np.asarray(s.mean[0]) - np.asarray(prev.mean[0])) / float(prev.sigma[0])
+        expect = ((1 - p["cs"]) * np.asarray(prev.ps[0])
+                  + np.sqrt(p["cs"] * (2 - p["cs"]) * p["mueff"]) * np.asarray(prev.Ainv[0]) @ yw)
+        np.testing.assert_allclose(np.asarray(s.ps[0]), expect, rtol=1e-9, atol=1e-12)
+        ev, B = np.linalg.eigh(np.asarray(prev.C[0]))  # the symmetric root's path differs
+        sym = (B / np.sqrt(ev)) @ B.T @ yw
+        assert np.max(np.abs(sym - np.asarray(prev.Ainv[0]) @ yw)) > 1e-3 * np.max(np.abs(sym))
 
 
 def test_pooled_generation_equals_one_generation_of_the_whole_population():
