@@ -14,7 +14,7 @@ import pytest
 from arqon_jax import functions as F
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.core.strategies.base import Geometry
-from arqon_jax.core.strategies.cmaes import CMAState, _params, make_cmaes, portfolio_lambdas
+from arqon_jax.core.strategies.cmaes import CHOLESKY_GAP, CMAState, _params, make_cmaes, portfolio_lambdas
 
 LO, HI = -5.0, 5.0
 
@@ -287,13 +287,13 @@ def test_lazy_factorization_keeps_the_factor_between_due_generations():
 
 
 def test_an_instance_refactored_every_generation_uses_the_cholesky_factor():
-    # 4-D, population 64: purecma's gap 0.5 / (n (c1 + cmu)) is below one generation, so
+    # 8-D, population 512: purecma's gap 0.5 / (n (c1 + cmu)) is below CHOLESKY_GAP, so
     # C is refactored every generation, as the Cholesky factor A (lower triangular, C = A
     # A^T) with its inverse; the step-size path reads A^{-1} y_w (Krause et al. 2016),
     # which an eigendecomposition's B D^{-1} B^T y_w would differ from.
     with jax.enable_x64(True):
-        dim, lam = 4, 64
-        assert _params(dim, lam, False)["eig_gap"] == 1
+        dim, lam = 8, 512
+        assert _params(dim, lam, False)["lazy_gap"] < CHOLESKY_GAP
         strat = make_cmaes(Geometry.continuous(dim), lam, n_instances=1, population_levels=0)
         h = history_init(8, dim, jnp.float64)
         s = strat.init(jax.random.PRNGKey(0), h)
@@ -318,6 +318,29 @@ def test_an_instance_refactored_every_generation_uses_the_cholesky_factor():
         ev, B = np.linalg.eigh(np.asarray(prev.C[0]))  # the symmetric root's path differs
         sym = (B / np.sqrt(ev)) @ B.T @ yw
         assert np.max(np.abs(sym - np.asarray(prev.Ainv[0]) @ yw)) > 1e-3 * np.max(np.abs(sym))
+
+
+def test_host_batch_instances_keep_the_eigendecomposition():
+    # 10-D, the host path's batch of 200: populations 10, 20, 40, 130, gaps 1.4 to 0.13
+    # generations. The last three are refactored every generation but stay above
+    # CHOLESKY_GAP: their factor is B D (orthogonal columns), not a triangular one.
+    dim, batch = 10, 200
+    lams = portfolio_lambdas(dim, batch)
+    gaps = [_params(dim, lam, False)["lazy_gap"] for lam in lams]
+    assert min(gaps) > CHOLESKY_GAP and sum(g < 1 for g in gaps) == 3
+    strat = make_cmaes(Geometry.continuous(dim), batch, population_levels=0)
+    h = history_init(8, dim, jnp.float32)
+    s = strat.init(jax.random.PRNGKey(0), h)
+    X = strat.ask(s, jax.random.PRNGKey(1), h)[0]
+    s = jax.jit(strat.tell)(s, jax.random.PRNGKey(2), X, _sphere(X) + 30 * (X[:, 0] - X[:, 1]) ** 2,
+                            jnp.ones(batch, bool), h)
+    for k, gap in enumerate(gaps):
+        A = np.asarray(s.A[k], np.float64)
+        assert int(s.eig_age[k]) == (0 if gap < 1 else 1)
+        if gap < 1:
+            assert not np.allclose(A, np.tril(A))
+            np.testing.assert_allclose(A.T @ A, np.diag(np.asarray(s.D[k], np.float64) ** 2), atol=1e-5)
+            np.testing.assert_allclose(A @ A.T, np.asarray(s.C[k]), atol=1e-5)
 
 
 def test_pooled_generation_equals_one_generation_of_the_whole_population():

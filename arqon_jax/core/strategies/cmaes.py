@@ -15,13 +15,14 @@ not a full sort. The small per-instance updates (paths, covariance, step size) a
 (``C = A A^T``). The factor is recomputed lazily (Hansen's tutorial, 2016, section B.2,
 with the gap of his reference implementation purecma): instance ``k`` refactors ``C``
 once more than ``0.5 / (dim (c1 + cmu))`` generations have passed, behind a
-``lax.cond``, and samples from the last factor in between. An instance whose gap is one
-generation (a large population: the whole batch's instance in wide device batches)
-refactors every generation with a Cholesky factorization and its triangular inverse,
-and its conjugate evolution path reads ``A^{-1} y`` in place of ``C^{-1/2} y``: the
-Cholesky-CMA-ES of Krause, Arbones and Igel (2016, "CMA-ES with optimal covariance
-update and storage complexity", NeurIPS), whose factor also changes every generation
-and who report the performance of the symmetric root. On this 2-core CPU (jitted,
+``lax.cond``, and samples from the last factor in between. An instance whose gap is
+below :data:`CHOLESKY_GAP` generations (a population large against the dimension: the
+whole batch's instance in wide device batches) refactors every generation with a
+Cholesky factorization and its triangular inverse, and its conjugate evolution path
+reads ``A^{-1} y`` in place of ``C^{-1/2} y``: the Cholesky-CMA-ES of Krause, Arbones
+and Igel (2016, "CMA-ES with optimal covariance update and storage complexity",
+NeurIPS), whose factor also changes every generation and who report the performance of
+the symmetric root. On this 2-core CPU (jitted,
 float32, 100-D) the two cost 0.18 ms against 0.53 ms for an eigendecomposition. The
 other instances keep the eigendecomposition ``C = B D^2 B^T`` (``A = B D``), whose path
 ``B D^{-1} B^T y`` lives in the original coordinates, however stale the factor.
@@ -84,6 +85,15 @@ MAX_LEVELS = 4
 POOL_ELEMENTS = 2 ** 16
 #: Largest pool an explicit ``population_levels`` may ask for (128 MiB in float64).
 MAX_POOL_ELEMENTS = 2 ** 24
+#: An instance whose purecma gap is below this many generations (a population large
+#: against the dimension: the whole-batch instance of a wide device batch, 0.03 at
+#: 100-D/4096, 0.05 at 10-D/4096) is factored by Cholesky (see the module notes). Not
+#: every instance refactored each generation: with the Cholesky factor for all gaps
+#: below one (host batches of 200: populations 24-130 in 10-D and 20-D, gaps 0.13-0.98)
+#: BBOB 20-D with default arguments solved 41 of 72 instead of 44 (40 with it for every
+#: instance; benchmarks/results/large_budget_throughput.md), and those batches gain
+#: nothing measurable from the cheaper factorization.
+CHOLESKY_GAP = 0.1
 
 
 class CMAState(NamedTuple):
@@ -95,8 +105,8 @@ class CMAState(NamedTuple):
         C: ``(K, dim, dim)`` covariances, or ``(K, dim)`` diagonals when separable.
         A: ``(K, dim, dim)`` factors of ``C`` at their last factorization (``C = A
             A^T``): ``B D`` from the eigendecomposition, or the lower Cholesky factor
-            for the instances refactored every generation (``(K, 1, 1)`` placeholder
-            when separable).
+            for the instances whose gap is below :data:`CHOLESKY_GAP` (``(K, 1, 1)``
+            placeholder when separable).
         Ainv: ``(K, dim, dim)`` their inverses (placeholder when separable).
         D: ``(K, dim)`` square roots of the eigenvalues of ``C`` (the Cholesky factor's
             diagonal for those instances; ``sqrt(C)`` when separable).
@@ -211,8 +221,10 @@ def _params(dim: int, lam: int, separable: bool) -> dict:
     # 1 / (10 n (c1 + cmu)): measured with it, the 100-D portfolio at batch 4096
     # decomposed 3.5 covariances per generation, 2 with this one
     # (benchmarks/results/large_budget_throughput.md).
-    eig_gap = int(math.floor(0.5 / (n * (c1 + max(cmu, 0.0))))) + 1
+    lazy_gap = 0.5 / (n * (c1 + max(cmu, 0.0)))
+    eig_gap = int(math.floor(lazy_gap)) + 1
     return dict(mu=mu, w=w, mueff=mueff, cc=cc, cs=cs, c1=c1, cmu=max(cmu, 0.0), damps=damps, eig_gap=eig_gap,
+                lazy_gap=lazy_gap,
                 flat_gens=10 + int(math.ceil(30 * n / lam)),
                 flat=min(lam - 1, int(math.ceil(0.1 + lam / 4.0))))  # 0-based; 0: off
 
@@ -300,8 +312,7 @@ def make_cmaes(
     stag = np.array([stagnation_gens if stagnation_gens is not None else 3 * p["flat_gens"]
                      for p in ps_], np.int32)
     eig_gap = np.array([p["eig_gap"] for p in ps_], np.int32)
-    # Instances factored every generation use the Cholesky factor (see the module notes).
-    chol = np.array([not separable and p["eig_gap"] <= 1 for p in ps_])
+    chol = np.array([not separable and p["lazy_gap"] < CHOLESKY_GAP for p in ps_])
 
     # The largest instance's population levels (IPOP): parameters per level, indexed
     # by the traced level, so that growing the population recompiles nothing.
