@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,12 @@ def test_demo_quick_writes_plot_and_compares_with_random(cli_env, tmp_path):
     assert len(rows) == 2
     for row in rows:
         assert math.isfinite(float(row.split()[-3]))
+    # The summary's ratio of gaps is a real one: a gap of 0 is said in words, not as 1e301x.
+    summary = [ln for ln in r.stdout.splitlines() if "reached random search's final value" in ln]
+    if summary:
+        m = re.search(r"ended (\S+)x closer to f\*", summary[0])
+        gap = float(rows[0].split()[-2])
+        assert (m is None) == (gap <= 0) and (m is None or float(m.group(1)) < 1e30), summary[0]
 
 
 def test_demo_without_matplotlib_writes_csv_where_asked(capsys, tmp_path, monkeypatch):
