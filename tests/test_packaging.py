@@ -84,7 +84,8 @@ _LIBRARY_RUN = (
 
 
 def _library_child(env_updates: dict, tmp_path) -> tuple[dict, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    # The user's own cache settings stay out: each test sets the ones it checks.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_") and k != "ARQON_JAX_CACHE_DIR"}
     env.update(env_updates, HOME=str(tmp_path / "home"), JAX_PLATFORMS="cpu")
     env.pop("XDG_CACHE_HOME", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
