@@ -22,10 +22,10 @@ Cholesky factorization and its triangular inverse, and its conjugate evolution p
 reads ``A^{-1} y`` in place of ``C^{-1/2} y``: the Cholesky-CMA-ES of Krause, Arbones
 and Igel (2016, "CMA-ES with optimal covariance update and storage complexity",
 NeurIPS), whose factor also changes every generation and who report the performance of
-the symmetric root. On this 2-core CPU (jitted,
-float32, 100-D) the two cost 0.18 ms against 0.53 ms for an eigendecomposition. The
-other instances keep the eigendecomposition ``C = B D^2 B^T`` (``A = B D``), whose path
-``B D^{-1} B^T y`` lives in the original coordinates, however stale the factor.
+the symmetric root. On this 2-core CPU (jitted, float32, 100-D) the two cost 0.18 ms
+against 0.53 ms for an eigendecomposition. The other instances keep the
+eigendecomposition ``C = B D^2 B^T`` (``A = B D``), whose path ``B D^{-1} B^T y`` lives
+in the original coordinates, however stale the factor.
 
 Populations grow as in IPOP-CMA-ES (Auger and Hansen 2005): the largest instance's
 generation may span ``2**l`` batches (a population of ``2**l`` slices, pooled before one
@@ -89,7 +89,7 @@ MAX_POOL_ELEMENTS = 2 ** 24
 #: against the dimension: the whole-batch instance of a wide device batch, 0.03 at
 #: 100-D/4096, 0.05 at 10-D/4096) is factored by Cholesky (see the module notes). Not
 #: every instance refactored each generation: with the Cholesky factor for all gaps
-#: below one (host batches of 200: populations 24-130 in 10-D and 20-D, gaps 0.13-0.98)
+#: below one (host batches of 200: populations 20-130 in 10-D and 20-D, gaps 0.13-0.98)
 #: BBOB 20-D with default arguments solved 41 of 72 instead of 44 (40 with it for every
 #: instance; benchmarks/results/large_budget_throughput.md), and those batches gain
 #: nothing measurable from the cheaper factorization.
