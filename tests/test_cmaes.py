@@ -297,8 +297,14 @@ def test_an_instance_refactored_every_generation_uses_the_cholesky_factor():
         strat = make_cmaes(Geometry.continuous(dim), lam, n_instances=1, population_levels=0)
         h = history_init(8, dim, jnp.float64)
         s = strat.init(jax.random.PRNGKey(0), h)
-        step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X) + 50 * (X[:, 0] - X[:, 1]) ** 2, jnp.ones(lam, bool),
-                                                                   h))(strat.ask(s, k, h)[0])))
+        def f(X):  # a rotated valley, so that A differs from the symmetric root
+            return _sphere(X) + 50 * (X[:, 0] - X[:, 1]) ** 2
+
+        @jax.jit
+        def step(s, k):
+            X = strat.ask(s, k, h)[0]
+            return strat.tell(s, k, X, f(X), jnp.ones(lam, bool), h)
+
         for g in range(1, 4):
             prev = s
             s = step(s, jax.random.PRNGKey(g))
