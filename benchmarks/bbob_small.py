@@ -272,6 +272,8 @@ def merge(paths, name, first=None, dims=None):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", type=int, default=5)
+    ap.add_argument("--first-instance", type=int, default=1,
+                    help="instances first..first+N-1 (a check on instances the defaults were not chosen on)")
     ap.add_argument("--gp-instances", type=int, default=None, help="instances for optuna_gp (slow)")
     ap.add_argument("--functions", default="1-24")
     ap.add_argument("--dims", default="5:100,10:200", help="dim:budget pairs")
@@ -316,7 +318,7 @@ def main() -> int:
                 for o in optimizers:
                     n_inst = args.gp_instances if (o == "optuna_gp" and args.gp_instances) else args.instances
                     gaps, tpt = [], []
-                    for inst in range(1, n_inst + 1):
+                    for inst in range(args.first_instance, args.first_instance + n_inst):
                         obj = Objective(fid, dim, inst)
                         t = time.perf_counter()
                         RUNNERS[o](obj, budget, inst)
@@ -329,7 +331,7 @@ def main() -> int:
                 cells.append(cell)
                 print(f"f{fid:2d} {dim:2d}-D B={budget}  " + "  ".join(
                     f"{o}={cell['median_gap'][o]:.3g}" for o in optimizers), flush=True)
-        meta = machine_info() | {"command": command_line(), "instances": args.instances, "optimizers": optimizers,
+        meta = machine_info() | {"command": command_line(), "instances": args.instances, "first_instance": args.first_instance, "optimizers": optimizers,
                                  "instances_per_optimizer": {o: (args.gp_instances if o == "optuna_gp" and args.gp_instances
                                                                  else args.instances) for o in optimizers},
                                  "compile_s": compile_s, "total_time_s": time.perf_counter() - t_start,

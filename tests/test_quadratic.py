@@ -270,3 +270,61 @@ def test_three_step_rows_are_two_inside_the_trust_region_and_one_free():
     d = np.asarray(x) - np.asarray(h.X[0])
     np.testing.assert_allclose(np.linalg.norm(d, axis=1)[:2], [radius, radius / 2], rtol=1e-4)
     np.testing.assert_allclose(d[2], full, atol=1e-6)
+
+
+def test_screened_rows_sample_the_trust_region_where_the_model_is_low():
+    geo = Geometry.continuous(DIM)
+    h = _history(2 * n_coefficients(DIM))
+    radius = 0.05
+    q = make_quadratic_rows(geo, 64, 10, 0.3, screened=0.3)
+    qs = q.init(jnp.float32)._replace(radius=jnp.float32(radius))
+    X0 = jnp.full((10, DIM), 0.9)  # the strategy's own rows: far from everything
+    X, qs = jax.jit(q.rows)(X0, h, jnp.int32(0), qs, jax.random.PRNGKey(4))
+    assert qs.used.shape == (6,) and bool(np.all(np.asarray(qs.used)))
+    np.testing.assert_array_equal(np.asarray(X[:4]), np.asarray(X0[:4]))
+    scr = np.asarray(X[4:7], np.float64)
+    best = np.asarray(h.X[0], np.float64)
+    # Within a few radii of the best point, at least radius / 2 apart from each other...
+    assert np.all(np.linalg.norm(scr - best, axis=1) < 4 * radius)
+    gaps = [np.linalg.norm(scr[i] - scr[j]) for i in range(3) for j in range(i)]
+    assert min(gaps) >= radius / 2 - 1e-6
+    # ...and lower on f than the unscreened samples they were picked from.
+    z = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (512, DIM))) * radius / np.sqrt(DIM)
+    assert quad(scr).max() < np.median(quad(np.clip(best + z, 0, 1)))
+
+
+def test_a_win_in_a_screened_row_grows_the_trust_region():
+    q = make_quadratic_rows(Geometry.continuous(DIM), 64, 10, 0.3, screened=0.3)
+    qs = q.init(jnp.float32)._replace(ref=jnp.float32(1.0), used=jnp.ones(6, bool))
+    y, valid = jnp.full((10,), 5.0), jnp.ones((10,), bool)
+    assert float(q.tell(qs, y.at[4].set(0.5), valid).radius) == pytest.approx(RADIUS0 * EXPAND)
+    assert float(q.tell(qs, y.at[3].set(0.5), valid).radius) == pytest.approx(RADIUS0 * SHRINK)
+
+
+@pytest.mark.parametrize("batch, expected", [(10, 6), (20, 9), (4, 2), (2, 1), (1, 1)])
+def test_screened_rows_only_where_every_batch_takes_step_rows(batch, expected):
+    q = make_quadratic_rows(Geometry.continuous(DIM), 64, batch, 0.3, screened=0.3)
+    assert q.init(jnp.float32).used.shape == (expected,)
+    # Never the whole batch: the strategy keeps at least one row of its own.
+    assert expected < batch or batch == 1
+
+
+def test_the_fit_width_weighs_the_points_near_the_best_one():
+    # A bowl at C near the best points; far away the values follow another bowl. Reading
+    # all 60 points, the unweighted fit mixes both, the fit weighted within 2 trust radii
+    # finds C.
+    geo = Geometry.continuous(DIM)
+    C = np.array([0.3, 0.3, 0.3])
+    rng = np.random.default_rng(5)
+    near = C + 0.03 + 0.06 * (rng.random((30, DIM)) - 0.5)
+    far = 0.75 + 0.4 * (rng.random((30, DIM)) - 0.5)
+    X = np.concatenate([near, far])
+    y = np.concatenate([np.sum((near - C) ** 2, 1), 0.2 + 5.0 * np.sum((far - 0.9) ** 2, 1)])
+    h = _stored(X, y)
+    radius = jnp.float32(0.05)
+    plain = jax.jit(make_quadratic_step(geo, 64, 3, fit_points=60))(h, radius)[0]
+    local = jax.jit(make_quadratic_step(geo, 64, 3, fit_points=60, fit_width=2.0))(h, radius)[0]
+    # The free (last) step: where each fit puts the minimum.
+    err_local = np.linalg.norm(np.asarray(local[2]) - C)
+    err_plain = np.linalg.norm(np.asarray(plain[2]) - C)
+    assert err_local < 0.02 and err_plain > 5 * err_local, (err_local, err_plain)

@@ -8,10 +8,12 @@ response-surface step of Box & Wilson 1951, as in Nevergrad's quadratic meta-mod
 (``MetaModel``, picked by NGOpt at small budgets) and Powell's NEWUOA. The eigenvalues of the fitted Hessian enter by absolute value
 (saddle-free Newton, Dauphin et al. 2014, "Identifying and attacking the saddle point
 problem in high-dimensional non-convex optimization"), so an indefinite fit still
-gives a descent direction.
+gives a descent direction. Beside the steps, a strategy can take model-screened
+samples of the trust region (``make_quadratic_rows``' ``screened``).
 
 Cost per call: ``O(p^2 min(capacity, 2 p))`` for the least squares and ``O(d^3)`` for
-the Hessian's eigendecomposition; memory ``O(p min(capacity, 2 p))``.
+the Hessian's eigendecomposition; memory ``O(p min(capacity, 2 p))``; screened rows add
+``O(n_screen (d^2 + k))`` for ``k`` rows (scoring ``n_screen`` samples, picking in turn).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def n_coefficients(dim: int) -> int:
 
 def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_points: int | None = None,
                         max_step: float = 3.0, fit_points: int | None = None,
-                        rank_weight: float = 0.0) -> Callable[[History], tuple]:
+                        rank_weight: float = 0.0, fit_width: float = 0.0) -> Callable[[History], tuple]:
     """Builds ``step(history) -> (X (n_steps, dim), ok ())``.
 
     Args:
@@ -124,11 +126,23 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
             on 5 instances 8 gave 2.23 / 2.10 against 2.06 / 2.15 for 0: no
             difference beyond the noise, so the simpler fit is the default.
 
+        fit_width: With a trust radius ``r`` given to the step, a point at distance
+            ``d`` (cube units) from the best one weighs ``exp(-d^2 / (2 (fit_width
+            r)^2))``, at least ``1e-3``, in the least squares: a locally weighted
+            regression (Cleveland 1979) whose window follows the trust region, as
+            the trust-region model methods fit their models to the points near the
+            current iterate (Conn, Scheinberg, Vicente 2009, "Introduction to
+            Derivative-Free Optimization", ch. 10). A strongly non-quadratic
+            function (BBOB's asymmetric transforms) fits badly over the whole
+            domain. 0 (the default) weighs all alike, and so does a step without
+            a radius.
+
     The step function takes the history and, optionally, a trust-region radius (cube
     units, Euclidean) that caps the Newton step before it is scaled by
     :data:`STEP_SIZES`; with a radius and 3 steps the third is the free (uncapped)
     full step instead of twice the capped one, and with fewer steps ``free=True``
-    asks for the free step.
+    asks for the free step. ``step.fit(history, radius=None)`` returns the fitted
+    model (see :func:`make_quadratic_rows`).
 
     Returns:
         The step function; ``X`` lies in the cube, discrete dimensions at their bin
@@ -142,7 +156,10 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
     sizes = np.asarray(STEP_SIZES[: max(1, min(n_steps, len(STEP_SIZES)))])
     iu, ju = np.triu_indices(dim)
 
-    def step(history: History, radius: jax.Array | None = None, free: jax.Array | bool = False):
+    def fit(history: History, radius=None):
+        """The fit: ``(centre (dim,), scale (dim,), g (dim,), H (dim, dim), count ())``:
+        the model ``q(z) = g.z + z^T H z / 2`` in units ``z = (x - centre) / scale``
+        (values relative to the best and normalized), fit to ``count`` rows."""
         Xq = history.X[:n_quad]
         mq = history.status[:n_quad] == OK
         yq = history.y[:n_quad]
@@ -165,16 +182,24 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         if rank_weight:
             w = jnp.exp(-rank_weight * jnp.arange(n_quad) / cnt)
             Phi, yb = Phi * w[:, None], yb * w
+        if fit_width and radius is not None:
+            d2 = jnp.sum(D**2, -1) / (fit_width * radius) ** 2
+            w = jnp.maximum(jnp.exp(-0.5 * d2), 1e-3)
+            Phi, yb = Phi * w[:, None], yb * w
         coef, *_ = jnp.linalg.lstsq(Phi, yb / ys)
         g = coef[1 : dim + 1]
         c2 = coef[dim + 1 :]
         H = jnp.zeros((dim, dim), Z.dtype).at[iu, ju].add(c2).at[ju, iu].add(c2)  # diagonal gets 2 c_ii
+        return centre, scale, g, H, jnp.sum(mq)
+
+    def step(history: History, radius: jax.Array | None = None, free: jax.Array | bool = False):
+        centre, scale, g, H, count = fit(history, radius)
         lam, Q = jnp.linalg.eigh(H)
         lam_abs = jnp.maximum(jnp.abs(lam), 1e-6 * jnp.max(jnp.abs(lam)) + 1e-30)
         newton = -Q @ ((Q.T @ g) / lam_abs)
         norm = jnp.sqrt(jnp.sum(newton**2))
         newton = newton * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
-        moves = jnp.asarray(sizes, Z.dtype)[:, None] * (scale * newton)[None, :]
+        moves = jnp.asarray(sizes, g.dtype)[:, None] * (scale * newton)[None, :]
         if radius is not None:
             length = jnp.sqrt(jnp.sum((scale * newton) ** 2))
             inside = moves * jnp.minimum(1.0, radius / jnp.maximum(length, 1e-30))
@@ -183,9 +208,10 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
             else:
                 moves = jnp.where(free, moves, inside)
         X = snap(geometry, project(geometry, centre[None, :] + moves))
-        ok = (jnp.sum(mq) >= need) & jnp.all(jnp.isfinite(X))
+        ok = (count >= need) & jnp.all(jnp.isfinite(X))
         return X, ok
 
+    step.fit = fit
     return step
 
 
@@ -213,7 +239,8 @@ def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.A
 
 
 def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, share: float, *,
-                        trust_region: bool = True, **options) -> QuadraticRows:
+                        trust_region: bool = True, screened: float = 0.0, n_screen: int = 512,
+                        **options) -> QuadraticRows:
     """Builds the quadratic rows of a strategy's batches, with their trust region.
 
     ``rows`` replaces the last rows of a batch ``X (batch, dim)`` with quadratic steps,
@@ -229,28 +256,62 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
     is. ``options`` go to
     :func:`make_quadratic_step`. Without a quadratic step (see :func:`schedule`)
     ``rows`` returns ``X`` unchanged.
+
+    ``screened``: share of a batch (``round(screened * batch)`` rows, before the step rows;
+    only with ``trust_region`` and batches that take step rows every time) filled by
+    model-screened samples: ``n_screen`` points drawn around the best point (normal,
+    ``radius / sqrt(dim)`` per dimension, so about ``radius`` long), scored by the
+    fitted quadratic, and the best taken one by one, each pushing down the candidates
+    within ``radius / 2`` of it. They sample the trust region where the model
+    predicts low values, as the pre-screening of surrogate-assisted evolution
+    strategies does (Emmerich et al. 2002, "Metamodel-assisted evolution
+    strategies"), and they give the next fit points around the best one.
     """
     n, period = schedule(share, batch_size, geometry, capacity)
+    n_local = int(round(screened * batch_size)) if (n and period == 1 and trust_region) else 0
+    n_local = max(0, min(n_local, batch_size - n - 1))
+    dim = geometry.dim
 
     def init(dtype) -> QuadState:
-        return QuadState(jnp.asarray(RADIUS0, dtype), jnp.asarray(jnp.inf, dtype), jnp.zeros((n,), bool))
+        return QuadState(jnp.asarray(RADIUS0, dtype), jnp.asarray(jnp.inf, dtype), jnp.zeros((n + n_local,), bool))
 
     if not n:
-        return QuadraticRows(init, lambda X, history, steps, qs: (X, qs), lambda qs, y, valid: qs)
+        return QuadraticRows(init, lambda X, history, steps, qs, key=None: (X, qs), lambda qs, y, valid: qs)
     step = make_quadratic_step(geometry, capacity, n, **options)
+    k = n + n_local
 
-    def rows(X, history, steps, qs: QuadState):
+    def screen(history, radius, key):
+        centre, scale, g, H, _ = step.fit(history, radius)
+        z = jax.random.normal(key, (n_screen, dim), history.X.dtype) * (radius / np.sqrt(dim))
+        cand = snap(geometry, project(geometry, centre[None, :] + z))
+        zs = wrap_diff(geometry, cand, centre[None, :]) / scale
+        pred = zs @ g + 0.5 * jnp.sum((zs @ H) * zs, -1)
+        pred = jnp.where(jnp.isfinite(pred), pred, jnp.inf)
+
+        def pick(score, _):
+            i = jnp.argmin(score)
+            x = cand[i]
+            d2 = jnp.sum(wrap_diff(geometry, cand, x[None, :]) ** 2, -1)
+            score = jnp.where(d2 < (0.5 * radius) ** 2, score + 1e30, score).at[i].set(jnp.inf)
+            return score, x
+
+        return jax.lax.scan(pick, pred, None, length=n_local)[1]
+
+    def rows(X, history, steps, qs: QuadState, key=None):
         free = (steps // period) % 2 == 1
-        xq, ok = step(history, qs.radius.astype(history.X.dtype) if trust_region else None, free)
-        use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - n])
+        radius = qs.radius.astype(history.X.dtype)
+        xq, ok = step(history, radius if trust_region else None, free)
+        if n_local:
+            xq = jnp.concatenate([screen(history, radius, key), xq])
+        use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - k])
         ref = jnp.where(history.status[0] == OK, history.y[0], jnp.inf).astype(qs.ref.dtype)
-        return X.at[batch_size - n:].set(jnp.where(use[:, None], xq, X[batch_size - n:])), qs._replace(ref=ref, used=use)
+        return X.at[batch_size - k:].set(jnp.where(use[:, None], xq, X[batch_size - k:])), qs._replace(ref=ref, used=use)
 
     def tell(qs: QuadState, y, valid) -> QuadState:
         if not trust_region:
             return qs
-        yq = jnp.asarray(y[batch_size - n:], qs.ref.dtype)
-        yq = jnp.where(qs.used & jnp.asarray(valid[batch_size - n:], bool) & jnp.isfinite(yq), yq, jnp.inf)
+        yq = jnp.asarray(y[batch_size - k:], qs.ref.dtype)
+        yq = jnp.where(qs.used & jnp.asarray(valid[batch_size - k:], bool) & jnp.isfinite(yq), yq, jnp.inf)
         win = jnp.min(yq) < qs.ref
         radius = jnp.clip(qs.radius * jnp.where(win, EXPAND, SHRINK), RADIUS_MIN, RADIUS_MAX)
         return qs._replace(radius=jnp.where(jnp.any(qs.used), radius, qs.radius).astype(qs.radius.dtype))
