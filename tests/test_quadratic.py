@@ -328,3 +328,11 @@ def test_the_fit_width_weighs_the_points_near_the_best_one():
     err_local = np.linalg.norm(np.asarray(local[2]) - C)
     err_plain = np.linalg.norm(np.asarray(plain[2]) - C)
     assert err_local < 0.02 and err_plain > 5 * err_local, (err_local, err_plain)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"screened": 1.5}, "screened share"), ({"screened": -0.1}, "screened share"), ({"n_screen": 0}, "n_screen"),
+    ({"fit_width": -1.0}, "fit_width"), ({"fit_width": float("inf")}, "fit_width")])
+def test_quadratic_rows_refuse_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_quadratic_rows(Geometry.continuous(DIM), 64, 10, 0.3, **kwargs)

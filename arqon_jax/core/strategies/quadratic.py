@@ -149,6 +149,8 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         centres. ``ok`` is False (and ``X`` not to be used) until
         ``min_points`` of the rows read are evaluated, or when the fit is not finite.
     """
+    if not 0.0 <= fit_width < float("inf"):
+        raise ValueError(f"quadratic: expected a fit_width >= 0 (trust radii), got {fit_width}")
     dim = geometry.dim
     n_coef = n_coefficients(dim)
     n_quad = int(min(capacity, fit_points or 2 * n_coef))
@@ -265,8 +267,17 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
     within ``radius / 2`` of it. They sample the trust region where the model
     predicts low values, as the pre-screening of surrogate-assisted evolution
     strategies does (Emmerich et al. 2002, "Metamodel-assisted evolution
-    strategies"), and they give the next fit points around the best one.
+    strategies"), and they give the next fit points around the best one. ``rows``
+    then needs its ``key``.
+
+    Raises:
+        ValueError: For ``share`` or ``screened`` outside ``[0, 1]``, ``n_screen``
+            below 1, or a negative ``fit_width``.
     """
+    if not 0.0 <= screened <= 1.0:
+        raise ValueError(f"quadratic: expected a screened share of the proposals in [0, 1], got {screened}")
+    if int(n_screen) < 1:
+        raise ValueError(f"quadratic: expected n_screen >= 1 samples, got {n_screen}")
     n, period = schedule(share, batch_size, geometry, capacity)
     n_local = int(round(screened * batch_size)) if (n and period == 1 and trust_region) else 0
     n_local = max(0, min(n_local, batch_size - n - 1))

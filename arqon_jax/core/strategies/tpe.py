@@ -116,9 +116,10 @@ def make_tpe(
             ``bbob_small_10inst.json`` and ``bbob_small_peers_inst11_20.json``), 5-D
             at budget 100 / 10-D at budget 200: instances 1-10, neither 1.88 / 1.75,
             ``screened=0.3`` alone 1.83 / -, with ``fit_width`` 1, 2, 4: 1.79 / 1.79,
-            1.79 / 1.63, 1.79 / -; ``screened=0.4``, ``fit_width=2``: 1.79 / 1.96.
+            1.79 / 1.62, 1.79 / -; ``screened=0.4``, ``fit_width=2``: 1.79 / 1.96.
             Instances 11-20 (not used to choose): neither 1.92 / 1.92, the defaults
-            1.63 / 1.71 (NGOpt 2.21 / 1.67).
+            1.62 / 1.71 (NGOpt 2.21 / 1.67); table in ``bbob_small_10inst.md``.
+
     Returns:
         A :class:`Strategy`.
 
@@ -248,7 +249,7 @@ def make_tpe(
             return pen, x
 
         _, X = jax.lax.scan(pick, score, None, length=batch_size)
-        # The screened rows' own stream, apart from the split above (whose streams stay as they were).
+        # fold_in, not a fifth split: the screened rows' draws leave TPE's own streams alone.
         X, quad = quadratic_rows.rows(X, history, state.steps, state.quad, jax.random.fold_in(key, 1))
         return X, state._replace(steps=state.steps + 1, quad=quad)
 
