@@ -487,6 +487,10 @@ def test_callback_can_stop_the_run():
         ({"budget": 10, "capacity": 2.5}, TypeError, "capacity"),
         ({"budget": 10, "seed": "x"}, TypeError, "seed"),
         ({"budget": 10, "probe_ratio": 1.5}, ValueError, "probe_ratio"),
+        ({"budget": 10, "probe_ratio": "a"}, TypeError, "^probe_ratio: "),
+        ({"budget": 10, "probe_ratio": True}, TypeError, "^probe_ratio: "),
+        ({"budget": 10, "method": 3}, TypeError, "^method: expected a string"),
+        ({"budget": 10, "method": None}, TypeError, "^method: expected a string"),
     ],
 )
 def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match):

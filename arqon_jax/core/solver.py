@@ -62,10 +62,13 @@ def check_method(method: Any, *, any_case: bool = False) -> str:
     """Validates a method name (one of ``METHODS``; ``any_case``: in any case) and returns it.
 
     Raises:
-        ValueError: For anything else, naming ``method``.
+        TypeError: For a value that is not a string, naming ``method``.
+        ValueError: For a string that names no method.
     """
-    name = method.lower() if any_case and isinstance(method, str) else method
-    if not isinstance(name, str) or name not in METHODS:
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected a string, one of {list(METHODS)}; got {type(method).__name__} {method!r}")
+    name = method.lower() if any_case else method
+    if name not in METHODS:
         raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
     return name
 

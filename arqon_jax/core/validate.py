@@ -30,8 +30,11 @@ def check_fraction(name: str, value: Any) -> float:
     """Validates a share in ``(0, 1]`` (bools refused) and returns it as a float.
 
     Raises:
-        ValueError: For anything else; the message names ``name``.
+        TypeError: For a bool or a value that is not a real number.
+        ValueError: For a number outside ``(0, 1]`` (NaN included); the messages name ``name``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in (0, 1], got {type(value).__name__} {value!r}")
+    if not 0 < float(value) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
     return float(value)
