@@ -142,7 +142,8 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
     :data:`STEP_SIZES`; with a radius and 3 steps the third is the free (uncapped)
     full step instead of twice the capped one, and with fewer steps ``free=True``
     asks for the free step. ``step.fit(history, radius=None)`` returns the fitted
-    model (see :func:`make_quadratic_rows`).
+    model and ``step.propose(model, radius=None, free=False)`` the steps from it, so
+    that a caller which also screens samples (:func:`make_quadratic_rows`) fits once.
 
     Returns:
         The step function; ``X`` lies in the cube, discrete dimensions at their bin
@@ -194,8 +195,8 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         H = jnp.zeros((dim, dim), Z.dtype).at[iu, ju].add(c2).at[ju, iu].add(c2)  # diagonal gets 2 c_ii
         return centre, scale, g, H, jnp.sum(mq)
 
-    def step(history: History, radius: jax.Array | None = None, free: jax.Array | bool = False):
-        centre, scale, g, H, count = fit(history, radius)
+    def propose(model, radius: jax.Array | None = None, free: jax.Array | bool = False):
+        centre, scale, g, H, count = model
         lam, Q = jnp.linalg.eigh(H)
         lam_abs = jnp.maximum(jnp.abs(lam), 1e-6 * jnp.max(jnp.abs(lam)) + 1e-30)
         newton = -Q @ ((Q.T @ g) / lam_abs)
@@ -213,7 +214,10 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         ok = (count >= need) & jnp.all(jnp.isfinite(X))
         return X, ok
 
-    step.fit = fit
+    def step(history: History, radius: jax.Array | None = None, free: jax.Array | bool = False):
+        return propose(fit(history, radius), radius, free)
+
+    step.fit, step.propose = fit, propose
     return step
 
 
@@ -291,9 +295,9 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
     step = make_quadratic_step(geometry, capacity, n, **options)
     k = n + n_local
 
-    def screen(history, radius, key):
-        centre, scale, g, H, _ = step.fit(history, radius)
-        z = jax.random.normal(key, (n_screen, dim), history.X.dtype) * (radius / np.sqrt(dim))
+    def screen(model, radius, key):
+        centre, scale, g, H, _ = model
+        z = jax.random.normal(key, (n_screen, dim), centre.dtype) * (radius / np.sqrt(dim))
         cand = snap(geometry, project(geometry, centre[None, :] + z))
         zs = wrap_diff(geometry, cand, centre[None, :]) / scale
         pred = zs @ g + 0.5 * jnp.sum((zs @ H) * zs, -1)
@@ -311,9 +315,10 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
     def rows(X, history, steps, qs: QuadState, key=None):
         free = (steps // period) % 2 == 1
         radius = qs.radius.astype(history.X.dtype)
-        xq, ok = step(history, radius if trust_region else None, free)
+        model = step.fit(history, radius if trust_region else None)
+        xq, ok = step.propose(model, radius if trust_region else None, free)
         if n_local:
-            xq = jnp.concatenate([screen(history, radius, key), xq])
+            xq = jnp.concatenate([screen(model, radius, key), xq])
         use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - k])
         ref = jnp.where(history.status[0] == OK, history.y[0], jnp.inf).astype(qs.ref.dtype)
         return X.at[batch_size - k:].set(jnp.where(use[:, None], xq, X[batch_size - k:])), qs._replace(ref=ref, used=use)
