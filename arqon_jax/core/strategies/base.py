@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "snap", "wrap_diff"]
+__all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "snap", "spread_picks",
+           "wrap_diff"]
 
 
 class Geometry(NamedTuple):
@@ -133,3 +134,26 @@ def wrap_diff(geometry: Geometry, a: jax.Array, b: jax.Array) -> jax.Array:
         return d
     per = jnp.asarray(geometry.periodic)
     return jnp.where(per, d - jnp.round(d), d)
+
+
+def spread_picks(geometry: Geometry, cand: jax.Array, score: jax.Array, k: int, *, scale: Any, limit: Any,
+                 penalty: float) -> jax.Array:
+    """The ``k`` best rows of ``cand (m, dim)`` by ``score (m,)`` (highest first), not copies.
+
+    Greedy: after each pick, the candidates whose squared distance from it, per
+    dimension divided by ``scale`` (a scalar or ``(dim,)``, wrapped on periodic
+    dimensions), is below ``limit`` lose ``penalty``, and the pick itself drops out;
+    so a batch spreads over several good regions before it repeats one.
+
+    Returns:
+        ``(k, dim)``, in the order picked.
+    """
+
+    def pick(pen, _):
+        i = jnp.argmax(pen)
+        x = cand[i]
+        d2 = jnp.sum((wrap_diff(geometry, cand, x[None, :]) / scale) ** 2, -1)
+        pen = jnp.where(d2 < limit, pen - penalty, pen)
+        return pen.at[i].set(-jnp.inf), x
+
+    return jax.lax.scan(pick, score, None, length=k)[1]

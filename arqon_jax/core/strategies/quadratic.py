@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, FAILED, OK, History
-from .base import Geometry, project, snap, wrap_diff
+from .base import Geometry, project, snap, spread_picks, wrap_diff
 
 __all__ = ["MAX_DIM", "STEP_SIZES", "QuadState", "QuadraticRows", "n_coefficients", "make_quadratic_step",
            "make_quadratic_rows", "schedule", "admissible"]
@@ -301,22 +301,15 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
         cand = snap(geometry, project(geometry, centre[None, :] + z))
         zs = wrap_diff(geometry, cand, centre[None, :]) / scale
         pred = zs @ g + 0.5 * jnp.sum((zs @ H) * zs, -1)
-        pred = jnp.where(jnp.isfinite(pred), pred, jnp.inf)
-
-        def pick(score, _):
-            i = jnp.argmin(score)
-            x = cand[i]
-            d2 = jnp.sum(wrap_diff(geometry, cand, x[None, :]) ** 2, -1)
-            score = jnp.where(d2 < (0.5 * radius) ** 2, score + 1e30, score).at[i].set(jnp.inf)
-            return score, x
-
-        return jax.lax.scan(pick, pred, None, length=n_local)[1]
+        low = jnp.where(jnp.isfinite(pred), -pred, -jnp.inf)
+        return spread_picks(geometry, cand, low, n_local, scale=1.0, limit=(0.5 * radius) ** 2, penalty=1e30)
 
     def rows(X, history, steps, qs: QuadState, key=None):
         free = (steps // period) % 2 == 1
         radius = qs.radius.astype(history.X.dtype)
-        model = step.fit(history, radius if trust_region else None)
-        xq, ok = step.propose(model, radius if trust_region else None, free)
+        tr = radius if trust_region else None
+        model = step.fit(history, tr)
+        xq, ok = step.propose(model, tr, free)
         if n_local:
             xq = jnp.concatenate([screen(model, radius, key), xq])
         use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - k])

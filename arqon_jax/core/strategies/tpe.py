@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, reflect, snap, wrap_diff
+from .base import Geometry, Strategy, reflect, snap, spread_picks, wrap_diff
 from .quadratic import QuadState, make_quadratic_rows
 
 __all__ = ["make_tpe"]
@@ -239,16 +239,7 @@ def make_tpe(
             ), cand)
             score = jnp.where(dup, score - 1e12, score)
 
-        def pick(carry, _):
-            pen = carry
-            i = jnp.argmax(pen)
-            x = cand[i]
-            d2 = jnp.sum((wrap_diff(geometry, cand, x[None, :]) / bw_g) ** 2, -1)
-            pen = jnp.where(d2 < 1.0, pen - 1e6, pen)
-            pen = pen.at[i].set(-jnp.inf)
-            return pen, x
-
-        _, X = jax.lax.scan(pick, score, None, length=batch_size)
+        X = spread_picks(geometry, cand, score, batch_size, scale=bw_g, limit=1.0, penalty=1e6)
         # fold_in, not a fifth split: the screened rows' draws leave TPE's own streams alone.
         X, quad = quadratic_rows.rows(X, history, state.steps, state.quad, jax.random.fold_in(key, 1))
         return X, state._replace(steps=state.steps + 1, quad=quad)
