@@ -14,7 +14,7 @@ import pytest
 import arqon_jax as aj
 from arqon_jax import functions as F
 from arqon_jax.host.polish import GRAD_EVAL_COST, plan_polish, polish_skip_reason
-from arqon_jax.core.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE
+from arqon_jax.core.solver import QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE
 
 SHIFT10 = jnp.linspace(-2.0, 2.5, 10) + 0.123
 BOUNDS10 = [(-5.0, 5.0)] * 10
@@ -61,7 +61,7 @@ def _count_compiles(fn):
 
 def test_auto_picks_cmaes_for_a_large_budget_and_polish_improves_with_exact_budget():
     budget = 5003  # not a multiple of the batch: the last main-loop batch is cut
-    assert budget - 0.2 * budget >= max(CMAES_EVALS_PER_DIM * 10, CMAES_MIN_REFINE)
+    assert budget - 0.2 * budget >= max(QUAD_CMAES_EVALS_PER_DIM * 10, QUAD_CMAES_MIN_REFINE)
     r = aj.minimize(rosen10, BOUNDS10, budget=budget, seed=0)
     assert r.decision["strategy"] == "cmaes", r.decision
     assert "cmaes" in r.decision["rule"]
@@ -94,6 +94,28 @@ def test_auto_does_not_pick_cmaes_for_budget_100():
     space = aj.Space.from_bounds(BOUNDS10)
     assert aj.make_solver(space, 100, 10).strategy_names in (("tpe",), ("nelder-mead", "tpe"))
     assert aj.make_solver(space, 10_000, 200).strategy_names == ("cmaes",)
+
+
+@pytest.mark.parametrize("dim, budget, batch, picked", [
+    (5, 1000, 10, ("tpe",)),  # measured: TPE with its quadratic rows beats CMA-ES and Nelder-Mead here
+    (10, 1000, 10, ("tpe",)),
+    (6, 1000, 10, ("tpe",)),  # 100 dim would allow Nelder-Mead; the quadratic rows rule it out
+    (2, 1000, 10, ("nelder-mead", "tpe")),  # except below NM_QUAD_MIN_DIM, where it won
+    (2, 1250, 10, ("cmaes",)),
+    (10, 1250, 10, ("cmaes",)),  # refine 1000 = max(100 dim, 1000)
+    (10, 1240, 10, ("tpe",)),
+    (10, 5000, 5, ("tpe",)),  # no CMA-ES population (10) in a batch of 5, and no Nelder-Mead
+    (20, 1100, 13, ("cmaes",)),  # beyond MAX_DIM no quadratic rows: the switch stays at max(40 dim, 400)
+    (20, 4000, 8, ("nelder-mead", "tpe")),  # and Nelder-Mead is still a candidate
+])
+def test_auto_rule_follows_the_quadratic_rows(dim, budget, batch, picked):
+    space = aj.Space.from_bounds([(-1.0, 1.0)] * dim)
+    solver = aj.make_solver(space, budget, batch)
+    assert solver.strategy_names == picked, solver.rule
+    assert solver.rule.startswith(picked[0]) or len(picked) > 1
+    # A categorical dimension turns both CMA-ES and the quadratic rows off: TPE, or Nelder-Mead by statistic.
+    mixed = {f"x{i}": (-1.0, 1.0) for i in range(dim - 1)} | {"c": {"choices": ["a", "b", "c"]}}
+    assert "cmaes" not in aj.make_solver(aj.Space.from_bounds(mixed), budget, batch).strategy_names
 
 
 def test_polish_skipped_for_host_and_non_differentiable_functions():

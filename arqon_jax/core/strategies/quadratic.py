@@ -28,7 +28,7 @@ from ..history import EMPTY, FAILED, OK, History
 from .base import Geometry, project, snap, spread_picks, wrap_diff
 
 __all__ = ["MAX_DIM", "STEP_SIZES", "QuadState", "QuadraticRows", "n_coefficients", "make_quadratic_step",
-           "make_quadratic_rows", "schedule", "admissible"]
+           "make_quadratic_rows", "schedule", "admissible", "models"]
 
 # Multiples of the Newton step proposed, in order: a batch that takes k quadratic
 # proposals takes the first k (the full step, then a shorter and a longer one, for
@@ -328,6 +328,12 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
     return QuadraticRows(init, rows, tell)
 
 
+def models(geometry: Geometry) -> bool:
+    """Whether the quadratic step models this space: no categorical dimension (no order
+    to fit a quadratic over) and at most :data:`MAX_DIM` dimensions."""
+    return not any(geometry.categorical) and geometry.dim <= MAX_DIM
+
+
 def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -> tuple[int, int]:
     """How a strategy hands ``share`` of its proposals to the quadratic step.
 
@@ -345,7 +351,7 @@ def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"quadratic: expected a share of the proposals in [0, 1], got {share}")
     p = n_coefficients(geometry.dim)
-    if share <= 0 or any(geometry.categorical) or geometry.dim > MAX_DIM or capacity <= p:
+    if share <= 0 or not models(geometry) or capacity <= p:
         return 0, 1
     target = share * batch_size
     if target >= 1:
