@@ -1,4 +1,4 @@
-"""The README's main demo: arqon_jax.minimize against random search with the same budget.
+"""A first run: arqon_jax.minimize against random search with the same budget (the README's main demo is `arqon-jax demo`).
 
     python examples/quickstart.py
 """

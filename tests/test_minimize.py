@@ -394,8 +394,10 @@ def test_new_bound_values_do_not_recompile(bounds):
     assert not np.array_equal(np.asarray(r0.x), np.asarray(r1.x))
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
-    aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
-    steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
+    r = aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
+    assert r.info["x64"].startswith("on")  # the host path ranks in float64: its solver is the float64 one
+    with jax.enable_x64(True):
+        steps = fused_steps(make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
     sizes = (steps.init._cache_size(), steps.step._cache_size())
     r2 = aj.minimize(host_f, bounds, budget=40, batch_size=10, seed=0)
     assert (steps.init._cache_size(), steps.step._cache_size()) == sizes == (1, 1)
@@ -503,6 +505,20 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     with pytest.raises(exc, match=match):
         aj.minimize(f, BOUNDS2, **kwargs)
     assert not calls
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"threshold": "x"}, TypeError, "^threshold: expected a real number"),
+    ({"threshold": None}, TypeError, "^threshold: "),
+    ({"threshold": True}, TypeError, "^threshold: "),
+    ({"threshold": float("nan")}, ValueError, "^threshold: expected a number, not NaN"),
+    ({"spice": "x"}, TypeError, "^spice: expected a real number"),
+    ({"spice": 0.6}, ValueError, "^spice: "),
+])
+def test_solver_settings_are_checked_by_name(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, **kwargs)
+    assert make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, threshold=2.0).threshold == 2.0  # never Nelder-Mead
 
 
 @pytest.mark.parametrize("bounds, match", [([(1, 0)], "low must be < high"), ([], "empty"), ({"a": (0, 1), "b": "x"}, "bounds\\['b'\\]")])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_fraction"]
+__all__ = ["check_int", "check_fraction", "check_real"]
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -37,4 +37,19 @@ def check_fraction(name: str, value: Any) -> float:
         raise TypeError(f"{name}: expected a number in (0, 1], got {type(value).__name__} {value!r}")
     if not 0 < float(value) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def check_real(name: str, value: Any, low: float = -np.inf, high: float = np.inf) -> float:
+    """Validates a real number in ``[low, high]`` (bools refused, NaN out of range) and returns it as a float.
+
+    Raises:
+        TypeError: For a bool or a value that is not a real number.
+        ValueError: For NaN or a number outside ``[low, high]``; the messages name ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    if not low <= float(value) <= high:
+        wanted = "a number, not NaN" if np.isinf(low) and np.isinf(high) else f"a number in [{low}, {high}]"
+        raise ValueError(f"{name}: expected {wanted}, got {value!r}")
     return float(value)
