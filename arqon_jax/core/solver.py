@@ -266,10 +266,11 @@ def make_solver(
     # not even consider Nelder-Mead below NM_EVALS_PER_DIM per dimension. Those runs
     # predate TPE's quadratic rows; with them (benchmarks/results/auto_rule_bbob.md: the
     # 24 BBOB functions, 5 instances, each strategy forced, default arguments otherwise)
-    # TPE beats Nelder-Mead on 20 and 19 functions of 24 at budget 1000 in 5-D and 10-D
-    # (Nelder-Mead: 3 and 5), so where the rows model a space of NM_QUAD_MIN_DIM or more
-    # dimensions ``auto`` does not consider Nelder-Mead. In 2-D Nelder-Mead still won
-    # 7 to 5 at budget 1000 and 10 to 3 at 2000: there the statistic decides as before.
+    # TPE alone has the best median on 18 / 20 functions of 24 at budget 500 and 13 / 14
+    # at 1000 in 5-D / 10-D, Nelder-Mead on 2-3 (CMA-ES 2-7), so where the rows model a
+    # space of NM_QUAD_MIN_DIM or more dimensions ``auto`` does not consider Nelder-Mead.
+    # In 2-D the three split (TPE / Nelder-Mead / CMA-ES: 4 / 4 / 2 at budget 1000, 2 / 3
+    # / 3 at 2000): there the statistic decides as before.
     quad = models(geometry)
     nm_worth_it = (batch_size >= 4 and refine >= NM_EVALS_PER_DIM * space.dim
                    and not (quad and space.dim >= NM_QUAD_MIN_DIM))
