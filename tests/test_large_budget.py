@@ -118,6 +118,16 @@ def test_auto_rule_follows_the_quadratic_rows(dim, budget, batch, picked):
     assert "cmaes" not in aj.make_solver(aj.Space.from_bounds(mixed), budget, batch).strategy_names
 
 
+@pytest.mark.parametrize("bounds, budget, batch, kwargs, says", [
+    ([(0.0, 1.0)] * 17, 1000, 4, {}, "a batch of 4 rows holds no CMA-ES population (12)"),
+    ({"a": (0.0, 1.0), "c": {"choices": ["x", "y"]}}, 5000, 10, {}, "categorical dimensions rule CMA-ES out"),
+    ([(0.0, 1.0)] * 2, 10, 10, {"probe_ratio": 1.0}, "probe only"),
+    ([(0.0, 1.0)] * 20, 500, 10, {}, "the refine budget (400) is below max(40 per dimension, 400) = 800"),
+])
+def test_auto_rule_names_the_reason_that_applied(bounds, budget, batch, kwargs, says):
+    assert says in aj.make_solver(aj.Space.from_bounds(bounds), budget, batch, **kwargs).rule
+
+
 def test_polish_skipped_for_host_and_non_differentiable_functions():
     def host_abs(x):  # numpy: not traceable, not differentiable
         return np.sum(np.abs(np.asarray(x) - 0.7), axis=1)

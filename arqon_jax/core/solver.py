@@ -332,23 +332,30 @@ def make_solver(
         # 512, so that every default capacity, passed back explicitly (a restored Tune
         # searcher, a checkpoint), builds the same solver.
         capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), 512))
+    cmaes_from = max(per_dim * space.dim, least)
     if method != "auto":
         rule = f"forced by method={method!r}"
+    elif probe_count >= budget:
+        rule = f"probe only: the probe takes the whole budget ({budget}), so no strategy refines"
     elif auto_cmaes:
         rule = (f"cmaes: the refine budget ({refine}) reaches max({per_dim} per dimension, "
-                f"{least}) and a batch holds a CMA-ES population")
-    elif len(wanted) > 1:
-        rule = f"nelder-mead if statistic > {threshold} else tpe"
-    elif quad and space.dim >= NM_QUAD_MIN_DIM:
-        why = (f"the refine budget ({refine}) is below max({per_dim} per dimension, {least})"
-               if refine < max(per_dim * space.dim, least) else
-               f"a batch of {batch_size} rows holds no CMA-ES population ({default_lambda(space.dim)})")
-        rule = f"tpe: {why}; its quadratic rows model the space, so Nelder-Mead is not considered"
-    elif batch_size < 4:
-        rule = "tpe: a batch of fewer than 4 rows holds no Nelder-Mead step"
+                f"{least}) = {cmaes_from} and a batch holds a CMA-ES population")
     else:
-        rule = (f"tpe: the refine budget ({refine}) is below {NM_EVALS_PER_DIM} evaluations per dimension, "
-                "where batched Nelder-Mead does not pay off")
+        if any(geometry.categorical):
+            no_cmaes = "categorical dimensions rule CMA-ES out"
+        elif refine < cmaes_from:
+            no_cmaes = f"the refine budget ({refine}) is below max({per_dim} per dimension, {least}) = {cmaes_from}"
+        else:
+            no_cmaes = f"a batch of {batch_size} rows holds no CMA-ES population ({default_lambda(space.dim)})"
+        if len(wanted) > 1:
+            rule = f"nelder-mead if statistic > {threshold} else tpe ({no_cmaes})"
+        elif quad and space.dim >= NM_QUAD_MIN_DIM:
+            rule = f"tpe: {no_cmaes}; its quadratic rows model the space, so Nelder-Mead is not considered"
+        elif batch_size < 4:
+            rule = f"tpe: {no_cmaes}; a batch of fewer than 4 rows holds no Nelder-Mead step"
+        else:
+            rule = (f"tpe: {no_cmaes}; under {NM_EVALS_PER_DIM} refine evaluations per dimension batched "
+                    "Nelder-Mead does not pay off")
     # Sizes that follow the budget are bucketed to powers of two, so that nearby budgets
     # share one compiled solver: the probe length itself is data (SolverState.probe_count).
     n_buf = min(max(pow2(probe_count), 128), _PROBE_BUFFER_MAX)
