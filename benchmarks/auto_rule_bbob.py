@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import command_line, machine_info, markdown_table, run_line, write_results  # noqa: E402
-from benchmarks.bbob_small import Objective  # noqa: E402
+from benchmarks.bbob_small import Objective, run_arqon  # noqa: E402
 
 METHODS = ("tpe", "nelder-mead", "cmaes")
 CELLS = "2:1000,2:2000,5:500,5:1000,10:500,10:1000"
@@ -64,14 +64,13 @@ def main() -> None:
         gaps = {m: {} for m in METHODS}
         seconds = {}
         for m in METHODS:
-            arqon_jax.minimize(Objective(1, dim, 1).batch, Objective(1, dim, 1).bounds, budget=budget, seed=12345,
-                               method=m)  # compiles outside the timing
+            run_arqon(Objective(1, dim, 1), budget, 12345, m)  # compiles outside the timing
             t = time.time()
             for fid in fids:
                 gaps[m][fid] = []
                 for inst in range(1, args.instances + 1):
                     obj = Objective(fid, dim, inst)
-                    arqon_jax.minimize(obj.batch, obj.bounds, budget=budget, seed=inst, method=m)
+                    run_arqon(obj, budget, inst, m)
                     gaps[m][fid].append(obj.gap(budget))
             seconds[m] = time.time() - t
             print(f"{dim}-D budget {budget} {m}: {seconds[m]:.0f} s", flush=True)

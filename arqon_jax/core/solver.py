@@ -294,8 +294,9 @@ def make_solver(
     # and above it CMA-ES is kept as before (where the two cross is not measured).
     per_dim, least = ((QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE) if quad
                       else (CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE))
+    cmaes_from = max(per_dim * space.dim, least)
     auto_cmaes = (method == "auto" and batch_size >= default_lambda(space.dim) and not any(geometry.categorical)
-                  and refine >= max(per_dim * space.dim, least))
+                  and refine >= cmaes_from)
     # Measured (benchmarks/results/bbob_small_with_arqonhpo.md: the 24 BBOB functions,
     # default arguments, mean rank of the median f - f* among gp, tpe, NGOpt, Optuna TPE
     # and random): the GP beat TPE without its quadratic step (5-D/100: 2.52 vs 2.77;
@@ -332,7 +333,6 @@ def make_solver(
         # 512, so that every default capacity, passed back explicitly (a restored Tune
         # searcher, a checkpoint), builds the same solver.
         capacity = min(check_int("capacity", capacity, 1), max(pow2(budget), 512))
-    cmaes_from = max(per_dim * space.dim, least)
     if method != "auto":
         rule = f"forced by method={method!r}"
     elif probe_count >= budget:

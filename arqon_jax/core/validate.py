@@ -33,8 +33,7 @@ def check_fraction(name: str, value: Any) -> float:
         TypeError: For a bool or a value that is not a real number.
         ValueError: For a number outside ``(0, 1]`` (NaN included); the messages name ``name``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a number in (0, 1], got {type(value).__name__} {value!r}")
+    _check_real_type(name, value, "a number in (0, 1]")
     if not 0 < float(value) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
     return float(value)
@@ -47,9 +46,14 @@ def check_real(name: str, value: Any, low: float = -np.inf, high: float = np.inf
         TypeError: For a bool or a value that is not a real number.
         ValueError: For NaN or a number outside ``[low, high]``; the messages name ``name``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    _check_real_type(name, value, "a real number")
     if not low <= float(value) <= high:
         wanted = "a number, not NaN" if np.isinf(low) and np.isinf(high) else f"a number in [{low}, {high}]"
         raise ValueError(f"{name}: expected {wanted}, got {value!r}")
     return float(value)
+
+
+def _check_real_type(name: str, value: Any, expected: str) -> None:
+    """TypeError for a bool or a value that is not a real number, naming ``name`` and ``expected``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
