@@ -113,7 +113,7 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .core.solver import check_method
+from .core.solver import check_method, check_settings
 from .core.space import Space
 from .host.state_io import read_state_header
 
@@ -446,6 +446,10 @@ class ArqonSearch(Searcher):
             extra = set(solver_options) - allowed
             if extra:
                 raise ValueError(f"solver_options: unknown options {sorted(extra)}; expected some of {sorted(allowed)}")
+            # The solver is built at the first suggest, inside Tune's loop: check the values now.
+            check_settings(**{k: v for k, v in solver_options.items() if k != "capacity"})
+            if "capacity" in solver_options:
+                check_int("capacity", solver_options["capacity"], 1)
         self._solver_options = dict(solver_options or {})
         super().__init__(metric=metric, mode=mode)
         self._points = [dict(p) for p in points_to_evaluate or ()]
@@ -548,16 +552,11 @@ class ArqonSearch(Searcher):
     def _build_session(self, restoring: bool) -> None:
         cfg = self._cfg
         opts = {k: v for k, v in self._solver_options.items() if k != "capacity"}
-        if isinstance(opts.get("strategy_options"), Mapping):
-            # {"tpe": {"gamma": 0.25}} -> the hashable form make_solver caches on.
-            opts["strategy_options"] = tuple(
-                (name, tuple(dict(o).items())) for name, o in opts["strategy_options"].items()
-            )
-        if "anchors" in opts:
-            opts["anchors"] = tuple(opts["anchors"])
+        probe_ratio = opts.pop("probe_ratio", 0.2)  # Session's own argument, not one of its solver_options
         self._session = Session(
             self._nested.space, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
-            method=cfg["method"], capacity=cfg["capacity"], solver_options=opts, limited=self._budget is not None,
+            method=cfg["method"], probe_ratio=probe_ratio, capacity=cfg["capacity"], solver_options=opts,
+            limited=self._budget is not None,
             key_of=self._nested.key, _restoring=restoring,
         )
 

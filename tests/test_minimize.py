@@ -514,11 +514,27 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     ({"threshold": float("nan")}, ValueError, "^threshold: expected a number, not NaN"),
     ({"spice": "x"}, TypeError, "^spice: expected a real number"),
     ({"spice": 0.6}, ValueError, "^spice: "),
+    ({"anchors": "center"}, TypeError, "^anchors: expected a sequence"),  # not iterated letter by letter
+    ({"anchors": ("max",)}, ValueError, "^anchors: unknown anchor 'max'"),
+    ({"strategy_options": {"tpee": {}}}, ValueError, "^strategy_options: unknown strategy 'tpee'"),
+    ({"strategy_options": {"tpe": {"gama": 0.2}}}, ValueError, "^strategy_options\\['tpe'\\]: unknown option 'gama'"),
+    ({"strategy_options": {"cmaes": {"sigma0": 0.0}}}, ValueError, "^strategy_options\\['cmaes'\\]\\['sigma0'\\]: .* > 0"),
+    ({"strategy_options": {"tpe": {"multivariate": "yes"}}}, TypeError, "\\['multivariate'\\]: expected True or False"),
+    ({"strategy_options": (("tpe", (("gamma", 0.2),)), ("tpe", ()))}, ValueError, "'tpe' given twice"),
+    ({"strategy_options": "tpe"}, TypeError, "^strategy_options: expected a dict"),
 ])
 def test_solver_settings_are_checked_by_name(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, **kwargs)
     assert make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, threshold=2.0).threshold == 2.0  # never Nelder-Mead
+
+
+def test_strategy_options_as_a_dict_or_pairs_build_one_solver():
+    space = aj.Space.from_bounds(BOUNDS2)
+    a = make_solver(space, 100, 10, strategy_options={"tpe": {"gamma": 0.25, "max_good": 10}, "cmaes": {}})
+    b = make_solver(space, 100, 10, strategy_options=[("cmaes", ()), ("tpe", [("max_good", 10), ("gamma", 0.25)])])
+    assert a.ask is b.ask  # one cache entry, one compiled program
+    assert make_solver(space, 100, 10).ask is not a.ask  # the options reach the strategy
 
 
 @pytest.mark.parametrize("bounds, match", [([(1, 0)], "low must be < high"), ([], "empty"), ({"a": (0, 1), "b": "x"}, "bounds\\['b'\\]")])

@@ -15,7 +15,7 @@ import pytest
 
 from arqon_jax.core.history import history_init, history_insert, sanitize
 from arqon_jax.core.space import Space
-from arqon_jax.core.strategies import STRATEGY_NAMES, make_strategy
+from arqon_jax.core.strategies import _OPTION_RULES, STRATEGY_NAMES, _option_names, check_options, make_strategy
 from arqon_jax.core.strategies.base import Geometry
 
 BATCH, CAPACITY = 12, 64  # 64 rows: the GP models them all, and 6 rounds of 12 overflow them
@@ -65,6 +65,30 @@ def _run(strategy, dim, key, steps=6, cut=None):
 @pytest.fixture(params=list(SPACES))
 def space(request):
     return SPACES[request.param]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_every_strategy_option_has_a_rule(name):
+    """check_options knows every factory option (a new one needs a rule) and accepts its default."""
+    import inspect
+
+    assert set(_OPTION_RULES[name]) == set(_option_names(name))
+    factory = {"tpe": "make_tpe", "cmaes": "make_cmaes", "nelder-mead": "make_nelder_mead", "gp": "make_gp",
+               "random": "make_random"}[name]
+    import arqon_jax.core.strategies as st
+
+    defaults = {p.name: p.default for p in inspect.signature(getattr(st, factory)).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert check_options({name: defaults}) == ((name, tuple(sorted(defaults.items()))),)
+    for option, rule in _OPTION_RULES[name].items():
+        with pytest.raises((TypeError, ValueError), match=f"\\[{option!r}\\]"):
+            check_options({name: {option: "x"}})
+        kind = rule[0].rstrip("?")
+        if kind == "bool":
+            continue
+        bad_low = rule[1] - 1 if kind == "int" else (rule[1] if rule[3] else rule[1] - 1e-3)
+        with pytest.raises(ValueError, match=f"\\[{option!r}\\]: expected"):
+            check_options({name: {option: bad_low}})
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

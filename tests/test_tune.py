@@ -162,6 +162,38 @@ def test_invalid_arguments():
         ArqonSearch(metric="loss", mode="min").suggest("t0")
 
 
+@pytest.mark.parametrize("options, exc, match", [
+    ({"probe_ratio": "x"}, TypeError, "^probe_ratio: "),
+    ({"probe_ratio": 0.0}, ValueError, "^probe_ratio: "),
+    ({"anchors": "center"}, TypeError, "^anchors: "),
+    ({"strategy_options": {"tpe": {"gama": 0.2}}}, ValueError, "unknown option 'gama'"),
+    ({"strategy_options": {"cmaes": {"sigma0": -1.0}}}, ValueError, "\\['sigma0'\\]"),
+    ({"capacity": 0}, ValueError, "^capacity: "),
+    ({"populationsize": 8}, ValueError, "^solver_options: unknown options"),
+])
+def test_solver_options_are_checked_when_given(options, exc, match):
+    # The solver is built at the first suggest, inside Tune's loop: a bad value fails in the constructor.
+    with pytest.raises(exc, match=match):
+        ArqonSearch({"a": tune.uniform(0, 1)}, metric="loss", mode="min", solver_options=options)
+
+
+def test_solver_options_reach_the_solver():
+    space = {"a": tune.uniform(0, 1), "b": tune.randint(0, 10)}
+    probes = {}
+    for ratio in (0.1, 0.3):
+        s = ArqonSearch(space, metric="loss", mode="min", budget=100, seed=3,
+                        solver_options={"probe_ratio": ratio, "strategy_options": {"tpe": {"gamma": 0.25}},
+                                        "anchors": ["min"]})
+        configs = []
+        for i in range(8):
+            configs.append(s.suggest(f"t{i}"))
+            s.on_trial_complete(f"t{i}", {"loss": configs[-1]["a"] + configs[-1]["b"]})
+        probes[ratio] = s._session.solver.probe_count
+        first = configs[0]
+    assert probes == {0.1: 12, 0.3: 32}  # ceil(ratio * 100 / 4) batches of 4
+    assert first == {"a": 0.0, "b": 0}  # the "min" anchor comes first
+
+
 def test_batch_handout_order_and_one_ask_per_batch():
     s = make()
     configs = [s.suggest(f"t{i}") for i in range(4)]

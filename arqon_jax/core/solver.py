@@ -41,7 +41,7 @@ from .validate import check_fraction, check_int, check_real
 from .history import History, history_init, history_insert, sanitize
 from .probe import ProbePlan, kronecker_offsets_from_key, probe_core
 from .space import Space
-from .strategies import history_rows, make_strategy
+from .strategies import check_options, history_rows, make_strategy
 from .strategies.base import Geometry, Strategy
 from .strategies.cmaes import default_lambda
 from .strategies.quadratic import models
@@ -235,10 +235,12 @@ def make_solver(
             (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`). A
             larger value than ``max(pow2(budget), 512)`` is reduced to it: the history
             never holds more than the budget.
-        anchors: Probe anchors (``"min"``, ``"center"``).
-        spice: Share of uniform random points in the probe.
+        anchors: Probe anchors, a sequence of ``"min"`` and ``"center"``.
+        spice: Share of uniform random points in the probe, in ``[0, 0.5]``.
         threshold: Rank-FDC threshold above which ``auto`` picks Nelder-Mead.
-        strategy_options: ``((strategy_name, ((option, value), ...)), ...)``.
+        strategy_options: Keyword options of the strategies' factories,
+            ``{strategy_name: {option: value}}`` or the same as ``(name, value)`` pairs
+            (:func:`~arqon_jax.core.strategies.check_options`).
 
     Raises:
         ValueError, TypeError: For invalid arguments, naming them.
@@ -248,9 +250,8 @@ def make_solver(
     budget = check_int("budget", budget, 1, 2**31 - 2**25)
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
-    probe_ratio = check_fraction("probe_ratio", probe_ratio)
-    threshold = check_real("threshold", threshold)  # a rank correlation: beyond [-1, 1] means always / never
-    spice = check_real("spice", spice)
+    probe_ratio, anchors, spice, threshold, strategy_options = check_settings(
+        probe_ratio, anchors, spice, threshold, strategy_options)
     if method == "nelder-mead" and budget < 4:
         raise ValueError(f"budget: method='nelder-mead' needs budget >= 4 (a batch of 4 rows), got {budget}")
     if method == "nelder-mead" and batch_size < 4:
@@ -364,6 +365,31 @@ def make_solver(
         tuple(anchors), float(spice), float(threshold), tuple(strategy_options), jnp.zeros((), float).dtype,
     )
     return _bind(core, space, budget, probe_count, rule)
+
+
+def check_settings(probe_ratio: Any = 0.2, anchors: Any = ("center",), spice: Any = 0.1,
+                   threshold: Any = STRUCTURED_THRESHOLD, strategy_options: Any = ()) -> tuple:
+    """Checks :func:`make_solver`'s settings that do not depend on the space.
+
+    Front doors that build their solver later (a Tune searcher waits for its space)
+    call it when they take the settings, so that a bad value fails there.
+
+    Returns:
+        ``(probe_ratio, anchors, spice, threshold, strategy_options)``: floats, a tuple
+        of anchor names and the hashable form of :func:`~.strategies.check_options`.
+
+    Raises:
+        TypeError, ValueError: Naming the setting, as :func:`make_solver`.
+    """
+    probe_ratio = check_fraction("probe_ratio", probe_ratio)
+    threshold = check_real("threshold", threshold)  # a rank correlation: beyond [-1, 1] means always / never
+    spice = check_real("spice", spice)
+    if isinstance(anchors, str) or not isinstance(anchors, (tuple, list)):
+        raise TypeError(f"anchors: expected a sequence of anchor names such as ('center',), got "
+                        f"{type(anchors).__name__} {anchors!r}")
+    anchors = tuple(anchors)
+    ProbePlan(anchors, spice)  # names a bad anchor or spice value
+    return probe_ratio, anchors, spice, threshold, check_options(strategy_options)
 
 
 def pow2(n: int) -> int:

@@ -157,7 +157,7 @@ class Session:
         batch_size: Rows per solver step.
         method, probe_ratio, capacity: As for :func:`arqon_jax.make_solver`.
         x64: Run the solver in float64.
-        solver_options: Further keyword arguments of :func:`arqon_jax.make_solver`, hashable.
+        solver_options: Further keyword arguments of :func:`arqon_jax.make_solver`.
         limited: Whether proposals stop at ``budget`` (``False``: the solver keeps
             refining past its nominal budget, as Tune's ``num_samples`` decides).
         key_of: Maps a row of parameter values ``(dim,)`` (float64) to the identity of

@@ -7,8 +7,13 @@ it, and the conformance tests run every property over every name in
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from ..validate import check_int, check_real
 from .base import Geometry, Strategy
 from .cmaes import MAX_INSTANCES, RESTART_TOP, make_cmaes
 from .gp import make_gp
@@ -16,9 +21,106 @@ from .nelder_mead import make_nelder_mead
 from .random_search import make_random
 from .tpe import make_tpe
 
-__all__ = ["STRATEGY_NAMES", "make_strategy", "history_rows"]
+__all__ = ["STRATEGY_NAMES", "make_strategy", "history_rows", "check_options"]
 
 STRATEGY_NAMES = ("nelder-mead", "tpe", "cmaes", "random", "gp")
+
+_FACTORIES = {"nelder-mead": make_nelder_mead, "tpe": make_tpe, "cmaes": make_cmaes, "random": make_random,
+              "gp": make_gp}
+
+
+# What each factory option takes: ("int", low), ("real", low, high, low_open),
+# ("bool",); a trailing "?" on the kind also allows None (the factory's own default).
+# test_every_strategy_option_has_a_rule keeps this table and the signatures in step.
+_UNIT = ("real", 0.0, 1.0, False)
+_POS = ("real", 0.0, np.inf, True)
+_OPTION_RULES = {
+    "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
+            "n_candidates": ("int?", 1), "categorical_resample": _UNIT, "bandwidth": ("real?", 0.0, np.inf, True),
+            "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": ("real", 0.0, np.inf, False)},
+    "cmaes": {"n_instances": ("int?", 1), "separable": ("bool?",), "sigma0": _POS, "max_instances": ("int", 1),
+              "stagnation_gens": ("int?", 1), "tol_x": ("real?", 0.0, np.inf, False), "max_condition": ("real", 1.0, np.inf, True),
+              "tol_fun": ("real", 0.0, np.inf, False), "local_restart_prob": _UNIT, "restart_top": ("int", 1),
+              "population_levels": ("int?", 0)},
+    "nelder-mead": {"initial_step": _POS, "stall_limit": ("int?", 1), "restart_top": ("int", 1)},
+    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1), "local_share": _UNIT, "fit_steps": ("int", 0),
+           "n_starts": ("int", 1), "learning_rate": _POS, "grad_steps": ("int", 0), "n_polish": ("int", 0),
+           "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS, "length_max": _POS,
+           "succ_tol": ("int", 1), "fail_tol": ("int?", 1)},
+    "random": {},
+}
+
+
+def _check_value(where: str, rule: tuple, value: Any) -> Any:
+    kind = rule[0]
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where}: expected True or False, got {type(value).__name__} {value!r}")
+        return bool(value)
+    if kind == "int":
+        return check_int(where, value, rule[1])
+    low, high, low_open = rule[1:]
+    value = check_real(where, value)  # type and NaN
+    if not (np.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+        raise ValueError(f"{where}: expected a finite number {'>' if low_open else '>='} {low:g}"
+                         + ("" if np.isinf(high) else f" and <= {high:g}") + f", got {value!r}")
+    return value
+
+
+def _option_names(name: str) -> tuple[str, ...]:
+    """The keyword options of strategy ``name``'s factory (its sizes are positional)."""
+    params = inspect.signature(_FACTORIES[name]).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def _pairs(where: str, value: Any) -> list[tuple]:
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, (tuple, list)) and all(isinstance(e, (tuple, list)) and len(e) == 2 for e in value):
+        return [tuple(e) for e in value]
+    raise TypeError(f"{where}: expected a dict (or a sequence of (name, value) pairs), got {type(value).__name__} "
+                    f"{value!r:.80}")
+
+
+def check_options(strategy_options: Any) -> tuple:
+    """Checks per-strategy options and returns their hashable form.
+
+    Args:
+        strategy_options: ``{strategy_name: {option: value}}``, or the same as nested
+            ``(name, value)`` pairs. Options for a strategy that ``auto`` does not pick
+            are allowed (and unused).
+
+    Returns:
+        ``((strategy_name, ((option, value), ...)), ...)`` sorted by name, values as
+        Python ints, floats and bools: equal options give equal (cacheable) keys.
+
+    Raises:
+        TypeError: For a value that is not a dict or pairs, or an option value of the
+            wrong type (a bool for a number, a string, ...).
+        ValueError: For an unknown strategy, an option its factory does not take, a
+            strategy named twice, or a value out of the option's range (NaN and
+            infinities included).
+    """
+    out: dict[str, tuple] = {}
+    for name, options in _pairs("strategy_options", strategy_options):
+        if name not in STRATEGY_NAMES:
+            raise ValueError(f"strategy_options: unknown strategy {name!r}; expected some of {list(STRATEGY_NAMES)}")
+        if name in out:
+            raise ValueError(f"strategy_options: strategy {name!r} given twice")
+        allowed = _option_names(name)
+        pairs = []
+        for option, value in _pairs(f"strategy_options[{name!r}]", options):
+            if option not in allowed:
+                raise ValueError(f"strategy_options[{name!r}]: unknown option {option!r}; expected some of "
+                                 f"{sorted(allowed)}")
+            pairs.append((option, _check_value(f"strategy_options[{name!r}][{option!r}]",
+                                               _OPTION_RULES[name][option], value)))
+        out[name] = tuple(sorted(pairs, key=lambda p: p[0]))
+    return tuple(sorted(out.items()))
 
 
 def history_rows(name: str, options: dict | None = None) -> int | None:
