@@ -34,14 +34,15 @@ _FACTORIES = {"nelder-mead": make_nelder_mead, "tpe": make_tpe, "cmaes": make_cm
 # test_every_strategy_option_has_a_rule keeps this table and the signatures in step.
 _UNIT = ("real", 0.0, 1.0, False)
 _POS = ("real", 0.0, np.inf, True)
+_NONNEG = ("real", 0.0, np.inf, False)
 _OPTION_RULES = {
     "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
             "n_candidates": ("int?", 1), "categorical_resample": _UNIT, "bandwidth": ("real?", 0.0, np.inf, True),
-            "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": ("real", 0.0, np.inf, False)},
+            "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": _NONNEG},
     "cmaes": {"n_instances": ("int?", 1), "separable": ("bool?",), "sigma0": _POS, "max_instances": ("int", 1),
-              "stagnation_gens": ("int?", 1), "tol_x": ("real?", 0.0, np.inf, False), "max_condition": ("real", 1.0, np.inf, True),
-              "tol_fun": ("real", 0.0, np.inf, False), "local_restart_prob": _UNIT, "restart_top": ("int", 1),
-              "population_levels": ("int?", 0)},
+              "stagnation_gens": ("int?", 1), "tol_x": ("real?", 0.0, np.inf, False),
+              "max_condition": ("real", 1.0, np.inf, True), "tol_fun": _NONNEG, "local_restart_prob": _UNIT,
+              "restart_top": ("int", 1), "population_levels": ("int?", 0)},
     "nelder-mead": {"initial_step": _POS, "stall_limit": ("int?", 1), "restart_top": ("int", 1)},
     "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1), "local_share": _UNIT, "fit_steps": ("int", 0),
            "n_starts": ("int", 1), "learning_rate": _POS, "grad_steps": ("int", 0), "n_polish": ("int", 0),
