@@ -82,6 +82,12 @@ def test_schedule_gives_a_share_of_the_proposals(share, batch, expected):
     assert schedule(share, batch, Geometry.continuous(5), 512) == expected
 
 
+def test_schedule_period_fits_int32():
+    # A share of 1e-11 of a batch of 10 would be one row every 10**10 batches: beyond an int32 step counter.
+    n, period = schedule(1e-11, 10, Geometry.continuous(5), 512)
+    assert n == 1 and 2**29 < period < 2**31
+
+
 def test_schedule_is_off_where_a_quadratic_does_not_apply():
     cat = Geometry(dim=3, levels=(0, 0, 3), periodic=(False,) * 3, categorical=(False, False, True))
     assert schedule(0.3, 10, cat, 512) == (0, 1)

@@ -87,8 +87,11 @@ def test_every_strategy_option_has_a_rule(name):
         if kind == "bool":
             continue
         bad_low = rule[1] - 1 if kind == "int" else (rule[1] if rule[3] else rule[1] - 1e-3)
-        with pytest.raises(ValueError, match=f"\\[{option!r}\\]: expected"):
-            check_options({name: {option: bad_low}})
+        high = rule[2] if len(rule) > 2 else None
+        bad = [bad_low] + ([] if high is None or high == np.inf else [high + 1 if kind == "int" else high * 2])
+        for value in bad:  # out of range, below and above (int32 counters, float32 lengths)
+            with pytest.raises(ValueError, match=f"\\[{option!r}\\]: expected"):
+                check_options({name: {option: value}})
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

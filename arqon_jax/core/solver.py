@@ -323,7 +323,7 @@ def make_solver(
             # history: merging a batch of 4096 into 2048 rows costs 0.3 ms per batch on this
             # CPU, a sixth of a 10-D CMA-ES step; 64 rows also cover the polish's and the
             # result's reads (at most 10), and keep the same best rows as any larger buffer.
-            capacity = max(SMALL_CAPACITY, pow2(max(rows)))
+            capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), 512))
         else:
             # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
             # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).

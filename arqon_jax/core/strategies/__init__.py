@@ -29,25 +29,30 @@ _FACTORIES = {"nelder-mead": make_nelder_mead, "tpe": make_tpe, "cmaes": make_cm
               "gp": make_gp}
 
 
-# What each factory option takes: ("int", low), ("real", low, high, low_open),
+# What each factory option takes: ("int", low[, high]), ("real", low, high, low_open),
 # ("bool",); a trailing "?" on the kind also allows None (the factory's own default).
 # test_every_strategy_option_has_a_rule keeps this table and the signatures in step.
+# Counters live in int32 state (_COUNT); lengths in unit-cube units stop at _LONG,
+# far beyond any use, where float32 squares would overflow to NaN proposals.
 _UNIT = ("real", 0.0, 1.0, False)
-_POS = ("real", 0.0, np.inf, True)
-_NONNEG = ("real", 0.0, np.inf, False)
+_LONG = 1e6
+_POS = ("real", 0.0, _LONG, True)
+_NONNEG = ("real", 0.0, _LONG, False)
+_COUNT = ("int", 1, 2**31 - 1)
+_COUNT_OPT = ("int?", 1, 2**31 - 1)
 _OPTION_RULES = {
     "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
-            "n_candidates": ("int?", 1), "categorical_resample": _UNIT, "bandwidth": ("real?", 0.0, np.inf, True),
+            "n_candidates": ("int?", 1), "categorical_resample": _UNIT, "bandwidth": ("real?", 0.0, _LONG, True),
             "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": _NONNEG},
     "cmaes": {"n_instances": ("int?", 1), "separable": ("bool?",), "sigma0": _POS, "max_instances": ("int", 1),
-              "stagnation_gens": ("int?", 1), "tol_x": ("real?", 0.0, np.inf, False),
-              "max_condition": ("real", 1.0, np.inf, True), "tol_fun": _NONNEG, "local_restart_prob": _UNIT,
-              "restart_top": ("int", 1), "population_levels": ("int?", 0)},
-    "nelder-mead": {"initial_step": _POS, "stall_limit": ("int?", 1), "restart_top": ("int", 1)},
+              "stagnation_gens": _COUNT_OPT, "tol_x": ("real?", 0.0, _LONG, False),
+              "max_condition": ("real", 1.0, np.inf, True), "tol_fun": ("real", 0.0, np.inf, False),
+              "local_restart_prob": _UNIT, "restart_top": ("int", 1), "population_levels": ("int?", 0, 16)},
+    "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": ("int", 1)},
     "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1), "local_share": _UNIT, "fit_steps": ("int", 0),
-           "n_starts": ("int", 1), "learning_rate": _POS, "grad_steps": ("int", 0), "n_polish": ("int", 0),
-           "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS, "length_max": _POS,
-           "succ_tol": ("int", 1), "fail_tol": ("int?", 1)},
+           "n_starts": ("int", 1), "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0),
+           "n_polish": ("int", 0), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
+           "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
     "random": {},
 }
 
@@ -63,7 +68,7 @@ def _check_value(where: str, rule: tuple, value: Any) -> Any:
             raise TypeError(f"{where}: expected True or False, got {type(value).__name__} {value!r}")
         return bool(value)
     if kind == "int":
-        return check_int(where, value, rule[1])
+        return check_int(where, value, *rule[1:])
     low, high, low_open = rule[1:]
     value = check_real(where, value)  # type and NaN
     if not (np.isfinite(value) and (value > low if low_open else value >= low) and value <= high):

@@ -356,4 +356,4 @@ def schedule(share: float, batch_size: int, geometry: Geometry, capacity: int) -
     target = share * batch_size
     if target >= 1:
         return int(max(1, min(len(STEP_SIZES), round(target), batch_size - 1))), 1
-    return 1, int(round(1.0 / target))
+    return 1, int(min(round(1.0 / target), 2**30))  # a period beyond int32 means never
