@@ -138,7 +138,7 @@ def main(argv=None, storage_path: str | None = None) -> dict:
     )
     try:
         tuner.fit()
-    except Exception as exc:  # the simulated crash surfaces as a TuneError
+    except Exception as exc:  # the simulated crash stops fit() (Ray 2.60 raises a RuntimeError)
         print(f"2. the run stopped: {type(exc).__name__}")
     tuner = tune.Tuner.restore(path, trainable=trainable2, resume_unfinished=True, resume_errored=True)
     results2 = tuner.fit()

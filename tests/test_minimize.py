@@ -519,6 +519,9 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     ({"spice": 0.6}, ValueError, "^spice: "),
     ({"anchors": "center"}, TypeError, "^anchors: expected a sequence"),  # not iterated letter by letter
     ({"anchors": ("max",)}, ValueError, "^anchors: unknown anchor 'max'"),
+    ({"anchors": (["center"],)}, TypeError, "^anchors: expected anchor names"),
+    ({"strategy_options": {"tpe": (("gamma", 0.2), ("gamma", 0.3))}}, ValueError, "option 'gamma' given twice"),
+    ({"strategy_options": {"tpe": {"n_candidates": 2**40}}}, ValueError, "\\['n_candidates'\\]: expected an integer in"),
     ({"strategy_options": {"tpee": {}}}, ValueError, "^strategy_options: unknown strategy 'tpee'"),
     ({"strategy_options": {"tpe": {"gama": 0.2}}}, ValueError, "^strategy_options\\['tpe'\\]: unknown option 'gama'"),
     ({"strategy_options": {"cmaes": {"sigma0": 0.0}}}, ValueError, "^strategy_options\\['cmaes'\\]\\['sigma0'\\]: .* > 0"),
@@ -530,6 +533,14 @@ def test_solver_settings_are_checked_by_name(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, **kwargs)
     assert make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, threshold=2.0).threshold == 2.0  # never Nelder-Mead
+
+
+@pytest.mark.parametrize("ratio, count", [(0.1, 10), (0.3, 30), (0.25, 30), (0.05, 10)])
+def test_probe_ratio_in_float32_gives_the_written_share(ratio, count):
+    # np.float32(0.1) is 0.10000000149: the probe took one more batch than 0.1 does.
+    space = aj.Space.from_bounds(BOUNDS2)
+    assert make_solver(space, 100, 10, probe_ratio=np.float32(ratio)).probe_count == count
+    assert make_solver(space, 100, 10, probe_ratio=ratio).probe_count == count
 
 
 def test_strategy_options_as_a_dict_or_pairs_build_one_solver():

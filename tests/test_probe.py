@@ -243,6 +243,14 @@ def test_spice_fraction_and_determinism():
     assert np.sum(np.any(flat != ref, axis=1)) == 10
 
 
+@pytest.mark.parametrize("spice", [1e-10, 5e-324])
+def test_tiny_spice_is_no_spice_in_any_probe(spice):
+    # Its period (1e10 points, or 1/5e-324 = inf) overflowed the uint32 index compare.
+    plan = ProbePlan(anchors=("min",), spice=spice)
+    pts = np.asarray(probe_points(0, 1001, 3, seed=3, plan=plan))
+    assert np.array_equal(pts[1:], np.asarray(kronecker(0, 1000, 3, seed=3)))
+
+
 @pytest.mark.parametrize(
     "call, text",
     [

@@ -237,7 +237,8 @@ class ProbePlan:
         self.anchor_values = tuple(valid[a] for a in anchors)
         self.anchors = tuple(anchors)
         self.spice = float(spice)
-        self.spice_every = 0 if spice == 0 else max(2, int(round(1.0 / spice)))
+        # Capped: a period beyond 2**31 points (spice below 5e-10) never comes, and must fit uint32.
+        self.spice_every = 0 if spice == 0 else max(2, int(round(min(1.0 / spice, 2.0**31))))
         self.shift = bool(shift)
 
     def key(self) -> tuple:

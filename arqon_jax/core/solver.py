@@ -260,7 +260,10 @@ def make_solver(
     if method == "random":
         probe_count = 0
     else:
-        probe_count = min(budget, max(batch_size, math.ceil(probe_ratio * budget / batch_size) * batch_size))
+        # Whole batches; the tolerance keeps a float32 ratio (np.float32(0.1) is 0.10000000149)
+        # from adding a batch that the written value does not ask for.
+        batches = probe_ratio * budget / batch_size
+        probe_count = min(budget, max(batch_size, math.ceil(batches - 1e-6 * max(1.0, batches)) * batch_size))
     refine = budget - probe_count
     # Measured (benchmarks/results/auto_rule.md): up to 50 refine evaluations per dimension
     # TPE beats batched Nelder-Mead on smooth and rugged functions alike, so ``auto`` does
@@ -388,6 +391,9 @@ def check_settings(probe_ratio: Any = 0.2, anchors: Any = ("center",), spice: An
         raise TypeError(f"anchors: expected a sequence of anchor names such as ('center',), got "
                         f"{type(anchors).__name__} {anchors!r}")
     anchors = tuple(anchors)
+    for a in anchors:
+        if not isinstance(a, str):
+            raise TypeError(f"anchors: expected anchor names ('min', 'center'), got {type(a).__name__} {a!r}")
     ProbePlan(anchors, spice)  # names a bad anchor or spice value
     return probe_ratio, anchors, spice, threshold, check_options(strategy_options)
 

@@ -33,7 +33,9 @@ _FACTORIES = {"nelder-mead": make_nelder_mead, "tpe": make_tpe, "cmaes": make_cm
 # ("bool",); a trailing "?" on the kind also allows None (the factory's own default).
 # test_every_strategy_option_has_a_rule keeps this table and the signatures in step.
 # Counters live in int32 state (_COUNT); lengths in unit-cube units stop at _LONG,
-# far beyond any use, where float32 squares would overflow to NaN proposals.
+# far beyond any use, where float32 squares would overflow to NaN proposals; the
+# candidates of one ask stop where their arrays reach gigabytes (TPE 2**24 rows,
+# the GP 2**18: it scores each against its model points).
 _UNIT = ("real", 0.0, 1.0, False)
 _LONG = 1e6
 _POS = ("real", 0.0, _LONG, True)
@@ -42,14 +44,15 @@ _COUNT = ("int", 1, 2**31 - 1)
 _COUNT_OPT = ("int?", 1, 2**31 - 1)
 _OPTION_RULES = {
     "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
-            "n_candidates": ("int?", 1), "categorical_resample": _UNIT, "bandwidth": ("real?", 0.0, _LONG, True),
+            "n_candidates": ("int?", 1, 2**24), "categorical_resample": _UNIT,
+            "bandwidth": ("real?", 0.0, _LONG, True),
             "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": _NONNEG},
     "cmaes": {"n_instances": ("int?", 1), "separable": ("bool?",), "sigma0": _POS, "max_instances": ("int", 1),
               "stagnation_gens": _COUNT_OPT, "tol_x": ("real?", 0.0, _LONG, False),
               "max_condition": ("real", 1.0, np.inf, True), "tol_fun": ("real", 0.0, np.inf, False),
               "local_restart_prob": _UNIT, "restart_top": ("int", 1), "population_levels": ("int?", 0, 16)},
     "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": ("int", 1)},
-    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1), "local_share": _UNIT, "fit_steps": ("int", 0),
+    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT, "fit_steps": ("int", 0),
            "n_starts": ("int", 1), "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0),
            "n_polish": ("int", 0), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
            "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
@@ -123,6 +126,8 @@ def check_options(strategy_options: Any) -> tuple:
             if option not in allowed:
                 raise ValueError(f"strategy_options[{name!r}]: unknown option {option!r}; expected some of "
                                  f"{sorted(allowed)}")
+            if option in dict(pairs):
+                raise ValueError(f"strategy_options[{name!r}]: option {option!r} given twice")
             pairs.append((option, _check_value(f"strategy_options[{name!r}][{option!r}]",
                                                _OPTION_RULES[name][option], value)))
         out[name] = tuple(sorted(pairs, key=lambda p: p[0]))
