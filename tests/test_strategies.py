@@ -15,7 +15,8 @@ import pytest
 
 from arqon_jax.core.history import history_init, history_insert, sanitize
 from arqon_jax.core.space import Space
-from arqon_jax.core.strategies import _OPTION_RULES, STRATEGY_NAMES, _option_names, check_options, make_strategy
+from arqon_jax.core.strategies import (_FACTORIES, _OPTION_RULES, STRATEGY_NAMES, _option_names, check_options,
+                                      make_strategy)
 from arqon_jax.core.strategies.base import Geometry
 
 BATCH, CAPACITY = 12, 64  # 64 rows: the GP models them all, and 6 rounds of 12 overflow them
@@ -73,12 +74,8 @@ def test_every_strategy_option_has_a_rule(name):
     import inspect
 
     assert set(_OPTION_RULES[name]) == set(_option_names(name))
-    factory = {"tpe": "make_tpe", "cmaes": "make_cmaes", "nelder-mead": "make_nelder_mead", "gp": "make_gp",
-               "random": "make_random"}[name]
-    import arqon_jax.core.strategies as st
-
-    defaults = {p.name: p.default for p in inspect.signature(getattr(st, factory)).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    params = inspect.signature(_FACTORIES[name]).parameters
+    defaults = {option: params[option].default for option in _option_names(name)}
     assert check_options({name: defaults}) == ((name, tuple(sorted(defaults.items()))),)
     for option, rule in _OPTION_RULES[name].items():
         with pytest.raises((TypeError, ValueError), match=f"\\[{option!r}\\]"):
