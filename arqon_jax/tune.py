@@ -447,7 +447,8 @@ class ArqonSearch(Searcher):
             if extra:
                 raise ValueError(f"solver_options: unknown options {sorted(extra)}; expected some of {sorted(allowed)}")
             # The solver is built at the first suggest, inside Tune's loop: check the values now.
-            check_settings(**{k: v for k, v in solver_options.items() if k != "capacity"})
+            check_settings(**{k: v for k, v in solver_options.items() if k != "capacity"},
+                           batch_size=self._batch_size_arg)
             if "capacity" in solver_options:
                 check_int("capacity", solver_options["capacity"], 1)
         self._solver_options = dict(solver_options or {})

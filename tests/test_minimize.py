@@ -528,6 +528,14 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     ({"strategy_options": {"tpe": {"multivariate": "yes"}}}, TypeError, "\\['multivariate'\\]: expected True or False"),
     ({"strategy_options": (("tpe", (("gamma", 0.2),)), ("tpe", ()))}, ValueError, "'tpe' given twice"),
     ({"strategy_options": "tpe"}, TypeError, "^strategy_options: expected a dict"),
+    ({"anchors": ("center", "min", "center")}, ValueError, "^anchors: \\['center'\\] given more than once"),
+    ({"strategy_options": {"gp": {"length_min": 0.5, "length_init": 0.1}}}, ValueError,
+     "^strategy_options\\['gp'\\]: expected length_min <= length_init <= length_max, got 0.5, 0.1, 1.6"),
+    ({"strategy_options": {"gp": {"length_max": 0.5}}}, ValueError, "length_min <= length_init <= length_max"),
+    ({"strategy_options": {"gp": {"fit_steps": 10**9}}}, ValueError, "\\['fit_steps'\\]: expected an integer in"),
+    ({"strategy_options": {"gp": {"n_starts": 10**6}}}, ValueError, "\\['n_starts'\\]: expected an integer in"),
+    ({"strategy_options": {"cmaes": {"n_instances": 11}}}, ValueError,
+     "^strategy_options\\['cmaes'\\]\\['n_instances'\\]: expected at most batch_size=10"),
 ])
 def test_solver_settings_are_checked_by_name(kwargs, exc, match):
     with pytest.raises(exc, match=match):

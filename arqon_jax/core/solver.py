@@ -251,7 +251,7 @@ def make_solver(
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
     probe_ratio, anchors, spice, threshold, strategy_options = check_settings(
-        probe_ratio, anchors, spice, threshold, strategy_options)
+        probe_ratio, anchors, spice, threshold, strategy_options, batch_size)
     if method == "nelder-mead" and budget < 4:
         raise ValueError(f"budget: method='nelder-mead' needs budget >= 4 (a batch of 4 rows), got {budget}")
     if method == "nelder-mead" and batch_size < 4:
@@ -371,11 +371,13 @@ def make_solver(
 
 
 def check_settings(probe_ratio: Any = 0.2, anchors: Any = ("center",), spice: Any = 0.1,
-                   threshold: Any = STRUCTURED_THRESHOLD, strategy_options: Any = ()) -> tuple:
+                   threshold: Any = STRUCTURED_THRESHOLD, strategy_options: Any = (),
+                   batch_size: int | None = None) -> tuple:
     """Checks :func:`make_solver`'s settings that do not depend on the space.
 
     Front doors that build their solver later (a Tune searcher waits for its space)
-    call it when they take the settings, so that a bad value fails there.
+    call it when they take the settings, so that a bad value fails there; with
+    ``batch_size`` (rows per ask, where known) the options it bounds are checked too.
 
     Returns:
         ``(probe_ratio, anchors, spice, threshold, strategy_options)``: floats, a tuple
@@ -394,8 +396,11 @@ def check_settings(probe_ratio: Any = 0.2, anchors: Any = ("center",), spice: An
     for a in anchors:
         if not isinstance(a, str):
             raise TypeError(f"anchors: expected anchor names ('min', 'center'), got {type(a).__name__} {a!r}")
+    twice = sorted({a for a in anchors if anchors.count(a) > 1})
+    if twice:  # the same point evaluated again tells the probe nothing new
+        raise ValueError(f"anchors: {twice} given more than once; expected distinct anchor names")
     ProbePlan(anchors, spice)  # names a bad anchor or spice value
-    return probe_ratio, anchors, spice, threshold, check_options(strategy_options)
+    return probe_ratio, anchors, spice, threshold, check_options(strategy_options, batch_size)
 
 
 def pow2(n: int) -> int:

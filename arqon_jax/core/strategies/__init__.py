@@ -42,6 +42,11 @@ _POS = ("real", 0.0, _LONG, True)
 _NONNEG = ("real", 0.0, _LONG, False)
 _COUNT = ("int", 1, 2**31 - 1)
 _COUNT_OPT = ("int?", 1, 2**31 - 1)
+# The GP's Adam loops run inside every ask: 10**5 steps already take minutes per ask
+# on a CPU (the default 40 / 10 take milliseconds); a larger count is a typo, not a
+# setting. Its fit starts are vmapped: each holds its own copy of the kernel matrix.
+_STEPS = 10**5
+_STARTS = 1024
 _OPTION_RULES = {
     "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
             "n_candidates": ("int?", 1, 2**24), "categorical_resample": _UNIT,
@@ -52,8 +57,9 @@ _OPTION_RULES = {
               "max_condition": ("real", 1.0, np.inf, True), "tol_fun": ("real", 0.0, np.inf, False),
               "local_restart_prob": _UNIT, "restart_top": ("int", 1), "population_levels": ("int?", 0, 16)},
     "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": ("int", 1)},
-    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT, "fit_steps": ("int", 0),
-           "n_starts": ("int", 1), "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0),
+    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
+           "fit_steps": ("int", 0, _STEPS), "n_starts": ("int", 1, _STARTS),
+           "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0, _STEPS),
            "n_polish": ("int", 0), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
            "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
     "random": {},
@@ -95,13 +101,14 @@ def _pairs(where: str, value: Any) -> list[tuple]:
                     f"{value!r:.80}")
 
 
-def check_options(strategy_options: Any) -> tuple:
+def check_options(strategy_options: Any, batch_size: int | None = None) -> tuple:
     """Checks per-strategy options and returns their hashable form.
 
     Args:
         strategy_options: ``{strategy_name: {option: value}}``, or the same as nested
             ``(name, value)`` pairs. Options for a strategy that ``auto`` does not pick
             are allowed (and unused).
+        batch_size: Rows per ask, where known: options bounded by it are checked too.
 
     Returns:
         ``((strategy_name, ((option, value), ...)), ...)`` sorted by name, values as
@@ -111,8 +118,9 @@ def check_options(strategy_options: Any) -> tuple:
         TypeError: For a value that is not a dict or pairs, or an option value of the
             wrong type (a bool for a number, a string, ...).
         ValueError: For an unknown strategy, an option its factory does not take, a
-            strategy named twice, or a value out of the option's range (NaN and
-            infinities included).
+            strategy named twice, a value out of the option's range (NaN and
+            infinities included), or options that contradict each other (the GP's
+            lengths out of order, more CMA-ES instances than ``batch_size`` rows).
     """
     out: dict[str, tuple] = {}
     for name, options in _pairs("strategy_options", strategy_options):
@@ -130,8 +138,24 @@ def check_options(strategy_options: Any) -> tuple:
                 raise ValueError(f"strategy_options[{name!r}]: option {option!r} given twice")
             pairs.append((option, _check_value(f"strategy_options[{name!r}][{option!r}]",
                                                _OPTION_RULES[name][option], value)))
+        _check_together(name, dict(pairs), batch_size)
         out[name] = tuple(sorted(pairs, key=lambda p: p[0]))
     return tuple(sorted(out.items()))
+
+
+def _check_together(name: str, given: dict, batch_size: int | None) -> None:
+    """Options that bound each other (given values over the factory's defaults)."""
+    where = f"strategy_options[{name!r}]"
+    if name == "gp":
+        defaults = {p.name: p.default for p in inspect.signature(make_gp).parameters.values()}
+        lo, init, hi = (given.get(k, defaults[k]) for k in ("length_min", "length_init", "length_max"))
+        if not lo <= init <= hi:
+            raise ValueError(f"{where}: expected length_min <= length_init <= length_max, got {lo!r}, {init!r}, "
+                             f"{hi!r}")
+    if name == "cmaes" and batch_size is not None and given.get("n_instances") is not None:
+        if given["n_instances"] > batch_size:
+            raise ValueError(f"{where}['n_instances']: expected at most batch_size={batch_size} instances (one "
+                             f"row each at least), got {given['n_instances']}")
 
 
 def history_rows(name: str, options: dict | None = None) -> int | None:
