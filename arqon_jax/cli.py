@@ -52,6 +52,7 @@ import jax
 
 from . import __version__
 from .compat import ArqonProbe, ArqonSolver
+from .core.solver import PROBE_RATIO
 from .core.space import Space
 from .core.validate import check_int
 from .demo import run_demo
@@ -187,7 +188,7 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
         "batch_size": cfg.get("batch_size"),
         "seed": cfg.get("seed", 0),
         "method": cfg.get("method", "auto"),
-        "probe_ratio": cfg.get("probe_ratio", 0.2),
+        "probe_ratio": cfg.get("probe_ratio", PROBE_RATIO),
         "capacity": cfg.get("capacity"),
         "bounds": cfg.get("bounds"),
     }
@@ -572,7 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="points per batch")
     run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
     run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, gp, random")
-    run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None, help="share of the budget probed")
+    run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None,
+                     help=f"share of the budget probed (default {PROBE_RATIO})")
     run.add_argument("--float64", dest="float64", action=argparse.BooleanOptionalAction, default=None,
                      help="rank in float64 (--float64) or float32 (--no-float64); default: float64 on the host "
                           "path, float32 on the device path")

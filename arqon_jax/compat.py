@@ -17,7 +17,7 @@ Configuration (ArqonHPO's schema plus optional fields of ours)::
         "layers": {"min": 1, "max": 8, "scale": "Integer"},  # "Integer" (inclusive bounds)
         "act": {"choices": ["relu", "gelu"]}                  # and categorical choices
       },
-      "probe_ratio": 0.2,         # share of the budget spent probing, in (0, 1]
+      "probe_ratio": 0.05,        # share of the budget spent probing, in (0, 1] (ArqonHPO's default: 0.2)
       "strategy_params": {},      # accepted for compatibility, not used (ArqonHPO ignores it too)
       # ours, all optional:
       "batch_size": 10,           # rows per solver step (default: arqon_jax.default_batch_size(budget))

@@ -34,7 +34,7 @@ from .host.progress import Progress
 from .host.polish import decide_polish
 from .host.run import Checkpointing, run_device, run_host
 from .result import OptimizeResult
-from .core.solver import check_method, default_batch_size, make_solver
+from .core.solver import PROBE_RATIO, check_method, default_batch_size, make_solver
 from .core.validate import check_int
 from .core.space import Space
 from .surfaces_adapter import from_surfaces
@@ -63,7 +63,7 @@ def make_minimizer(
     budget: int,
     batch_size: int | None = None,
     method: str = "auto",
-    probe_ratio: float = 0.2,
+    probe_ratio: float = PROBE_RATIO,
     capacity: int | None = None,
 ) -> Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
     """A pure, jittable and vmappable ``run(key) -> (x_best, f_best, best_curve)``.
@@ -118,7 +118,7 @@ def minimize(
     vectorized: bool = True,
     jit: bool | None = None,
     x64: bool | None = None,
-    probe_ratio: float = 0.2,
+    probe_ratio: float = PROBE_RATIO,
     capacity: int | None = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
     progress: bool = False,
@@ -172,7 +172,9 @@ def minimize(
             values between them, or a subnormal bound) switch float64 on, with a
             warning unless ``x64=None`` chose it anyway; ``info["x64"]`` says why
             float64 ran.
-        probe_ratio: Share of the budget spent probing, in ``(0, 1]``.
+        probe_ratio: Share of the budget spent probing, in ``(0, 1]``, rounded up to
+            whole batches, and at least 2 points per dimension up to half the budget
+            (:func:`~arqon_jax.core.solver.probe_size`; default 5%).
         capacity: History rows kept (default: the power of two ``>= budget`` within ``[512, 2048]``, 64
             when CMA-ES refines alone, which reads only the best few; values above ``max(512, the power of two >=
             budget)`` are reduced to it); see :mod:`arqon_jax.core.history` for what happens when it is full.

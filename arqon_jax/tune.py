@@ -113,7 +113,7 @@ try:
 except ImportError as _exc:  # ray is an optional dependency: say how to get it
     raise missing_extra(_exc, "arqon_jax.tune", "Ray Tune", "ray") from _exc
 
-from .core.solver import check_method, check_settings
+from .core.solver import PROBE_RATIO, check_method, check_settings
 from .core.space import Space
 from .host.state_io import read_state_header
 
@@ -553,7 +553,7 @@ class ArqonSearch(Searcher):
     def _build_session(self, restoring: bool) -> None:
         cfg = self._cfg
         opts = {k: v for k, v in self._solver_options.items() if k != "capacity"}
-        probe_ratio = opts.pop("probe_ratio", 0.2)  # Session's own argument, not one of its solver_options
+        probe_ratio = opts.pop("probe_ratio", PROBE_RATIO)  # Session's own argument, not one of its solver_options
         self._session = Session(
             self._nested.space, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
             method=cfg["method"], probe_ratio=probe_ratio, capacity=cfg["capacity"], solver_options=opts,

@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arqon_jax.functions import make_problem  # noqa: E402
-from arqon_jax.core.solver import CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, default_batch_size, make_solver  # noqa: E402
+from arqon_jax.core.solver import (CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE, PROBE_RATIO, default_batch_size,  # noqa: E402
+                                   make_solver)
 from arqon_jax.core.space import Space  # noqa: E402
 from benchmarks._common import command_line, machine_info, markdown_table, write_results  # noqa: E402
 
@@ -163,7 +164,8 @@ def main() -> int:
         f"{elapsed:.0f} s of runs (compile + run, summed over cells)",
         "",
         "Shifted problems (`make_problem(name, dim, seed=17 dim)`); each method forced after auto's probe "
-        "(20% of the budget). `cmaes as good` = CMA-ES's median equals the best of those run or is below 1e-8. "
+        f"({PROBE_RATIO:.0%} of the budget). `cmaes as good` = CMA-ES's median equals the best of those run "
+        "or is below 1e-8. "
         f"TPE is not run above budget {args.tpe_max_budget} (its cost grows with budget x history capacity; "
         "it is far behind from 10^4 on).",
         "",

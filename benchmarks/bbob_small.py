@@ -236,7 +236,7 @@ def plot(summary, optimizers, path):
     plt.close(fig)
 
 
-def merge(paths, name, first=None, dims=None):
+def merge(paths, name, first=None, dims=None, concat=False):
     cells, metas = {}, []
     for p in paths:
         data = json.loads(Path(p).read_text())
@@ -245,8 +245,15 @@ def merge(paths, name, first=None, dims=None):
             key = (c["fid"], c["dim"])
             cur = cells.setdefault(key, {k: c[k] for k in ("fid", "dim", "budget")} | {
                 "median_gap": {}, "time_per_trial_s": {}, "gaps": {}})
-            for k in ("median_gap", "time_per_trial_s", "gaps"):
-                cur[k].update(c[k])
+            for o, g in c["gaps"].items():
+                if concat and o in cur["gaps"]:  # more instances of the same optimizer: pooled
+                    cur["gaps"][o] = cur["gaps"][o] + list(g)
+                    cur["median_gap"][o] = float(np.median(cur["gaps"][o]))
+                    cur["time_per_trial_s"][o] = float(np.mean([cur["time_per_trial_s"][o],
+                                                                c["time_per_trial_s"][o]]))
+                else:
+                    cur["gaps"][o], cur["median_gap"][o] = list(g), c["median_gap"][o]
+                    cur["time_per_trial_s"][o] = c["time_per_trial_s"][o]
     cells = sorted((c for c in cells.values() if dims is None or c["dim"] in dims), key=lambda c: (c["dim"], c["fid"]))
     if first:  # the same instances for every optimizer: medians over instances 1..first[dim]
         for c in cells:
@@ -258,7 +265,8 @@ def merge(paths, name, first=None, dims=None):
                        "instances_per_optimizer": {}, "compile_s": {}}
     for m in metas:
         for o in m["optimizers"]:
-            meta["instances_per_optimizer"][o] = min([m["instances"], *(first or {}).values()])
+            n = m["instances"] + (meta["instances_per_optimizer"].get(o, 0) if concat else 0)
+            meta["instances_per_optimizer"][o] = min([n, *(first or {}).values()])
         meta["compile_s"].update(m.get("compile_s", {}))
     meta["notes"] = " ".join(dict.fromkeys(m.get("notes", "") for m in metas if m.get("notes")))
     meta["optimizers"] = optimizers
@@ -282,6 +290,8 @@ def main() -> int:
     ap.add_argument("--merge", nargs="+", default=None, help="result JSON files to combine")
     ap.add_argument("--first", default=None,
                     help="with --merge: medians over instances 1..K only: K, or dim:K pairs (5:3,10:1)")
+    ap.add_argument("--concat", action="store_true",
+                    help="with --merge: files hold other instances; pool each optimizer's runs")
     ap.add_argument("--merge-dims", default=None, help="with --merge: keep these dimensions (comma-separated)")
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", default=str(RESULTS))
@@ -293,7 +303,7 @@ def main() -> int:
         first = None
         if args.first:
             first = {int(a): int(b) for a, b in (p.split(":") if ":" in p else ("0", p) for p in args.first.split(","))}
-        meta, cells, optimizers = merge(args.merge, args.name, first, dims)
+        meta, cells, optimizers = merge(args.merge, args.name, first, dims, args.concat)
         if args.notes:
             meta["notes"] = args.notes
     else:

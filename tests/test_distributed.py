@@ -179,13 +179,19 @@ def test_four_workers_share_one_gpu(gpu_pool):
 
 
 def test_pool_run_equals_in_process_run(gpu_pool):
-    # A JAX objective is compiled on the workers, so the pooled run follows the
-    # in-process compiled (device-path) run up to float32 rounding. (Host objectives:
-    # equality with the host path, bit for bit, tests below.)
+    # A JAX objective is compiled on the workers: the pooled run is the in-process
+    # host-path run of the same compiled objective, bit for bit. (Host objectives: the
+    # same, tests below.)
     res = minimize(None, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3, pool=gpu_pool)
+    host = minimize(jax.jit(gpu_pool.f), BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3, jit=False, x64=False)
+    assert host.info["path"] == "host" and res.info["path"] == "host"
+    _assert_same_run(res, host)
+    # The device path compiles its step at another optimisation level: it proposes the
+    # same probe, and follows the run only until float32 rounding changes a refine
+    # proposal (here after 5 batches), so only the probe's best is compared.
     device = minimize(gpu_pool.f, BOUNDS, budget=BUDGET, batch_size=BATCH, seed=3)
-    assert device.info["path"] == "device" and res.info["path"] == "host"
-    _assert_close_run(res, device)
+    assert device.info["path"] == "device" and device.nfev == res.nfev
+    np.testing.assert_allclose(res.best_curve[0], device.best_curve[0], rtol=1e-6)
     assert res.info["retries"] == 0 and res.info["n_errors"] == 0
 
 
@@ -215,7 +221,7 @@ def test_sharded_probe_equals_driver_points(gpu_pool):
 
     # From a solver state: the same rows as the solver's own probe batches.
     # minimize's own (cached, compiled) host steps: the batches a pooled run evaluates.
-    solver = make_solver(space, BUDGET, BATCH)
+    solver = make_solver(space, BUDGET, BATCH, probe_ratio=2 * BATCH / BUDGET)  # a probe of two batches
     first, step, _ = host_steps(solver, bound_constants(space, solver.dtype))
     state, X0, V0 = first(jax.random.key(2))
     y0 = np.asarray(gpu_pool.f(V0))

@@ -102,8 +102,8 @@ def test_auto_does_not_pick_cmaes_for_budget_100():
     (6, 1000, 10, ("tpe",)),  # 100 dim would allow Nelder-Mead; the quadratic rows rule it out
     (2, 1000, 10, ("nelder-mead", "tpe")),  # except below NM_QUAD_MIN_DIM, where it won
     (2, 1250, 10, ("cmaes",)),
-    (10, 1250, 10, ("cmaes",)),  # refine 1000 = max(100 dim, 1000)
-    (10, 1240, 10, ("tpe",)),
+    (10, 1060, 10, ("cmaes",)),  # refine 1000 = max(100 dim, 1000) after a probe of 60
+    (10, 1050, 10, ("tpe",)),  # refine 990
     (10, 5000, 5, ("tpe",)),  # no CMA-ES population (10) in a batch of 5, and no Nelder-Mead
     (20, 1100, 13, ("cmaes",)),  # beyond MAX_DIM no quadratic rows: the switch stays at max(40 dim, 400)
     (20, 4000, 8, ("nelder-mead", "tpe")),  # and Nelder-Mead is still a candidate
@@ -122,7 +122,7 @@ def test_auto_rule_follows_the_quadratic_rows(dim, budget, batch, picked):
     ([(0.0, 1.0)] * 17, 1000, 4, {}, "a batch of 4 rows holds no CMA-ES population (12)"),
     ({"a": (0.0, 1.0), "c": {"choices": ["x", "y"]}}, 5000, 10, {}, "categorical dimensions rule CMA-ES out"),
     ([(0.0, 1.0)] * 2, 10, 10, {"probe_ratio": 1.0}, "probe only"),
-    ([(0.0, 1.0)] * 20, 500, 10, {}, "the refine budget (400) is below max(40 per dimension, 400) = 800"),
+    ([(0.0, 1.0)] * 20, 500, 10, {}, "the refine budget (460) is below max(40 per dimension, 400) = 800"),
 ])
 def test_auto_rule_names_the_reason_that_applied(bounds, budget, batch, kwargs, says):
     assert says in aj.make_solver(aj.Space.from_bounds(bounds), budget, batch, **kwargs).rule

@@ -17,7 +17,7 @@ from arqon_jax.core.classify import rank_fdc
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.host.steps import LONG_RUN_STEPS, fused_steps
 from arqon_jax.host.device import device_runner
-from arqon_jax.core.solver import make_solver
+from arqon_jax.core.solver import PROBE_RATIO, make_solver, probe_size
 from arqon_jax.core.strategies.base import Geometry
 
 STRATEGIES = ["auto", "tpe", "nelder-mead", "random", "cmaes"]
@@ -343,7 +343,7 @@ def test_cmaes_alone_keeps_a_small_history_with_the_same_answers():
 
 def test_long_host_runs_compile_their_own_optimised_step():
     space = aj.Space.from_bounds(BOUNDS2)
-    short, also_short = make_solver(space, 5_000, 10), make_solver(space, 9_990, 10)
+    short, also_short = make_solver(space, 6_000, 10), make_solver(space, 9_990, 10)
     long = make_solver(space, 10 * LONG_RUN_STEPS, 10)
     assert short.ask is also_short.ask is long.ask  # one solver shape
     assert fused_steps(short) is fused_steps(also_short)  # budgets below the threshold share one program
@@ -461,7 +461,7 @@ def test_result_records_decision_and_trace():
     r = aj.minimize(sphere2, BOUNDS2, budget=100, batch_size=10, seed=0)
     assert r.decision["strategy"] in ("nelder-mead", "tpe")
     assert math.isfinite(r.decision["statistic"])
-    assert r.trace[0] == (0, "probe") and r.trace[1][0] == 20
+    assert r.trace[0] == (0, "probe") and r.trace[1][0] == 10  # 5% of 100 or 2 per dimension: one whole batch
     text = repr(r)
     assert "fun:" in text and "decision" in text and r["nfev"] == 100
 
@@ -541,6 +541,22 @@ def test_solver_settings_are_checked_by_name(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, **kwargs)
     assert make_solver(aj.Space.from_bounds(BOUNDS2), 100, 10, threshold=2.0).threshold == 2.0  # never Nelder-Mead
+
+
+@pytest.mark.parametrize("budget, batch, dim, ratio, count", [
+    (200, 10, 10, PROBE_RATIO, 20),  # 2 points per dimension beat 5% of a small budget
+    (100, 4, 10, PROBE_RATIO, 20),  # the seed's Tune benchmark: 20 points, not 8
+    (100, 10, 5, PROBE_RATIO, 10),
+    (20, 10, 10, PROBE_RATIO, 10),  # the floor stops at half the budget: 10 rows still refine
+    (30, 4, 10, PROBE_RATIO, 16),  # half of 30, in whole batches of 4
+    (100_000, 100, 10, PROBE_RATIO, 5_000),  # large budgets: the share
+    (1_060, 10, 10, PROBE_RATIO, 60),  # 53 points, rounded up to whole batches
+    (100, 10, 2, 1.0, 100),  # probe only
+    (100, 10, 2, 0.01, 10),  # at least one batch
+])
+def test_probe_size_takes_the_share_with_a_floor_per_dimension(budget, batch, dim, ratio, count):
+    assert probe_size(budget, batch, dim, ratio) == count
+    assert make_solver(aj.Space.from_bounds([(0.0, 1.0)] * dim), budget, batch, probe_ratio=ratio).probe_count == count
 
 
 @pytest.mark.parametrize("ratio, count", [(0.1, 10), (0.3, 30), (0.25, 30), (0.05, 10)])

@@ -73,7 +73,7 @@ def via_tune(n: int) -> list[dict]:
 
 
 def test_solver_cli_and_tune_make_identical_proposals(tmp_path, capsys):
-    rounds = 3  # the whole probe (8 rows), then two refine batches of 4
+    rounds = 3  # the whole probe (8 rows: 2 per dimension), then two refine batches of 4
     a = via_solver(rounds)
     assert [len(b) for b in a] == [8, 4, 4]
     flat = [p for b in a for p in b]

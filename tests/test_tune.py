@@ -361,18 +361,18 @@ def test_nelder_mead_waits_for_its_batch():
     s = ArqonSearch({"x": tune.uniform(-1, 1), "y": tune.uniform(-1, 1)}, metric="loss", mode="min",
                     budget=40, batch_size=4, method="nelder-mead")
     configs = {}
-    for i in range(8):  # the probe (8 rows): handed out without waiting
+    for i in range(4):  # the probe (one batch of 4 rows, 2 per dimension): handed out without waiting
         configs[f"t{i}"] = s.suggest(f"t{i}")
         assert configs[f"t{i}"] is not None
-    for i in range(8):
+    for i in range(4):
         s.on_trial_complete(f"t{i}", {"loss": configs[f"t{i}"]["x"] ** 2 + configs[f"t{i}"]["y"] ** 2})
-    for i in range(8, 12):
+    for i in range(4, 8):
         configs[f"t{i}"] = s.suggest(f"t{i}")
-    s.on_trial_complete("t8", {"loss": 1.0})
-    assert s.suggest("t12") is None  # Nelder-Mead needs the whole batch
-    for i in (9, 10, 11):
+    s.on_trial_complete("t4", {"loss": 1.0})
+    assert s.suggest("t8") is None  # Nelder-Mead needs the whole batch
+    for i in (5, 6, 7):
         s.on_trial_complete(f"t{i}", {"loss": 1.0})
-    assert s.suggest("t12") is not None
+    assert s.suggest("t8") is not None
 
 
 def test_seed_uses_all_64_bits_and_refuses_invalid_seeds():

@@ -14,7 +14,8 @@
 Phases:
 
 1. **Probe**: the first ``probe_count`` evaluations (``probe_ratio`` of the budget,
-   rounded up to whole batches) are points of the seeded Kronecker sequence.
+   at least ``PROBE_PER_DIM`` per dimension, in whole batches: :func:`probe_size`)
+   are points of the seeded Kronecker sequence.
 2. **Classify**: at the first ``ask`` after the probe, the rank fitness-distance
    correlation of the probe values (:mod:`arqon_jax.core.classify`) picks the refine
    strategy (``method="auto"``) or is only recorded (forced methods).
@@ -46,7 +47,7 @@ from .strategies.base import Geometry, Strategy
 from .strategies.cmaes import default_lambda
 from .strategies.quadratic import models
 
-__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "check_method", "default_batch_size"]
+__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "PROBE_RATIO", "PROBE_PER_DIM", "probe_size", "check_method", "default_batch_size"]
 
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
 NM_EVALS_PER_DIM = 100
@@ -63,6 +64,21 @@ QUAD_CMAES_MIN_REFINE = 1000
 _PROBE_BUFFER_MAX = 512
 #: Default history rows of a solver whose strategies read only the best few (CMA-ES).
 SMALL_CAPACITY = 64
+#: Default share of the budget for the probe (the initial design), every front door's.
+PROBE_RATIO = 0.05
+#: Least probe points per dimension (at most half the budget), whatever the ratio.
+PROBE_PER_DIM = 2
+# ArqonHPO probes 20% of the budget. Measured with auto's other defaults on BBOB
+# (benchmarks/results/bbob_small_10inst.md, "the probe's share"; runs compared in
+# pairs with the same seed, better / worse): 10-D at budget 200 (24 functions x
+# instances 1-30), 2 dim = 20 points (10%) against 40 (20%): 386 / 274; 10 points
+# (5%) 369 / 290; 5-D at 100 (instances 1-20), 10 points against 20: 220 / 208.
+# TPE's model-screened and quadratic rows explore more usefully than further
+# space-filling points, mostly on the smooth functions. On the seed's Tune benchmark
+# (Rastrigin 10-D, 100 samples, batches of 4; a Ray-free harness, 20 seeds) the
+# share alone went the other way: median best 56.3 with 20 points, 59.6 with 12,
+# 66.2 with 8, hence the floor of 2 dim points, which gives 20 there. Large budgets
+# (benchmarks/results/large_budget_bbob_d10.md) take the 5%.
 
 
 def check_method(method: Any, *, any_case: bool = False) -> str:
@@ -214,7 +230,7 @@ def make_solver(
     batch_size: int,
     *,
     method: str = "auto",
-    probe_ratio: float = 0.2,
+    probe_ratio: float = PROBE_RATIO,
     capacity: int | None = None,
     anchors: tuple[str, ...] = ("center",),
     spice: float = 0.1,
@@ -228,7 +244,8 @@ def make_solver(
         budget: Total evaluations.
         batch_size: Rows per ask.
         method: One of ``METHODS``.
-        probe_ratio: Share of the budget for the probe, in ``(0, 1]``.
+        probe_ratio: Share of the budget for the probe, in ``(0, 1]`` (see
+            :func:`probe_size`).
         capacity: History rows; defaults to the power of two ``>= budget`` within
             ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
             ``SMALL_CAPACITY`` (64) when every strategy reads only the best few rows
@@ -260,10 +277,7 @@ def make_solver(
     if method == "random":
         probe_count = 0
     else:
-        # Whole batches; the tolerance keeps a float32 ratio (np.float32(0.1) is 0.10000000149)
-        # from adding a batch that the written value does not ask for.
-        batches = probe_ratio * budget / batch_size
-        probe_count = min(budget, max(batch_size, math.ceil(batches - 1e-6 * max(1.0, batches)) * batch_size))
+        probe_count = probe_size(budget, batch_size, space.dim, probe_ratio)
     refine = budget - probe_count
     # Measured (benchmarks/results/auto_rule.md): up to 50 refine evaluations per dimension
     # TPE beats batched Nelder-Mead on smooth and rugged functions alike, so ``auto`` does
@@ -293,7 +307,7 @@ def make_solver(
     # Those runs, too, predate the quadratic rows: on BBOB (auto_rule_bbob.md) TPE with
     # them beats CMA-ES on most functions at budgets 500 and 1000 in 5-D and 10-D, so
     # where they model the space the switch moves to max(100 dim, 1000) refine
-    # evaluations (budget 1250 in 5-D and 10-D on the host path; a JAX objective's polish
+    # evaluations (budget 1060 in 5-D and 10-D on the host path; a JAX objective's polish
     # reserve comes off the solver's budget first): the measured budgets lie below it,
     # and above it CMA-ES is kept as before (where the two cross is not measured).
     per_dim, least = ((QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE) if quad
@@ -370,7 +384,18 @@ def make_solver(
     return _bind(core, space, budget, probe_count, rule)
 
 
-def check_settings(probe_ratio: Any = 0.2, anchors: Any = ("center",), spice: Any = 0.1,
+def probe_size(budget: int, batch_size: int, dim: int, probe_ratio: float = PROBE_RATIO) -> int:
+    """Evaluations of the probe: ``probe_ratio`` of the budget, at least
+    :data:`PROBE_PER_DIM` points per dimension (but at most half the budget), rounded
+    up to whole batches and at most the budget."""
+    points = max(probe_ratio * budget, min(PROBE_PER_DIM * dim, budget / 2))
+    # The tolerance keeps a float32 ratio (np.float32(0.1) is 0.10000000149) from adding
+    # a batch that the written value does not ask for.
+    batches = points / batch_size
+    return min(budget, max(batch_size, math.ceil(batches - 1e-6 * max(1.0, batches)) * batch_size))
+
+
+def check_settings(probe_ratio: Any = PROBE_RATIO, anchors: Any = ("center",), spice: Any = 0.1,
                    threshold: Any = STRUCTURED_THRESHOLD, strategy_options: Any = (),
                    batch_size: int | None = None) -> tuple:
     """Checks :func:`make_solver`'s settings that do not depend on the space.

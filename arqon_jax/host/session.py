@@ -32,7 +32,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ..core.solver import make_solver, pow2
+from ..core.solver import PROBE_RATIO, make_solver, pow2
 from ..core.space import Space
 from .state_io import decode_array, encode_array, state_from_json, state_to_json
 from .config import seed_key
@@ -169,7 +169,7 @@ class Session:
     """
 
     def __init__(self, space: Space, *, seed: int, budget: int, batch_size: int, method: str = "auto",
-                 probe_ratio: float = 0.2, capacity: int | None = None, x64: bool = False,
+                 probe_ratio: float = PROBE_RATIO, capacity: int | None = None, x64: bool = False,
                  solver_options: Mapping | None = None, limited: bool = True,
                  key_of: Callable[[np.ndarray], tuple] | None = None, _restoring: bool = False):
         self.space = space

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.solver import check_method, default_batch_size
+from ..core.solver import PROBE_RATIO, check_method, default_batch_size
 from ..core.validate import check_fraction
 from ..core.space import LOG, Space
 from .config import check_int, check_seed
@@ -118,7 +118,7 @@ def solver_config(config: Any) -> tuple[dict, Space]:
     seed = 0 if cfg.get("seed") is None else check_seed(cfg["seed"])
     budget = _int_field(cfg, "budget", 1, MAX_BUDGET)
     space = config_space(cfg)
-    ratio = check_fraction("probe_ratio", 0.2 if cfg.get("probe_ratio") is None else cfg["probe_ratio"])
+    ratio = check_fraction("probe_ratio", PROBE_RATIO if cfg.get("probe_ratio") is None else cfg["probe_ratio"])
     params = cfg.get("strategy_params")
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"strategy_params: expected a dict, got {type(params).__name__}")
