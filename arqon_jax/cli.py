@@ -574,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed (default: the config's, else 0)")
     run.add_argument("--method", default=None, help="auto (default), tpe, nelder-mead, cmaes, gp, random")
     run.add_argument("--probe-ratio", dest="probe_ratio", type=float, default=None,
-                     help=f"share of the budget probed (default {PROBE_RATIO})")
+                     help=f"share of the budget probed (default {PROBE_RATIO}; at least 2 points per dimension, "
+                          "up to half the budget, in whole batches)")
     run.add_argument("--float64", dest="float64", action=argparse.BooleanOptionalAction, default=None,
                      help="rank in float64 (--float64) or float32 (--no-float64); default: float64 on the host "
                           "path, float32 on the device path")

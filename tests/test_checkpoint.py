@@ -171,7 +171,7 @@ def test_checkpoint_with_another_probe_ratio_names_it(tmp_path):
     f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
     path = tmp_path / "run.json"
     done = aj.minimize(f, [(-1, 1)] * 3, budget=60, batch_size=10, checkpoint=path)
-    with pytest.raises(ValueError, match=r"probe_count: checkpoint 10, this run 30 \(probe_ratio times the budget"):
+    with pytest.raises(ValueError, match=r"probe_count: checkpoint 10, this run 30 \(set by probe_ratio, the budget"):
         aj.minimize(f, [(-1, 1)] * 3, budget=60, batch_size=10, checkpoint=path, resume=True, probe_ratio=0.5)
     again = aj.minimize(f, [(-1, 1)] * 3, budget=60, batch_size=10, checkpoint=path, resume=True)
     assert again.fun == done.fun and again.nfev == 60

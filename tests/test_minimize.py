@@ -534,6 +534,7 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     ({"strategy_options": {"gp": {"length_max": 0.5}}}, ValueError, "length_min <= length_init <= length_max"),
     ({"strategy_options": {"gp": {"fit_steps": 10**9}}}, ValueError, "\\['fit_steps'\\]: expected an integer in"),
     ({"strategy_options": {"gp": {"n_starts": 10**6}}}, ValueError, "\\['n_starts'\\]: expected an integer in"),
+    ({"strategy_options": {"cmaes": {"restart_top": 2**31}}}, ValueError, "\\['restart_top'\\]: expected an integer in"),
     ({"strategy_options": {"cmaes": {"n_instances": 11}}}, ValueError,
      "^strategy_options\\['cmaes'\\]\\['n_instances'\\]: expected at most batch_size=10"),
 ])
@@ -557,6 +558,19 @@ def test_solver_settings_are_checked_by_name(kwargs, exc, match):
 def test_probe_size_takes_the_share_with_a_floor_per_dimension(budget, batch, dim, ratio, count):
     assert probe_size(budget, batch, dim, ratio) == count
     assert make_solver(aj.Space.from_bounds([(0.0, 1.0)] * dim), budget, batch, probe_ratio=ratio).probe_count == count
+
+
+@pytest.mark.parametrize("args, exc, match", [
+    ((100, 10, 2, float("nan")), ValueError, "^probe_ratio: "),
+    ((100, 10, 2, "0.1"), TypeError, "^probe_ratio: "),
+    ((100, 10, 2, True), TypeError, "^probe_ratio: "),
+    ((100, 10, 2, 2.0), ValueError, "^probe_ratio: "),
+    ((100, 0, 2, 0.1), ValueError, "^batch_size: "),
+    ((100, 10, 0, 0.1), ValueError, "^dim: "),
+])
+def test_probe_size_checks_its_arguments(args, exc, match):
+    with pytest.raises(exc, match=match):
+        probe_size(*args)
 
 
 @pytest.mark.parametrize("ratio, count", [(0.1, 10), (0.3, 30), (0.25, 30), (0.05, 10)])

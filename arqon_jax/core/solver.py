@@ -398,9 +398,17 @@ def probe_size(budget: int, batch_size: int, dim: int, probe_ratio: float = PROB
     Returns:
         ``probe_ratio * budget`` points, at least :data:`PROBE_PER_DIM` per dimension
         (but no more than half the budget for that floor), rounded up to whole
-        batches, at least one batch and at most ``budget``. The reasons and the
-        measurements behind the defaults sit beside :data:`PROBE_RATIO`.
+        batches, at least one batch and at most ``budget`` (so a budget of one
+        batch is all probe). The reasons and the measurements behind the defaults
+        sit beside :data:`PROBE_RATIO`.
+
+    Raises:
+        TypeError, ValueError: For a value of the wrong type or out of range, naming it.
     """
+    budget = check_int("budget", budget, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    dim = check_int("dim", dim, 1)
+    probe_ratio = check_fraction("probe_ratio", probe_ratio)
     points = max(probe_ratio * budget, min(PROBE_PER_DIM * dim, budget / 2))
     # The tolerance keeps a float32 ratio (np.float32(0.1) is 0.10000000149) from adding
     # a batch that the written value does not ask for.

@@ -252,7 +252,8 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     diff = [("seed: the checkpoint was started from another seed (or key)" if k == "key" else
              f"{k}: checkpoint {config.get(k)!r}, this run {v!r}"
              + (f" (x64={config.get(k) == 'float64'} resumes it)" if k == "dtype" else "")
-             + (" (probe_ratio times the budget, in whole batches)" if k == "probe_count" else ""))
+             + (" (set by probe_ratio, the budget, the dimension and the batch: core.solver.probe_size)"
+                if k == "probe_count" else ""))
             for k, v in expected.items() if config.get(k) != v]
     if diff:
         raise ValueError("resume: the checkpoint was written by another run configuration (" + "; ".join(diff) + ")")

@@ -32,7 +32,8 @@ _FACTORIES = {"nelder-mead": make_nelder_mead, "tpe": make_tpe, "cmaes": make_cm
 # What each factory option takes: ("int", low[, high]), ("real", low, high, low_open),
 # ("bool",); a trailing "?" on the kind also allows None (the factory's own default).
 # test_every_strategy_option_has_a_rule keeps this table and the signatures in step.
-# Counters live in int32 state (_COUNT); lengths in unit-cube units stop at _LONG,
+# Counts and row numbers live in int32 arrays (_COUNT: a larger restart_top overflowed
+# inside jit); lengths in unit-cube units stop at _LONG,
 # far beyond any use, where float32 squares would overflow to NaN proposals; the
 # candidates of one ask stop where their arrays reach gigabytes (TPE 2**24 rows,
 # the GP 2**18: it scores each against its model points).
@@ -48,19 +49,19 @@ _COUNT_OPT = ("int?", 1, 2**31 - 1)
 _STEPS = 10**5
 _STARTS = 1024
 _OPTION_RULES = {
-    "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": ("int", 1), "max_bad": ("int", 1),
+    "tpe": {"gamma": ("real", 0.0, 1.0, True), "max_good": _COUNT, "max_bad": _COUNT,
             "n_candidates": ("int?", 1, 2**24), "categorical_resample": _UNIT,
             "bandwidth": ("real?", 0.0, _LONG, True),
             "multivariate": ("bool",), "quadratic": _UNIT, "screened": _UNIT, "fit_width": _NONNEG},
-    "cmaes": {"n_instances": ("int?", 1), "separable": ("bool?",), "sigma0": _POS, "max_instances": ("int", 1),
+    "cmaes": {"n_instances": _COUNT_OPT, "separable": ("bool?",), "sigma0": _POS, "max_instances": _COUNT,
               "stagnation_gens": _COUNT_OPT, "tol_x": ("real?", 0.0, _LONG, False),
               "max_condition": ("real", 1.0, np.inf, True), "tol_fun": ("real", 0.0, np.inf, False),
-              "local_restart_prob": _UNIT, "restart_top": ("int", 1), "population_levels": ("int?", 0, 16)},
-    "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": ("int", 1)},
-    "gp": {"n_model": ("int", 2), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
+              "local_restart_prob": _UNIT, "restart_top": _COUNT, "population_levels": ("int?", 0, 16)},
+    "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": _COUNT},
+    "gp": {"n_model": ("int", 2, 2**31 - 1), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
            "fit_steps": ("int", 0, _STEPS), "n_starts": ("int", 1, _STARTS),
            "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0, _STEPS),
-           "n_polish": ("int", 0), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
+           "n_polish": ("int", 0, 2**31 - 1), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
            "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
     "random": {},
 }
