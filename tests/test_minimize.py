@@ -534,7 +534,8 @@ def test_invalid_arguments_are_refused_before_any_evaluation(kwargs, exc, match)
     ({"strategy_options": {"gp": {"length_max": 0.5}}}, ValueError, "length_min <= length_init <= length_max"),
     ({"strategy_options": {"gp": {"fit_steps": 10**9}}}, ValueError, "\\['fit_steps'\\]: expected an integer in"),
     ({"strategy_options": {"gp": {"n_starts": 10**6}}}, ValueError, "\\['n_starts'\\]: expected an integer in"),
-    ({"strategy_options": {"cmaes": {"restart_top": 2**31}}}, ValueError, "\\['restart_top'\\]: expected an integer in"),
+    ({"strategy_options": {"cmaes": {"restart_top": 2**31}}}, ValueError,  # it overflowed inside jit
+     "\\['restart_top'\\]: expected an integer in"),
     ({"strategy_options": {"cmaes": {"n_instances": 11}}}, ValueError,
      "^strategy_options\\['cmaes'\\]\\['n_instances'\\]: expected at most batch_size=10"),
 ])

@@ -179,7 +179,8 @@ def test_solver_options_are_checked_when_given(options, exc, match):
 
 def test_options_bounded_by_the_batch_are_checked_in_the_constructor():
     options = {"strategy_options": {"cmaes": {"n_instances": 5}}}
-    with pytest.raises(ValueError, match="^strategy_options\\['cmaes'\\]\\['n_instances'\\]: expected at most batch_size=4"):
+    with pytest.raises(ValueError, match="^strategy_options\\['cmaes'\\]\\['n_instances'\\]: expected at most "
+                                         "batch_size=4"):
         ArqonSearch({"a": tune.uniform(0, 1)}, metric="loss", mode="min", batch_size=4, solver_options=options)
     s = ArqonSearch({"a": tune.uniform(0, 1)}, metric="loss", mode="min", batch_size=5, solver_options=options)
     assert s.suggest("t0") is not None

@@ -393,7 +393,7 @@ def probe_size(budget: int, batch_size: int, dim: int, probe_ratio: float = PROB
         budget: Total evaluations.
         batch_size: Rows per ask.
         dim: Dimensions of the space.
-        probe_ratio: Share of the budget, in ``(0, 1]`` (checked by the caller).
+        probe_ratio: Share of the budget, in ``(0, 1]``.
 
     Returns:
         ``probe_ratio * budget`` points, at least :data:`PROBE_PER_DIM` per dimension

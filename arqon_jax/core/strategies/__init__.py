@@ -61,8 +61,8 @@ _OPTION_RULES = {
     "gp": {"n_model": ("int", 2, 2**31 - 1), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
            "fit_steps": ("int", 0, _STEPS), "n_starts": ("int", 1, _STARTS),
            "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0, _STEPS),
-           "n_polish": ("int", 0, 2**31 - 1), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS, "length_min": _POS,
-           "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
+           "n_polish": ("int", 0, 2**31 - 1), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS,
+           "length_min": _POS, "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
     "random": {},
 }
 
