@@ -322,8 +322,9 @@ def test_cmaes_alone_keeps_a_small_history_with_the_same_answers():
     assert make_solver(space, 5_000, 10).capacity == make_solver(space, 100, 10, method="cmaes").capacity == 64
     assert make_solver(space, 100, 10).capacity == 512  # TPE models the whole history
     assert make_solver(space, 5_000, 10, strategy_options=(("cmaes", (("restart_top", 100),)),)).capacity == 128
-    # CMA-ES reading more best rows than the budget can store gets no larger buffer (2**40 would not allocate).
-    assert make_solver(space, 5_000, 10, strategy_options={"cmaes": {"restart_top": 2**40}}).capacity == 8192
+    # CMA-ES reading more best rows than the budget can store gets no larger buffer (2**31 - 1 would not
+    # allocate; beyond it the option is refused, as it overflowed int32 inside jit).
+    assert make_solver(space, 5_000, 10, strategy_options={"cmaes": {"restart_top": 2**31 - 1}}).capacity == 8192
     assert make_solver(space, 100, 10, method="cmaes", strategy_options={"cmaes": {"max_instances": 10**7}}).capacity == 512
     # A capacity beyond what the budget can fill is reduced (2**40 rows would never allocate).
     assert make_solver(space, 100, 10, capacity=2**40).capacity == make_solver(space, 100, 10).capacity == 512
