@@ -15,8 +15,8 @@ import pytest
 
 from arqon_jax.core.history import history_init, history_insert, sanitize
 from arqon_jax.core.space import Space
-from arqon_jax.core.strategies import (_FACTORIES, _OPTION_RULES, STRATEGY_NAMES, _option_names, check_options,
-                                      make_strategy)
+from arqon_jax.core.strategies import (_OPTION_RULES, STRATEGY_NAMES, _option_defaults, _option_names,
+                                      check_options, make_strategy)
 from arqon_jax.core.strategies.base import Geometry
 
 BATCH, CAPACITY = 12, 64  # 64 rows: the GP models them all, and 6 rounds of 12 overflow them
@@ -71,11 +71,8 @@ def space(request):
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
 def test_every_strategy_option_has_a_rule(name):
     """check_options knows every factory option (a new one needs a rule) and accepts its default."""
-    import inspect
-
     assert set(_OPTION_RULES[name]) == set(_option_names(name))
-    params = inspect.signature(_FACTORIES[name]).parameters
-    defaults = {option: params[option].default for option in _option_names(name)}
+    defaults = _option_defaults(name)
     assert check_options({name: defaults}) == ((name, tuple(sorted(defaults.items()))),)
     for option, rule in _OPTION_RULES[name].items():
         with pytest.raises((TypeError, ValueError), match=f"\\[{option!r}\\]"):

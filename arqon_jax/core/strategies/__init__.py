@@ -41,8 +41,9 @@ _UNIT = ("real", 0.0, 1.0, False)
 _LONG = 1e6
 _POS = ("real", 0.0, _LONG, True)
 _NONNEG = ("real", 0.0, _LONG, False)
-_COUNT = ("int", 1, 2**31 - 1)
-_COUNT_OPT = ("int?", 1, 2**31 - 1)
+_INT32_MAX = 2**31 - 1
+_COUNT = ("int", 1, _INT32_MAX)
+_COUNT_OPT = ("int?", 1, _INT32_MAX)
 # The GP's Adam loops run inside every ask: 10**5 steps already take minutes per ask
 # on a CPU (the default 40 / 10 take milliseconds); a larger count is a typo, not a
 # setting. Its fit starts are vmapped: each holds its own copy of the kernel matrix.
@@ -58,10 +59,10 @@ _OPTION_RULES = {
               "max_condition": ("real", 1.0, np.inf, True), "tol_fun": ("real", 0.0, np.inf, False),
               "local_restart_prob": _UNIT, "restart_top": _COUNT, "population_levels": ("int?", 0, 16)},
     "nelder-mead": {"initial_step": _POS, "stall_limit": _COUNT_OPT, "restart_top": _COUNT},
-    "gp": {"n_model": ("int", 2, 2**31 - 1), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
+    "gp": {"n_model": ("int", 2, _INT32_MAX), "n_candidates": ("int?", 1, 2**18), "local_share": _UNIT,
            "fit_steps": ("int", 0, _STEPS), "n_starts": ("int", 1, _STARTS),
            "learning_rate": ("real", 0.0, np.inf, True), "grad_steps": ("int", 0, _STEPS),
-           "n_polish": ("int", 0, 2**31 - 1), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS,
+           "n_polish": ("int", 0, _INT32_MAX), "warp": ("bool",), "quadratic": _UNIT, "length_init": _POS,
            "length_min": _POS, "length_max": _POS, "succ_tol": _COUNT, "fail_tol": _COUNT_OPT},
     "random": {},
 }
@@ -91,6 +92,12 @@ def _option_names(name: str) -> tuple[str, ...]:
     """The keyword options of strategy ``name``'s factory (its sizes are positional)."""
     params = inspect.signature(_FACTORIES[name]).parameters.values()
     return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def _option_defaults(name: str) -> dict[str, Any]:
+    """The defaults of strategy ``name``'s keyword options, as its factory declares them."""
+    params = inspect.signature(_FACTORIES[name]).parameters
+    return {option: params[option].default for option in _option_names(name)}
 
 
 def _pairs(where: str, value: Any) -> list[tuple]:
@@ -148,7 +155,7 @@ def _check_together(name: str, given: dict, batch_size: int | None) -> None:
     """Options that bound each other (given values over the factory's defaults)."""
     where = f"strategy_options[{name!r}]"
     if name == "gp":
-        defaults = {p.name: p.default for p in inspect.signature(make_gp).parameters.values()}
+        defaults = _option_defaults("gp")
         lo, init, hi = (given.get(k, defaults[k]) for k in ("length_min", "length_init", "length_max"))
         if not lo <= init <= hi:
             raise ValueError(f"{where}: expected length_min <= length_init <= length_max, got {lo!r}, {init!r}, "
