@@ -279,12 +279,20 @@ class RayPool:
         refs = [a.info.remote() for a in actors]
         ready, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         if pending:
+            total, free = ray.cluster_resources(), ray.available_resources()
             self.close()
+            # A pool that the cluster can hold but that did not start in time is slow to
+            # start (a loaded machine, a large objective to ship), not short of resources.
+            fits = (len(refs) * self.cpus_per_worker <= total.get("CPU", 0) + 1e-9
+                    and len(refs) * self.gpus_per_worker <= total.get("GPU", 0) + 1e-9)
+            advice = ("The cluster holds that many workers: if nothing else holds its resources, starting is slow "
+                      "here; pass a larger startup_timeout." if fits else
+                      "The cluster cannot hold that many: pass smaller cpus_per_worker/gpus_per_worker or fewer "
+                      "workers (inside a Ray Tune trial: reserve one placement-group bundle per worker).")
             raise RuntimeError(
                 f"RayPool: only {len(ready)} of {len(refs)} workers started within {timeout:.0f} s. Each asks for "
-                f"{{CPU: {self.cpus_per_worker}, GPU: {self.gpus_per_worker}}}; the cluster has "
-                f"{ray.cluster_resources()} with {ray.available_resources()} free. Pass smaller cpus_per_worker/"
-                "gpus_per_worker (inside a Ray Tune trial: reserve one placement-group bundle per worker)."
+                f"{{CPU: {self.cpus_per_worker}, GPU: {self.gpus_per_worker}}}; the cluster has {total} with "
+                f"{free} free. {advice}"
             )
         return ray.get(refs)
 

@@ -537,6 +537,15 @@ class ArqonSearch(Searcher):
         nominal = self._budget or self._num_samples or _DEFAULT_BUDGET
         batch = self._batch_size_arg or max(4, self._max_concurrent or 1)
         batch = min(batch, nominal)
+        if self._batch_size_arg is None:
+            # The constructor could not check the options bounded by the batch (CMA-ES's
+            # n_instances): say where the batch size came from, since the user never gave it.
+            try:
+                check_settings(**{k: v for k, v in self._solver_options.items() if k != "capacity"}, batch_size=batch)
+            except ValueError as e:
+                mc = "unset" if self._max_concurrent is None else self._max_concurrent
+                raise ValueError(f"{e} (batch_size was not given: ArqonSearch took max(4, max_concurrent={mc}), "
+                                 f"at most the budget {nominal}; pass batch_size to choose it)") from None
         # An open-ended search (no budget, no num_samples) keeps refining past its
         # nominal budget: it keeps a larger history than the solver's default.
         capacity = None if (self._budget or self._num_samples) else 1024

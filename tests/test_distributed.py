@@ -138,6 +138,18 @@ def test_invalid_arguments(ray_cluster):
         RayPool("not callable", 2)
 
 
+
+def test_a_pool_that_does_not_start_says_why(ray_cluster):
+    from arqon_jax.distributed import RayPool
+
+    # More than the cluster has (one logical GPU): the advice is smaller shares, not patience.
+    with pytest.raises(RuntimeError, match="only 0 of 3 workers started within 1 s.*cannot hold that many"):
+        RayPool(np.sum, 3, gpus_per_worker=1, cpus_per_worker=0, env_vars=ENV, startup_timeout=1)
+    # A pool the cluster holds but that has not started yet: the advice is a longer timeout.
+    with pytest.raises(RuntimeError, match="holds that many workers.*pass a larger startup_timeout"):
+        RayPool(np.sum, 1, gpus_per_worker=0, cpus_per_worker=0, env_vars=ENV, startup_timeout=0.001)
+
+
 class _LocalPool:
     """The pool protocol in-process: fails the rows with x0 > 3 and pretends one retry per call."""
 

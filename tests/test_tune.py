@@ -186,6 +186,24 @@ def test_options_bounded_by_the_batch_are_checked_in_the_constructor():
     assert s.suggest("t0") is not None
 
 
+@pytest.mark.parametrize("concurrency, num_samples, batch", [(None, None, 4), (3, 100, 4), (8, 100, 8), (8, 3, 3)])
+def test_options_bounded_by_a_derived_batch_say_where_it_came_from(concurrency, num_samples, batch):
+    # Without batch_size the batch is derived at the first suggest; the error must not
+    # name a batch_size the user never passed without saying so.
+    def searcher(n_instances):
+        s = ArqonSearch(solver_options={"strategy_options": {"cmaes": {"n_instances": n_instances}}})
+        if concurrency is not None:
+            s.set_max_concurrency(concurrency)
+        spec = {} if num_samples is None else {"num_samples": num_samples}
+        assert s.set_search_properties("loss", "min", {"a": tune.uniform(0, 1)}, **spec)
+        return s
+
+    with pytest.raises(ValueError, match=f"expected at most batch_size={batch} .*batch_size was not given: "
+                                         f"ArqonSearch took max\\(4, max_concurrent={concurrency or 'unset'}\\)"):
+        searcher(batch + 1).suggest("t0")
+    assert searcher(batch).suggest("t0") is not None
+
+
 def test_solver_options_reach_the_solver():
     space = {"a": tune.uniform(0, 1), "b": tune.randint(0, 10)}
     probes = {}
