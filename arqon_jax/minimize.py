@@ -13,7 +13,8 @@ execution paths share one solver:
   (:func:`arqon_jax.host.run.run_host`).
 
 The budget is exact on both: the last batch is cut to fit, and only its evaluated
-rows are told.
+rows are told; the host path ends a finite space's run once each of its points was
+evaluated.
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def minimize(
             returned it). Complex values are refused. A ``surfaces`` test function may
             be passed without bounds.
         bounds: See :meth:`arqon_jax.Space.from_bounds`.
-        budget: Exact number of evaluations.
+        budget: Exact number of evaluations; on the host path a finite space (every
+            dimension integer or categorical) stops earlier, once each of its
+            ``Space.n_points`` points was evaluated (``info["exhausted"]``).
         batch_size: Points per batch; defaults to :func:`default_batch_size`: wide
             (``budget // 50``) on the device path with a GPU/TPU and with a pool,
             where wide batches cost little; sized for generations

@@ -626,3 +626,68 @@ def test_raw_and_typed_keys_are_accepted():
     host_raw = aj.minimize(f, BOUNDS2, budget=20, key=np.asarray(jax.random.PRNGKey(3)))
     assert raw.fun == host_raw.fun and np.array_equal(raw.x, host_raw.x)
     assert math.isfinite(aj.minimize(f, BOUNDS2, budget=20, key=jax.random.key(3)).fun)
+
+
+class _Recorder:
+    """A numpy objective on integer points that records every row it is given."""
+
+    def __init__(self, target):
+        self.target, self.rows, self.batches = np.asarray(target, np.float64), [], []
+
+    def __call__(self, X):
+        X = np.asarray(X, np.float64)
+        self.batches.append(list(map(tuple, X.tolist())))
+        self.rows.extend(self.batches[-1])
+        return np.sum((X - self.target) ** 2 * np.arange(1, X.shape[1] + 1), axis=1) + 0.5 * X[:, 0]
+
+
+def test_space_counts_its_points():
+    assert aj.Space.from_bounds([(0, 2), (1, 4)], scale="int").n_points == 12
+    assert aj.Space.from_bounds({"k": {"choices": ["a", "b", "c"]}, "n": {"min": 0, "max": 1, "scale": "int"}}).n_points == 6
+    assert aj.Space.from_bounds([(0, 2), (0.0, 1.0)], scale=["int", "linear"]).n_points is None
+
+
+@pytest.mark.parametrize("method", ["auto", "tpe", "random"])
+def test_host_run_stops_once_every_point_of_a_finite_space_was_evaluated(method):
+    f = _Recorder([1, 2, 0])
+    space = aj.Space.from_bounds([(0, 2), (0, 3), (0, 2)], scale="int")  # 36 points
+    r = aj.minimize(f, space, budget=200, method=method, jit=False)
+    assert len(set(f.rows)) == 36 and r.nfev == len(f.rows) < 200
+    assert r.message.startswith("Every point of the space (36) was evaluated") and r.info["exhausted"]
+    assert r.success and r.fun == min(f(np.asarray(f.rows)))
+    # A budget the space does not fill runs to its end.
+    f_small = _Recorder([1, 2, 0])
+    assert aj.minimize(f_small, space, budget=30, method=method, jit=False).nfev == 30
+
+
+def test_tpe_does_not_repeat_points_while_a_finite_space_has_new_ones():
+    # The good density's neighbourhood of the best is used up long before the space:
+    # TPE's reserve of uniform candidates finds the points not evaluated yet.
+    f = _Recorder([2, 2, 2])
+    space = aj.Space.from_bounds([(0, 4)] * 3, scale="int")  # 125 points
+    r = aj.minimize(f, space, budget=300, method="tpe", jit=False)
+    repeats = len(f.rows) - len(set(f.rows))
+    assert len(set(f.rows)) == 125 and r.nfev < 300
+    # Only the probe's draws repeat, and the last batch, which has fewer new points
+    # left than rows (without the reserve: 25 repeats, two batches of them).
+    assert repeats < r.info["batch_size"]
+
+
+def test_resumed_run_counts_the_points_evaluated_before(tmp_path):
+    space = aj.Space.from_bounds([(0, 2), (0, 3), (0, 2)], scale="int")
+    f1 = _Recorder([1, 2, 0])
+    first = aj.minimize(f1, space, budget=200, method="tpe", jit=False, checkpoint=tmp_path / "run.json",
+                        checkpoint_every=1, callback=lambda res: res.nfev >= 20)
+    assert first.nfev == 20
+    f2 = _Recorder([1, 2, 0])
+    resumed = aj.minimize(f2, space, budget=200, method="tpe", jit=False, checkpoint=tmp_path / "run.json",
+                          resume=True)
+    assert resumed.message.startswith("Every point of the space (36)")
+    assert set(f1.rows) | set(f2.rows) == set(np.ndindex(3, 4, 3)) and resumed.nfev == 20 + len(f2.rows)
+    assert len(set(f2.rows)) < 36  # it stopped on the points of both runs, not of its own
+    # Every batch but the last (fewer new points left than rows) holds new points only:
+    # the first run's points count as evaluated.
+    done = set(f1.rows)
+    for batch in f2.batches[:-1]:
+        assert not done & set(batch) and len(set(batch)) == len(batch)
+        done |= set(batch)

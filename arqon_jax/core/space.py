@@ -283,6 +283,12 @@ class Space:
         )
 
     @property
+    def n_points(self) -> int | None:
+        """Number of points of a finite space (every dimension integer or categorical), else ``None``."""
+        levels = self.levels
+        return math.prod(levels) if all(levels) else None
+
+    @property
     def periodic(self) -> tuple[bool, ...]:
         """Whether each dimension wraps around."""
         return tuple(s == PERIODIC for s in self.scales)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.history import OK
+from ..core.history import EMPTY, OK
 from ..core.solver import Solver
 from ..result import (
     STATUS_CALLBACK,
@@ -197,6 +197,11 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             # cannot store fails now, not after the whole budget was spent.
             _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host")
     status, message = STATUS_OK, None
+    # A finite space that the budget can cover ends the run once every point of it was
+    # evaluated: more evaluations could only repeat points (of an expensive objective).
+    n_points = space.n_points
+    seen = None if n_points is None or n_points > budget else evaluated_points(solver, state)
+    exhausted = seen is not None and len(seen) >= n_points
 
     def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
@@ -225,7 +230,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     split_first = vectorized and min(batch, budget) == space.dim > 1
 
     try:
-        while nfev < budget:
+        while nfev < budget and not exhausted:
             n = min(batch, budget - nfev)
             values = np.asarray(V, dtype=np.float64)[:n]
             parts = ((0, 1), (1, n)) if split_first and nfev == 0 else ((0, n),)  # row ranges, one call each
@@ -282,13 +287,16 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             nfev += n
             best.update(values, y)
             y_full, valid = padded(y)
-            if nfev >= budget:
+            if seen is not None:
+                seen.update(map(tuple, values.tolist()))
+                exhausted = len(seen) >= n_points
+            if nfev >= budget or exhausted:
                 state = tell(state, X, y_full, valid)
             else:
                 state, X, V = step(state, X, y_full, valid)
             curve[it], nfev_curve[it] = best.y, nfev
             it += 1
-            if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget):
+            if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget or exhausted):
                 try:
                     failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
                     _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json(), failures)
@@ -312,9 +320,22 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             raise
         msg = f"Interrupted after {nfev} evaluations."
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
+    if exhausted and nfev < budget and status == STATUS_OK:
+        message = (f"Every point of the space ({n_points}) was evaluated, after {nfev} of the budget's {budget} "
+                   "evaluations.")
+        info["exhausted"] = True
     prog.update(nfev, best.y, final=True)
     info["wall_time_s"] = time.perf_counter() - t0
     return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
+
+
+def evaluated_points(solver: Solver, state) -> set[tuple[float, ...]]:
+    """The distinct points (user values) of the state's stored history rows."""
+    h = state.history
+    rows = np.asarray(h.X)[np.asarray(h.status) != EMPTY]
+    if not len(rows):
+        return set()
+    return set(map(tuple, np.asarray(solver.space.from_unit(jnp.asarray(rows)), np.float64).tolist()))
 
 
 # ---------------------------------------------------------------- device path

@@ -142,8 +142,8 @@ def spread_picks(geometry: Geometry, cand: jax.Array, score: jax.Array, k: int, 
 
     Greedy: after each pick, the candidates whose squared distance from it, per
     dimension divided by ``scale`` (a scalar or ``(dim,)``, wrapped on periodic
-    dimensions), is below ``limit`` lose ``penalty``, and the pick itself drops out;
-    so a batch spreads over several good regions before it repeats one.
+    dimensions), is below ``limit`` lose ``penalty``, and the pick itself and its exact
+    copies drop out; so a batch spreads over several good regions before it repeats one.
 
     Returns:
         ``(k, dim)``, in the order picked.
@@ -154,6 +154,7 @@ def spread_picks(geometry: Geometry, cand: jax.Array, score: jax.Array, k: int, 
         x = cand[i]
         d2 = jnp.sum((wrap_diff(geometry, cand, x[None, :]) / scale) ** 2, -1)
         pen = jnp.where(d2 < limit, pen - penalty, pen)
-        return pen.at[i].set(-jnp.inf), x
+        # An exact copy (discrete spaces draw them) would evaluate the pick twice.
+        return jnp.where(d2 <= 0, -jnp.inf, pen), x
 
     return jax.lax.scan(pick, score, None, length=k)[1]

@@ -312,7 +312,9 @@ def make_quadratic_rows(geometry: Geometry, capacity: int, batch_size: int, shar
         xq, ok = step.propose(model, tr, free)
         if n_local:
             xq = jnp.concatenate([screen(model, radius, key), xq])
-        use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X[: batch_size - k])
+        # Against the whole batch, the rows a step row may replace included: a row kept
+        # where its step is not used must not be proposed again by another step row.
+        use = ok & (steps % period == period - 1) & admissible(geometry, xq, history, X)
         ref = jnp.where(history.status[0] == OK, history.y[0], jnp.inf).astype(qs.ref.dtype)
         return X.at[batch_size - k:].set(jnp.where(use[:, None], xq, X[batch_size - k:])), qs._replace(ref=ref, used=use)
 

@@ -7,7 +7,10 @@ each (Gaussian kernels with Optuna's multivariate bandwidth plus a uniform prior
 ``log l(x) - log g(x)`` and returns the best ``batch_size`` under a diversity rule:
 after a pick, candidates within one good-set bandwidth of it are pushed down, so a
 batch is not ``batch_size`` copies of one point. Candidates equal to stored points
-(discrete spaces) are pushed down too, so evaluated points are not proposed again.
+(discrete spaces) are pushed down too, so evaluated points are not proposed again;
+in a finite space (every dimension discrete) ``n_candidates`` uniform candidates are
+kept in reserve, below every new candidate of the good density, so the points not yet
+evaluated are found when the good density's neighbourhood is used up.
 
 Geometry: periodic dimensions use wrapped distances and wrap samples; integer
 dimensions snap samples to bin centres and keep bandwidths at least half a bin wide;
@@ -140,6 +143,7 @@ def make_tpe(
     levels = np.asarray(geometry.levels, np.float64)
     is_cat = np.asarray(geometry.categorical)
     is_disc = levels > 0
+    finite = bool(is_disc.all())  # every dimension integer or categorical
     min_bw = np.where(is_disc, 0.5 / np.maximum(levels, 1), 1e-4)
     plain = multivariate and not (any(geometry.periodic) or is_cat.any())
     bw_scale = bandwidth if bandwidth is not None else (0.2 if multivariate else 0.1)
@@ -262,6 +266,12 @@ def make_tpe(
         resample = jax.random.uniform(k_resample, (m, dim)) < categorical_resample
         local = jnp.where(jnp.asarray(is_cat) & resample, uniform, local)
         cand = jnp.where(comp >= n_good_eff, uniform, local)
+        if finite:
+            # In a finite space the good density's candidates can all be stored points
+            # (its neighbourhood of the best evaluated); uniform ones, ranked below every
+            # new density candidate and above every repeat, find the points not
+            # evaluated yet.
+            cand = jnp.concatenate([cand, jax.random.uniform(jax.random.fold_in(key, 2), (m, dim), Xw.dtype)])
         # Discrete dimensions: snap to bin centres so duplicates are exact.
         cand = snap(geometry, cand)
 
@@ -280,6 +290,8 @@ def make_tpe(
                 axis=1,
             ), cand)
             score = jnp.where(dup, score - 1e12, score)
+            if finite:
+                score = score.at[m:].add(-1e9)
 
         X = spread_picks(geometry, cand, score, batch_size, scale=bw_g, limit=1.0, penalty=1e6)
         # fold_in, not a fifth split: the screened rows' draws leave TPE's own streams alone.
