@@ -234,6 +234,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
         "trace": [list(t) for t in res.trace], "path": res.info.get("path"),
         "wall_time_s": res.info.get("wall_time_s"), "polish": res.info.get("polish"),
         "batch_size": res.info.get("batch_size"), "x64": res.info.get("x64"),
+        "exhausted": bool(res.info.get("exhausted")),
         "nfev_curve": res.nfev_curve, "best_curve": res.best_curve,
     }
     if problem is not None:

@@ -222,6 +222,12 @@ class RayPool:
             raise TypeError("env_vars: expected a dict of str -> str")
         if not isinstance(startup_timeout, (int, float)) or startup_timeout <= 0:
             raise ValueError(f"startup_timeout: expected a number of seconds > 0, got {startup_timeout!r}")
+        if actor_options is not None and not isinstance(actor_options, Mapping):
+            raise TypeError(f"actor_options: expected a dict, got {type(actor_options).__name__}")
+        own = sorted({"num_cpus", "num_gpus", "max_restarts", "max_task_retries"} & set(actor_options or {}))
+        if own:
+            raise ValueError(f"actor_options: {own} are the pool's own settings; pass cpus_per_worker / "
+                             "gpus_per_worker (the pool replaces dead workers itself, see max_retries)")
 
         self.f = f
         self.num_workers = num_workers
@@ -281,18 +287,25 @@ class RayPool:
         if pending:
             total, free = ray.cluster_resources(), ray.available_resources()
             self.close()
-            # A pool that the cluster can hold but that did not start in time is slow to
-            # start (a loaded machine, a large objective to ship), not short of resources.
-            fits = (len(refs) * self.cpus_per_worker <= total.get("CPU", 0) + 1e-9
-                    and len(refs) * self.gpus_per_worker <= total.get("GPU", 0) + 1e-9)
-            advice = ("The cluster holds that many workers: if nothing else holds its resources, starting is slow "
-                      "here; pass a larger startup_timeout." if fits else
-                      "The cluster cannot hold that many: pass smaller cpus_per_worker/gpus_per_worker or fewer "
-                      "workers (inside a Ray Tune trial: reserve one placement-group bundle per worker).")
+            each = {"CPU": self.cpus_per_worker, "GPU": self.gpus_per_worker,
+                    **dict(self._options.get("resources") or {})}
+            # Too little in the whole cluster, too little free (other work holds it; the
+            # started workers hold theirs), or enough: then starting is slow (a loaded
+            # machine, a large objective to ship), and only a longer wait helps.
+            lacking = sorted(k for k, v in each.items() if len(refs) * v > total.get(k, 0.0) + 1e-9)
+            held = sorted(k for k, v in each.items() if len(pending) * v > free.get(k, 0.0) + 1e-9)
+            if lacking:
+                advice = (f"The cluster cannot hold that many ({', '.join(lacking)}): pass smaller shares "
+                          "(cpus_per_worker, gpus_per_worker, actor_options resources) or fewer workers (inside a "
+                          "Ray Tune trial: reserve one placement-group bundle per worker).")
+            elif held:
+                advice = (f"Other work holds the cluster's {', '.join(held)}: wait until it is released, or pass "
+                          "smaller shares or fewer workers.")
+            else:
+                advice = "The cluster has the resources free: starting is slow here; pass a larger startup_timeout."
             raise RuntimeError(
-                f"RayPool: only {len(ready)} of {len(refs)} workers started within {timeout:.0f} s. Each asks for "
-                f"{{CPU: {self.cpus_per_worker}, GPU: {self.gpus_per_worker}}}; the cluster has {total} with "
-                f"{free} free. {advice}"
+                f"RayPool: only {len(ready)} of {len(refs)} workers started within {timeout:g} s. Each asks for "
+                f"{each}; the cluster has {total} with {free} free. {advice}"
             )
         return ray.get(refs)
 

@@ -923,3 +923,16 @@ def test_minimize_one_point_objective_returning_two_values_is_not_sent_back_and_
         rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'two.py'}:f", *extra,
                             "--bounds", "[[-5, 5], [-5, 5]]", "--budget", 30, "--no-jit")
         assert rc == cli.EXIT_USAGE and "returned shape (2,)" in err and "pointwise" not in err
+
+
+def test_minimize_json_says_when_a_finite_space_was_exhausted(capsys, tmp_path):
+    (tmp_path / "objs.py").write_text(
+        OBJECTIVES + "\ndef grid(X):\n    return (np.asarray(X['a']) - 1.0) ** 2 + (np.asarray(X['b']) - 1.0) ** 2\n")
+    bounds = '{"a": {"min": 0, "max": 2, "scale": "int"}, "b": {"min": 0, "max": 3, "scale": "int"}}'
+    for budget, exhausted in ((100, True), (8, False)):
+        rc, out, err = call(capsys, "minimize", "--objective", f"{tmp_path / 'objs.py'}:grid", "--bounds", bounds,
+                            "--budget", budget, "--no-jit", "--json")
+        assert rc == 0, err
+        doc = json.loads(out)
+        assert doc["exhausted"] is exhausted and (doc["nfev"] < budget) is exhausted
+        assert doc["fun"] == 0.0 if exhausted else doc["nfev"] == budget

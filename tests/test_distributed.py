@@ -139,15 +139,23 @@ def test_invalid_arguments(ray_cluster):
 
 
 
-def test_a_pool_that_does_not_start_says_why(ray_cluster):
+def test_a_pool_that_does_not_start_says_why(ray_cluster, gpu_pool):
     from arqon_jax.distributed import RayPool
 
-    # More than the cluster has (one logical GPU): the advice is smaller shares, not patience.
-    with pytest.raises(RuntimeError, match="only 0 of 3 workers started within 1 s.*cannot hold that many"):
+    # More than the cluster has (one logical GPU; no 'special' resource): smaller shares.
+    with pytest.raises(RuntimeError, match="only 0 of 3 workers started within 1 s.*cannot hold that many \\(GPU\\)"):
         RayPool(np.sum, 3, gpus_per_worker=1, cpus_per_worker=0, env_vars=ENV, startup_timeout=1)
-    # A pool the cluster holds but that has not started yet: the advice is a longer timeout.
-    with pytest.raises(RuntimeError, match="holds that many workers.*pass a larger startup_timeout"):
+    with pytest.raises(RuntimeError, match="cannot hold that many \\(special\\)"):
+        RayPool(np.sum, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV, startup_timeout=1,
+                actor_options={"resources": {"special": 1}})
+    # The cluster has the CPUs, but gpu_pool's four workers hold them all: waiting for them.
+    with pytest.raises(RuntimeError, match="Other work holds the cluster's CPU"):
+        RayPool(np.sum, 1, cpus_per_worker=1, gpus_per_worker=0, env_vars=ENV, startup_timeout=1)
+    # Free resources and no worker up yet: only a longer timeout helps.
+    with pytest.raises(RuntimeError, match="within 0.001 s.*starting is slow here; pass a larger startup_timeout"):
         RayPool(np.sum, 1, gpus_per_worker=0, cpus_per_worker=0, env_vars=ENV, startup_timeout=0.001)
+    with pytest.raises(ValueError, match="actor_options: \\['num_cpus'\\] are the pool's own settings"):
+        RayPool(np.sum, 1, actor_options={"num_cpus": 1})
 
 
 class _LocalPool:

@@ -691,3 +691,43 @@ def test_resumed_run_counts_the_points_evaluated_before(tmp_path):
     for batch in f2.batches[:-1]:
         assert not done & set(batch) and len(set(batch)) == len(batch)
         done |= set(batch)
+
+
+def test_auto_refines_a_finite_space_the_budget_covers_with_tpe():
+    # Nelder-Mead (picked from 100 refine evaluations per dimension in 2-D) snaps its
+    # steps to the grid and repeats points: 34 distinct of 300 here, and a local minimum.
+    def bumpy(X):
+        X = np.asarray(X, np.float64)
+        return np.sin(X[:, 0] * 1.7) * np.cos(X[:, 1] * 1.3) - 3.0 * ((X[:, 0] == 8) & (X[:, 1] == 2))
+
+    space = aj.Space.from_bounds([(0, 9), (0, 9)], scale="int")
+    r = aj.minimize(bumpy, space, budget=300, seed=1, jit=False)
+    grid = np.asarray(list(np.ndindex(10, 10)), np.float64)
+    assert r.trace[-1][1] == "tpe" and "finite space of 100 points" in r.decision["rule"]
+    assert r.fun == bumpy(grid).min() and r.info["exhausted"]
+    # A space larger than the budget keeps the usual rule.
+    big = aj.minimize(bumpy, aj.Space.from_bounds([(0, 99), (0, 99)], scale="int"), budget=300, seed=1, jit=False)
+    assert "finite space" not in big.decision["rule"]
+
+
+def test_exhausted_space_reports_failures_and_callback_stops_as_such():
+    space = aj.Space.from_bounds([(0, 2), (0, 3)], scale="int")
+    nan = aj.minimize(lambda X: np.full(len(X), np.nan), space, budget=100, jit=False)
+    assert nan.message == "No evaluation returned a finite value." and not nan.success and nan.info["exhausted"]
+    # A callback that asks to stop on the batch that used the space up changes nothing.
+    f = _Recorder([1, 2])
+    r = aj.minimize(f, space, budget=100, method="tpe", jit=False, callback=lambda res: len(set(f.rows)) == 12)
+    assert r.status == 0 and r.success and r.message.startswith("Every point") and r.nfev < 100
+
+
+@pytest.mark.parametrize("method, capacity", [("cmaes", None), ("random", 16)])
+def test_resume_counts_points_that_a_small_history_dropped(tmp_path, method, capacity):
+    space = aj.Space.from_bounds([(0, 5), (0, 5)], scale="int")  # 36 points
+    kw = dict(budget=2000, method=method, capacity=capacity, jit=False, seed=0)
+    full = aj.minimize(_Recorder([2, 3]), space, **kw)
+    assert full.info["exhausted"]
+    cut = full.nfev - full.info["batch_size"]
+    aj.minimize(_Recorder([2, 3]), space, checkpoint=tmp_path / "c.json", checkpoint_every=1,
+                callback=lambda res: res.nfev >= cut, **kw)
+    resumed = aj.minimize(_Recorder([2, 3]), space, checkpoint=tmp_path / "c.json", resume=True, **kw)
+    assert resumed.nfev == full.nfev and resumed.info["exhausted"] and resumed.fun == full.fun

@@ -315,8 +315,15 @@ def make_solver(
     per_dim, least = ((QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE) if quad
                       else (CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE))
     cmaes_from = max(per_dim * space.dim, least)
+    # A finite space that the budget can cover goes to TPE, which proposes new points
+    # only while there are any (its reserve of uniform candidates): Nelder-Mead and
+    # CMA-ES snap their continuous steps to the grid and repeat points (a 10 x 10 integer
+    # space, budget 300: Nelder-Mead evaluated 34 distinct points and missed the
+    # minimum; TPE covered the space in 110 evaluations).
+    covered = space.n_points is not None and space.n_points <= budget
+    nm_worth_it = nm_worth_it and not covered
     auto_cmaes = (method == "auto" and batch_size >= default_lambda(space.dim) and not any(geometry.categorical)
-                  and refine >= cmaes_from)
+                  and refine >= cmaes_from and not covered)
     # Measured (benchmarks/results/bbob_small_with_arqonhpo.md: the 24 BBOB functions,
     # default arguments, mean rank of the median f - f* among gp, tpe, NGOpt, Optuna TPE
     # and random): the GP beat TPE without its quadratic step (5-D/100: 2.52 vs 2.77;
@@ -360,6 +367,9 @@ def make_solver(
     elif auto_cmaes:
         rule = (f"cmaes: the refine budget ({refine}) reaches max({per_dim} per dimension, "
                 f"{least}) = {cmaes_from} and a batch holds a CMA-ES population")
+    elif covered:
+        rule = (f"tpe: a finite space of {space.n_points} points, which the budget ({budget}) covers; TPE "
+                "proposes new points only, Nelder-Mead and CMA-ES repeat points of the grid")
     else:
         if any(geometry.categorical):
             no_cmaes = "categorical dimensions rule CMA-ES out"

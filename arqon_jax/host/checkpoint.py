@@ -198,7 +198,10 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         nfev_curve: Evaluations after each batch so far, ``(nit,)``.
         path_kind: ``"host"`` or ``"device"`` (their states are not interchangeable).
         checkpoint_every: Batches between checkpoints (device runs chunk by it).
-        best: The host path's float64 best, ``{"y": float, "values": [dim floats]}``.
+        best: The host path's float64 best, ``{"y": float, "values": [dim floats]}``,
+            and in a finite space that the budget covers ``"seen"``, the points
+            evaluated (``[[dim floats], ...]``), which a history smaller than the space
+            does not all keep.
         run_key: The data of the run's initial PRNG key (from its seed), so that a
             resume with another seed is refused instead of silently ignored.
         failures: The host path's record of rows that raised (a pool, ``errors="record"``):
@@ -266,11 +269,17 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     nfev_curve = np.asarray(extra.get("nfev_curve", []), np.int64)
     best = extra.get("best")
     if best is not None:
+        # 'y' and 'values' once a finite value was seen; 'seen' (a finite space's points
+        # evaluated, checked by the host path) from the first checkpoint on.
         try:
-            best = {"y": float(best["y"]), "values": [float(v) for v in best["values"]]}
-        except (TypeError, ValueError, KeyError):
+            seen = best.get("seen") if isinstance(best, dict) else None
+            best = {} if seen is not None and "y" not in best else {
+                "y": float(best["y"]), "values": [float(v) for v in best["values"]]}
+        except (TypeError, ValueError, KeyError, AttributeError):
             raise ValueError("resume: corrupt checkpoint: field 'best' must hold 'y' and 'values'") from None
-        if len(best["values"]) != solver.space.dim:
+        if seen is not None:
+            best["seen"] = seen
+        if "values" in best and len(best["values"]) != solver.space.dim:
             raise ValueError(f"resume: corrupt checkpoint: 'best' has {len(best['values'])} values, expected {solver.space.dim}")
     failures = extra.get("failures")
     if failures is not None:

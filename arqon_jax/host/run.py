@@ -149,7 +149,7 @@ class _HostBest:
         return None if self.values is None else {"y": self.y, "values": self.values.tolist()}
 
     def load(self, d: Any) -> None:
-        if isinstance(d, dict):
+        if isinstance(d, dict) and "y" in d:
             self.y, self.values = float(d["y"]), np.asarray(d["values"], np.float64).reshape(self.dim)
 
 
@@ -201,7 +201,16 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     # evaluated: more evaluations could only repeat points (of an expensive objective).
     n_points = space.n_points
     seen = None if n_points is None or n_points > budget else evaluated_points(solver, state)
+    if seen is not None and ckpt is not None and ckpt.resume:
+        # The checkpoint's own list: a history smaller than the space (a capacity
+        # below it, CMA-ES's few rows) has dropped some of the points evaluated.
+        seen |= checkpoint_points(best_json, space.dim)
     exhausted = seen is not None and len(seen) >= n_points
+
+    def host_json() -> dict | None:
+        """The checkpoint's host record: the float64 best and, in a finite space, the points evaluated."""
+        out = best.to_json()
+        return out if seen is None else {**(out or {}), "seen": sorted(seen)}
 
     def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
@@ -299,7 +308,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget or exhausted):
                 try:
                     failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
-                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", best.to_json(), failures)
+                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", host_json(), failures)
                 except Exception as exc:
                     msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
                     raise OptimizationError(msg, so_far(msg)) from exc
@@ -312,7 +321,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 except Exception as exc:
                     msg = f"callback raised {error_text(exc, None)} (after {nfev} evaluations)."
                     raise OptimizationError(msg, so_far(msg)) from exc
-                if stop is True and nfev < budget:
+                if stop is True and nfev < budget and not exhausted:
                     status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
                     break
     except KeyboardInterrupt as exc:
@@ -321,12 +330,28 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         msg = f"Interrupted after {nfev} evaluations."
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
     if exhausted and nfev < budget and status == STATUS_OK:
-        message = (f"Every point of the space ({n_points}) was evaluated, after {nfev} of the budget's {budget} "
-                   "evaluations.")
         info["exhausted"] = True
+        if math.isfinite(best.y):  # else the result says that no value was finite
+            message = (f"Every point of the space ({n_points}) was evaluated, after {nfev} of the budget's "
+                       f"{budget} evaluations.")
     prog.update(nfev, best.y, final=True)
     info["wall_time_s"] = time.perf_counter() - t0
     return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
+
+
+def checkpoint_points(best_json: Any, dim: int) -> set[tuple[float, ...]]:
+    """The points a host checkpoint lists as evaluated (none in one written before the list existed).
+
+    Raises:
+        ValueError: For a list that is not of ``dim`` numbers per point.
+    """
+    if not isinstance(best_json, dict) or "seen" not in best_json:
+        return set()
+    try:
+        rows = np.asarray(best_json["seen"], np.float64).reshape(-1, dim)
+    except (TypeError, ValueError):
+        raise ValueError(f"resume: corrupt checkpoint: field 'best.seen' must list points of {dim} numbers") from None
+    return set(map(tuple, rows.tolist()))
 
 
 def evaluated_points(solver: Solver, state) -> set[tuple[float, ...]]:
