@@ -544,8 +544,10 @@ class ArqonSearch(Searcher):
                 check_settings(**{k: v for k, v in self._solver_options.items() if k != "capacity"}, batch_size=batch)
             except ValueError as e:
                 mc = "unset" if self._max_concurrent is None else self._max_concurrent
+                cap = ("" if self._budget or self._num_samples else
+                       " (the default; neither budget nor num_samples was given)")
                 raise ValueError(f"{e} (batch_size was not given: ArqonSearch took max(4, max_concurrent={mc}), "
-                                 f"at most the budget {nominal}; pass batch_size to choose it)") from None
+                                 f"at most the budget {nominal}{cap}; pass batch_size to choose it)") from None
         # An open-ended search (no budget, no num_samples) keeps refining past its
         # nominal budget: it keeps a larger history than the solver's default.
         capacity = None if (self._budget or self._num_samples) else 1024
