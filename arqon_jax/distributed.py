@@ -299,8 +299,11 @@ class RayPool:
                           "(cpus_per_worker, gpus_per_worker, actor_options resources) or fewer workers (inside a "
                           "Ray Tune trial: reserve one placement-group bundle per worker).")
             elif held:
-                advice = (f"Other work holds the cluster's {', '.join(held)}: wait until it is released, or pass "
-                          "smaller shares or fewer workers.")
+                # Placed workers that are still starting hold their shares too: the free
+                # resources cannot tell them from other work.
+                advice = (f"The cluster's free {', '.join(held)} do not cover the workers not started: other work "
+                          "holds them (wait until it is released, or pass smaller shares or fewer workers), or "
+                          "these workers hold them and are slow to start (pass a larger startup_timeout).")
             else:
                 advice = "The cluster has the resources free: starting is slow here; pass a larger startup_timeout."
             raise RuntimeError(

@@ -149,7 +149,7 @@ def test_a_pool_that_does_not_start_says_why(ray_cluster, gpu_pool):
         RayPool(np.sum, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV, startup_timeout=1,
                 actor_options={"resources": {"special": 1}})
     # The cluster has the CPUs, but gpu_pool's four workers hold them all: waiting for them.
-    with pytest.raises(RuntimeError, match="Other work holds the cluster's CPU"):
+    with pytest.raises(RuntimeError, match="free CPU do not cover the workers not started: other work holds"):
         RayPool(np.sum, 1, cpus_per_worker=1, gpus_per_worker=0, env_vars=ENV, startup_timeout=1)
     # Free resources and no worker up yet: only a longer timeout helps.
     with pytest.raises(RuntimeError, match="within 0.001 s.*starting is slow here; pass a larger startup_timeout"):

@@ -657,7 +657,8 @@ def test_host_run_stops_once_every_point_of_a_finite_space_was_evaluated(method)
     assert r.success and r.fun == min(f(np.asarray(f.rows)))
     # A budget the space does not fill runs to its end.
     f_small = _Recorder([1, 2, 0])
-    assert aj.minimize(f_small, space, budget=30, method=method, jit=False).nfev == 30
+    short = aj.minimize(f_small, space, budget=30, method=method, jit=False)
+    assert short.nfev == 30 and short.info["exhausted"] is False and short.message == "Budget used up."
 
 
 def test_tpe_does_not_repeat_points_while_a_finite_space_has_new_ones():
@@ -706,8 +707,29 @@ def test_auto_refines_a_finite_space_the_budget_covers_with_tpe():
     assert r.trace[-1][1] == "tpe" and "finite space of 100 points" in r.decision["rule"]
     assert r.fun == bumpy(grid).min() and r.info["exhausted"]
     # A space larger than the budget keeps the usual rule.
+    # A space larger than the budget: no covering, but no Nelder-Mead either (its
+    # repeats cost as much when the budget falls just short of the space).
     big = aj.minimize(bumpy, aj.Space.from_bounds([(0, 99), (0, 99)], scale="int"), budget=300, seed=1, jit=False)
-    assert "finite space" not in big.decision["rule"]
+    assert "Nelder-Mead is not considered in a finite space" in big.decision["rule"] and big.trace[-1][1] == "tpe"
+    assert not big.info["exhausted"] and big.nfev == 300
+
+
+def test_tpe_checks_repeats_against_the_whole_history_in_a_finite_space():
+    # TPE's window (max_good + max_bad rows) holds 25 points here, the history all of
+    # them: the points beyond the window must not be proposed again either.
+    from arqon_jax.host.progress import Progress
+    from arqon_jax.host.run import run_host
+
+    f = _Recorder([3, 5])
+    space = aj.Space.from_bounds([(0, 9), (0, 9)], scale="int")
+    solver = make_solver(space, 400, 10, method="tpe", strategy_options={"tpe": {"max_good": 5, "max_bad": 20}})
+    r = run_host(f, solver, jax.random.key(0), True, None, Progress(400, False))
+    assert r.info["exhausted"] and len(set(f.rows)) == 100
+    # Repeats only in the probe's batches and the last one (fewer new points than rows).
+    done = {row for batch in f.batches[: solver.probe_count // 10] for row in batch}
+    for batch in f.batches[solver.probe_count // 10: -1]:
+        assert not done & set(batch) and len(set(batch)) == len(batch)
+        done |= set(batch)
 
 
 def test_exhausted_space_reports_failures_and_callback_stops_as_such():

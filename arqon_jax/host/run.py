@@ -329,8 +329,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             raise
         msg = f"Interrupted after {nfev} evaluations."
         raise OptimizationInterrupted(msg, so_far(msg)) from exc
+    info["exhausted"] = bool(exhausted)
     if exhausted and nfev < budget and status == STATUS_OK:
-        info["exhausted"] = True
         if math.isfinite(best.y):  # else the result says that no value was finite
             message = (f"Every point of the space ({n_points}) was evaluated, after {nfev} of the budget's "
                        f"{budget} evaluations.")

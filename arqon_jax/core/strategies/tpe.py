@@ -8,8 +8,9 @@ each (Gaussian kernels with Optuna's multivariate bandwidth plus a uniform prior
 after a pick, candidates within one good-set bandwidth of it are pushed down, so a
 batch is not ``batch_size`` copies of one point. Candidates equal to stored points
 (discrete spaces) are pushed down too, so evaluated points are not proposed again;
-in a finite space (every dimension discrete) ``n_candidates`` uniform candidates are
-kept in reserve, below every new candidate of the good density, so the points not yet
+in a finite space (every dimension discrete; repeats are then checked against the whole
+history) uniform candidates are kept in reserve (4 per point, at least ``n_candidates``,
+at most 8192), below every new candidate of the good density, so the points not yet
 evaluated are found when the good density's neighbourhood is used up.
 
 Geometry: periodic dimensions use wrapped distances and wrap samples; integer
@@ -144,24 +145,29 @@ def make_tpe(
     is_cat = np.asarray(geometry.categorical)
     is_disc = levels > 0
     finite = bool(is_disc.all())  # every dimension integer or categorical
+    # Uniform candidates kept in reserve in a finite space: 4 per point (each point not
+    # yet evaluated is among them with probability 0.98), at least n_candidates, at most 8192.
+    reserve = int(min(8192, max(m, 4 * math.prod(int(v) for v in levels)))) if finite else 0
     min_bw = np.where(is_disc, 0.5 / np.maximum(levels, 1), 1e-4)
     plain = multivariate and not (any(geometry.periodic) or is_cat.any())
     bw_scale = bandwidth if bandwidth is not None else (0.2 if multivariate else 0.1)
     k_cat = np.maximum(levels, 1)
-    chunk = int(max(1, min(m, _MAX_BLOCK // max(1, window * dim))))
     quadratic_rows = make_quadratic_rows(geometry, capacity, batch_size, quadratic, screened=screened,
                                          fit_width=fit_width)
-    n_chunks = -(-m // chunk)
     block = int(min(window, _COLUMN_BLOCK))
     n_blocks = -(-window // block)
 
-    def by_rows(fn, x):
-        """``fn`` over the rows of ``x (m, dim)``, ``chunk`` rows at a time: bounded memory."""
-        if n_chunks == 1:
+    def by_rows(fn, x, width=window):
+        """``fn`` over the rows of ``x (rows, dim)``, in chunks whose block against ``width``
+        stored points stays within ``_MAX_BLOCK`` elements: bounded memory."""
+        rows = x.shape[0]
+        size = int(max(1, min(rows, _MAX_BLOCK // max(1, width * dim))))
+        count = -(-rows // size)
+        if count == 1:
             return fn(x)
-        pad = n_chunks * chunk - m
+        pad = count * size - rows
         xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, dim))]) if pad else x
-        return jax.lax.map(fn, xp.reshape(n_chunks, chunk, dim)).reshape(n_chunks * chunk)[:m]
+        return jax.lax.map(fn, xp.reshape(count, size, dim)).reshape(count * size)[:rows]
 
     def init(key, history):
         del key
@@ -271,7 +277,7 @@ def make_tpe(
             # (its neighbourhood of the best evaluated); uniform ones, ranked below every
             # new density candidate and above every repeat, find the points not
             # evaluated yet.
-            cand = jnp.concatenate([cand, jax.random.uniform(jax.random.fold_in(key, 2), (m, dim), Xw.dtype)])
+            cand = jnp.concatenate([cand, jax.random.uniform(jax.random.fold_in(key, 2), (reserve, dim), Xw.dtype)])
         # Discrete dimensions: snap to bin centres so duplicates are exact.
         cand = snap(geometry, cand)
 
@@ -285,10 +291,14 @@ def make_tpe(
         if is_disc.any():
             # Push down candidates that repeat a stored point (only discrete dimensions
             # make exact repeats likely; continuous candidates never coincide).
+            # In a finite space against the whole history, not only TPE's window: there
+            # the points beyond it (40 x 40 grid, budget 2000: 1300 distinct points) are
+            # what repeats would cost.
+            Xd, sd = (history.X, history.status) if finite else (Xw, st)
             dup = by_rows(lambda c: jnp.any(
-                (jnp.max(jnp.abs(wrap_diff(geometry, c[:, None, :], Xw[None, :, :])), -1) < 1e-7) & (st != EMPTY)[None, :],
+                (jnp.max(jnp.abs(wrap_diff(geometry, c[:, None, :], Xd[None, :, :])), -1) < 1e-7) & (sd != EMPTY)[None, :],
                 axis=1,
-            ), cand)
+            ), cand, Xd.shape[0])
             score = jnp.where(dup, score - 1e12, score)
             if finite:
                 score = score.at[m:].add(-1e9)
