@@ -630,10 +630,12 @@ def test_json_with_a_byte_order_mark_is_read():
     assert s.get_history_len() == 1
 
 
-@pytest.mark.parametrize("method", ["tpe", "random"])
-def test_every_point_of_a_finite_space_is_handed_out_before_ask_says_none(method):
+def test_every_point_of_a_finite_space_is_handed_out_before_ask_says_none():
     # Uniform draws miss the last points of a 1024-point grid (64 draws find the last
     # one with probability 0.06): ask() must not end while a point was never proposed.
+    # The random strategy brings nothing new near the end, so the session's own
+    # fallback is what hands out the last points.
+    method = "random"
     bounds = {"a": {"min": 0, "max": 31, "scale": "int"}, "b": {"min": 0, "max": 31, "scale": "int"}}
     s = ArqonSolver({"seed": 1, "budget": 1300, "bounds": bounds, "method": method})
     handed = []
