@@ -315,14 +315,13 @@ def make_solver(
     per_dim, least = ((QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE) if quad
                       else (CMAES_EVALS_PER_DIM, CMAES_MIN_REFINE))
     cmaes_from = max(per_dim * space.dim, least)
-    # A finite space that the budget can cover goes to TPE, which proposes new points
-    # only while there are any (its reserve of uniform candidates): Nelder-Mead and
-    # CMA-ES snap their continuous steps to the grid and repeat points (a 10 x 10 integer
-    # space, budget 300: Nelder-Mead evaluated 34 distinct points and missed the
-    # minimum; TPE covered the space in 110 evaluations).
-    # Nelder-Mead is left out of every finite space: its repeats cost as much where the
-    # budget falls just short of the space (10 x 31 grid: at budget 309 it evaluated
-    # 45-65 distinct points and missed the minimum on 2 of 4 seeds; TPE at 310 none).
+    # Finite spaces: Nelder-Mead and CMA-ES snap their continuous steps to the grid and
+    # repeat points, while TPE proposes new points only while there are any (its reserve
+    # of uniform candidates). A 10 x 10 integer space at budget 300: Nelder-Mead
+    # evaluated 34 distinct points and missed the minimum, TPE covered the space in 110
+    # evaluations. So Nelder-Mead is left out of every finite space (10 x 31 grid at
+    # budget 309, just short of the space: 45-65 distinct points, minimum missed on 2 of
+    # 4 seeds), and CMA-ES out of one that the budget covers.
     finite = space.n_points is not None
     covered = finite and space.n_points <= budget
     nm_worth_it = nm_worth_it and not finite

@@ -381,10 +381,11 @@ class Session:
                 grid = (np.stack(np.unravel_index(np.arange(n_points), levels), 1) + 0.5) / levels
                 X = np.asarray(self.space.snap(rng.permutation(grid).astype(self.dtype))).astype(self.dtype)
                 V = np.asarray(self.space.from_unit(X)).astype(np.float64)
-                new = np.flatnonzero([k not in self._seen for k in self._keys(V)])[:B]
+                keys = self._keys(V)
+                new = np.flatnonzero([k not in self._seen for k in keys])[:B]
                 if len(new):
                     rows = np.resize(new, B)  # a batch has B rows; the copies are skipped as known
-                    self._batches.append(_Batch(False, X[rows], V[rows], self._keys(V[rows])))
+                    self._batches.append(_Batch(False, X[rows], V[rows], [keys[i] for i in rows]))
                     return True
         return False
 
