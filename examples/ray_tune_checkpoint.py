@@ -95,60 +95,63 @@ def main(argv=None, storage_path: str | None = None) -> dict:
     quick = args.quick or os.environ.get("ARQON_EXAMPLE_QUICK", "") not in ("", "0")
     n_iter, n_samples = (4, 4) if quick else (10, 20)
     storage_path = storage_path or os.path.expanduser("~/ray_results")
-    crash_dir = tempfile.mkdtemp(prefix="arqon_crash_")
-    space = {f"x{i}": tune.uniform(-5.12, 5.12) for i in range(3)}
+    # The crash markers must not outlive the run (a leftover marker would skip the crashes).
+    with tempfile.TemporaryDirectory(prefix="arqon_crash_") as crash_dir:
+        space = {f"x{i}": tune.uniform(-5.12, 5.12) for i in range(3)}
 
-    # 1. Trials crash once each and resume from their checkpoint.
-    trainable = make_trainable(n_iter, crash_dir)
-    tuner = tune.Tuner(
-        trainable,
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            metric="loss", mode="min", search_alg=ArqonSearch(seed=0), num_samples=n_samples,
-            max_concurrent_trials=2, reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name="arqon_checkpoint", storage_path=storage_path, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=1),
-        ),
-    )
-    results = tuner.fit()
-    resumed = [r.metrics["start_iter"] for r in results]
-    print(f"1. {len(results)} trials, each crashed once and resumed at iteration {sorted(set(resumed))}; "
-          f"best loss {results.get_best_result().metrics['loss']:.4f}")
+        # 1. Trials crash once each and resume from their checkpoint.
+        trainable = make_trainable(n_iter, crash_dir)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric="loss", mode="min", search_alg=ArqonSearch(seed=0), num_samples=n_samples,
+                max_concurrent_trials=2, reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name="arqon_checkpoint", storage_path=storage_path, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=1),
+            ),
+        )
+        results = tuner.fit()
+        resumed = [r.metrics["start_iter"] for r in results]
+        print(f"1. {len(results)} trials, each crashed once and resumed at iteration {sorted(set(resumed))}; "
+              f"best loss {results.get_best_result().metrics['loss']:.4f}")
 
-    # 2. The driver "crashes" after a few trials; Tuner.restore continues the search.
-    # Tune saves the experiment (and the searcher) at most every TUNE_GLOBAL_CHECKPOINT_S
-    # seconds; 0 saves at every step, so the crash loses nothing here.
-    saved_period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
-    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"
-    path = os.path.join(storage_path, "arqon_checkpoint_restore")
-    trainable2 = make_trainable(n_iter, None)
-    tuner = tune.Tuner(
-        trainable2,
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            metric="loss", mode="min", search_alg=ArqonSearch(seed=0), num_samples=n_samples,
-            max_concurrent_trials=2, reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name="arqon_checkpoint_restore", storage_path=storage_path, verbose=0,
-            callbacks=[CrashOnce(n_samples // 2, os.path.join(crash_dir, "driver_crashed"))],
-        ),
-    )
-    try:
-        tuner.fit()
-    except Exception as exc:  # the simulated crash stops fit() (Ray 2.60 raises a RuntimeError)
-        print(f"2. the run stopped: {type(exc).__name__}")
-    tuner = tune.Tuner.restore(path, trainable=trainable2, resume_unfinished=True, resume_errored=True)
-    results2 = tuner.fit()
-    if saved_period is None:
-        os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S")
-    else:
-        os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = saved_period
-    configs = [tuple(round(r.config[f"x{i}"], 12) for i in range(3)) for r in results2]
-    print(f"   restored and finished {len(results2)} trials "
-          f"({len(set(configs))} distinct configs); best loss {results2.get_best_result().metrics['loss']:.4f}")
+        # 2. The driver "crashes" after a few trials; Tuner.restore continues the search.
+        # Tune saves the experiment (and the searcher) at most every TUNE_GLOBAL_CHECKPOINT_S
+        # seconds; 0 saves at every step, so the crash loses nothing here.
+        saved_period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
+        os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"
+        try:
+            path = os.path.join(storage_path, "arqon_checkpoint_restore")
+            trainable2 = make_trainable(n_iter, None)
+            tuner = tune.Tuner(
+                trainable2,
+                param_space=space,
+                tune_config=tune.TuneConfig(
+                    metric="loss", mode="min", search_alg=ArqonSearch(seed=0), num_samples=n_samples,
+                    max_concurrent_trials=2, reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="arqon_checkpoint_restore", storage_path=storage_path, verbose=0,
+                    callbacks=[CrashOnce(n_samples // 2, os.path.join(crash_dir, "driver_crashed"))],
+                ),
+            )
+            try:
+                tuner.fit()
+            except Exception as exc:  # the simulated crash stops fit() (Ray 2.60 raises a RuntimeError)
+                print(f"2. the run stopped: {type(exc).__name__}")
+            tuner = tune.Tuner.restore(path, trainable=trainable2, resume_unfinished=True, resume_errored=True)
+            results2 = tuner.fit()
+        finally:
+            if saved_period is None:
+                os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S")
+            else:
+                os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = saved_period
+        configs = [tuple(round(r.config[f"x{i}"], 12) for i in range(3)) for r in results2]
+        print(f"   restored and finished {len(results2)} trials "
+              f"({len(set(configs))} distinct configs); best loss {results2.get_best_result().metrics['loss']:.4f}")
     return {
         "resumed_at": resumed,
         "n_trials": len(results),

@@ -18,6 +18,7 @@ import json
 import pickle
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -692,11 +693,15 @@ def test_tuner_asha_with_constructor_space(ray_cluster, tmp_path):
 
 
 @pytest.mark.ray
-def test_checkpoint_example_restores_the_search(ray_cluster, tmp_path):
+def test_checkpoint_example_restores_the_search(ray_cluster, tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("ray_tune_checkpoint", ROOT / "examples" / "ray_tune_checkpoint.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    out = mod.main(["--quick"], storage_path=str(tmp_path))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    out = mod.main(["--quick"], storage_path=str(tmp_path / "results"))
+    assert not list(temp.glob("arqon_crash_*"))  # its crash markers are removed (a user's /tmp kept them)
     # 1. Each trial crashed at iteration 2 and resumed from its checkpoint at 3.
     assert out["n_trials"] == 4 and out["resumed_at"] == [3, 3, 3, 3]
     # 2. After the driver crash, Tuner.restore finished the run with the restored searcher:
