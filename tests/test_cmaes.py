@@ -180,7 +180,7 @@ def test_no_recompilation_across_restarts_stepwise():
         return strat.tell(s, jax.random.fold_in(k, 1), X, y, valid, h), h, X
 
     h = history_init(32, dim, jnp.float32)
-    s = strat.init(jax.random.PRNGKey(0), h)
+    s = jax.jit(strat.init)(jax.random.PRNGKey(0), h)
     keys = jax.random.split(jax.random.PRNGKey(1), 200)
     for k in keys:
         s, h, X = step(s, h, k)
@@ -238,16 +238,17 @@ def test_init_from_history_and_ask_shapes():
     h = history_init(16, dim, jnp.float32)
     X0 = jnp.array([[0.1, 0.2, 0.3], [0.9, 0.8, 0.7], [0.5, 0.5, 0.5]], jnp.float32)
     h = history_insert(h, X0, jnp.array([3.0, 1.0, 2.0]), jnp.ones(3, bool))
-    s = strat.init(jax.random.PRNGKey(0), h)
+    init = jax.jit(strat.init)  # eager, the update runs op by op: several times slower
+    s = init(jax.random.PRNGKey(0), h)
     assert isinstance(s, CMAState)
     np.testing.assert_allclose(s.mean[0], X0[1])  # the best stored point
     np.testing.assert_allclose(s.mean[1], X0[2])  # the second best
     np.testing.assert_allclose(s.sigma, 0.2)
-    X, s2 = strat.ask(s, jax.random.PRNGKey(1), h)
+    X, s2 = jax.jit(strat.ask)(s, jax.random.PRNGKey(1), h)
     assert X.shape == (batch, dim) and X.dtype == jnp.float32
     assert float(X.min()) >= 0.0 and float(X.max()) <= 1.0
     # Empty history: uniform starting means inside the cube.
-    s3 = strat.init(jax.random.PRNGKey(0), history_init(16, dim, jnp.float32))
+    s3 = init(jax.random.PRNGKey(0), history_init(16, dim, jnp.float32))
     assert float(s3.mean.min()) >= 0.0 and float(s3.mean.max()) <= 1.0
     assert int(s3.n_restarts) == 0 and bool(jnp.all(jnp.isinf(s3.best)))
 
@@ -266,7 +267,7 @@ def test_lazy_factorization_keeps_the_factor_between_due_generations():
     assert gap == 3
     strat = make_cmaes(Geometry.continuous(dim), lam, separable=False)
     h = history_init(8, dim, jnp.float32)
-    s = strat.init(jax.random.PRNGKey(0), h)
+    s = jax.jit(strat.init)(jax.random.PRNGKey(0), h)
     step = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, _sphere(X), jnp.ones(lam, bool), h))(
         strat.ask(s, k, h)[0])))
     for g in range(1, 7):
@@ -296,7 +297,7 @@ def test_an_instance_refactored_every_generation_uses_the_cholesky_factor():
         assert _params(dim, lam, False)["lazy_gap"] < CHOLESKY_GAP
         strat = make_cmaes(Geometry.continuous(dim), lam, n_instances=1, population_levels=0)
         h = history_init(8, dim, jnp.float64)
-        s = strat.init(jax.random.PRNGKey(0), h)
+        s = jax.jit(strat.init)(jax.random.PRNGKey(0), h)
         def f(X):  # a rotated valley, so that A differs from the symmetric root
             return _sphere(X) + 50 * (X[:, 0] - X[:, 1]) ** 2
 
@@ -336,8 +337,8 @@ def test_host_batch_instances_keep_the_eigendecomposition():
     assert min(gaps) > CHOLESKY_GAP and sum(g < 1 for g in gaps) == 3
     strat = make_cmaes(Geometry.continuous(dim), batch, population_levels=0)
     h = history_init(8, dim, jnp.float32)
-    s = strat.init(jax.random.PRNGKey(0), h)
-    X = strat.ask(s, jax.random.PRNGKey(1), h)[0]
+    s = jax.jit(strat.init)(jax.random.PRNGKey(0), h)
+    X = jax.jit(strat.ask)(s, jax.random.PRNGKey(1), h)[0]
     s = jax.jit(strat.tell)(s, jax.random.PRNGKey(2), X, _sphere(X) + 30 * (X[:, 0] - X[:, 1]) ** 2,
                             jnp.ones(batch, bool), h)
     for k, gap in enumerate(gaps):
@@ -365,12 +366,14 @@ def test_pooled_generation_equals_one_generation_of_the_whole_population():
         y = jnp.sum((X - 0.3) ** 2 * jnp.arange(1.0, dim + 1), 1).at[3].set(jnp.nan)
         ok = jnp.ones(lam, bool)
         key = jax.random.PRNGKey(2)
-        half = pooled.tell(s, key, X[:lam], y[:lam], ok, h)
+        # Jitted: these updates run op by op otherwise, several times slower.
+        pooled_tell, whole_tell = jax.jit(pooled.tell), jax.jit(whole.tell)
+        half = pooled_tell(s, key, X[:lam], y[:lam], ok, h)
         for name in ("mean", "sigma", "C", "ps", "pc", "gen", "best"):  # half a generation: no update
             np.testing.assert_array_equal(getattr(half, name), getattr(s, name))
         assert int(half.pool_n) == lam
-        full = pooled.tell(half, key, X[lam:], y[lam:], ok, h)
-        one = whole.tell(ref, key, X, y, jnp.ones(2 * lam, bool), h)
+        full = pooled_tell(half, key, X[lam:], y[lam:], ok, h)
+        one = whole_tell(ref, key, X, y, jnp.ones(2 * lam, bool), h)
         assert int(full.pool_n) == 0 and int(full.gen[0]) == 1
         for name in ("mean", "sigma", "C", "ps", "pc", "best"):
             np.testing.assert_allclose(getattr(full, name), getattr(one, name), rtol=1e-10, atol=1e-14)
@@ -383,7 +386,7 @@ def _forced_restarts(local_restart_prob, tells):
                        max_condition=0.5, local_restart_prob=local_restart_prob)
     h = history_init(16, dim, jnp.float32)
     h = history_insert(h, jnp.full((1, dim), 0.5, jnp.float32), jnp.ones(1), jnp.ones(1, bool))
-    s = strat.init(jax.random.PRNGKey(0), h)
+    s = jax.jit(strat.init)(jax.random.PRNGKey(0), h)
     tell = jax.jit(lambda s, k: strat.tell(s, k, *(lambda X: (X, jnp.sum(X, 1), jnp.ones(lam, bool), h))(
         strat.ask(s, k, h)[0])))
     levels, restarts = [], []
@@ -410,10 +413,10 @@ def test_local_restarts_start_the_population_again_from_one_slice():
 
 def test_default_population_levels_follow_the_pool_size_limit():
     h10 = history_init(8, 10, jnp.float32)
-    s = make_cmaes(Geometry.continuous(10), 200).init(jax.random.PRNGKey(0), h10)
+    s = jax.eval_shape(make_cmaes(Geometry.continuous(10), 200).init, jax.random.PRNGKey(0), h10)
     assert s.pool_X.shape == (130 * 16, 10)  # lambdas (10, 20, 40, 130), 2**4 slices
     h100 = history_init(8, 100, jnp.float32)
-    s = make_cmaes(Geometry.continuous(100), 4096).init(jax.random.PRNGKey(0), h100)
+    s = jax.eval_shape(make_cmaes(Geometry.continuous(100), 4096).init, jax.random.PRNGKey(0), h100)
     assert s.pool_X.shape == (0, 100)  # a 3977-row slice leaves no room to grow
     for bad, err in ((True, TypeError), (1.5, TypeError), (-1, ValueError), (17, ValueError)):
         with pytest.raises(err, match="population_levels"):

@@ -45,7 +45,7 @@ def param_specs(draw):
 spaces = st.dictionaries(st.sampled_from(list("abcdef")), param_specs(), min_size=1, max_size=2)
 
 
-@_settings(8)
+@_settings(5)
 @given(bounds=spaces, seed=st.integers(0, 2**31 - 1))
 def test_every_proposal_of_a_random_space_is_inside_and_integral(bounds, seed):
     space = Space.from_bounds(bounds)

@@ -706,7 +706,6 @@ def test_auto_refines_a_finite_space_the_budget_covers_with_tpe():
     grid = np.asarray(list(np.ndindex(10, 10)), np.float64)
     assert r.trace[-1][1] == "tpe" and "finite space of 100 points" in r.decision["rule"]
     assert r.fun == bumpy(grid).min() and r.info["exhausted"]
-    # A space larger than the budget keeps the usual rule.
     # A space larger than the budget: no covering, but no Nelder-Mead either (its
     # repeats cost as much when the budget falls just short of the space).
     big = aj.minimize(bumpy, aj.Space.from_bounds([(0, 99), (0, 99)], scale="int"), budget=300, seed=1, jit=False)

@@ -316,7 +316,7 @@ def _spaces(draw):
     return Space.from_bounds(bounds)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(space=_spaces(), seed=st.integers(0, 2**32 - 1))
 def test_property_from_unit_in_bounds_finite_and_integer(space, seed):
     u = _unit_batch(space.dim, n=64, seed=seed)
