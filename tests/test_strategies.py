@@ -129,7 +129,7 @@ def test_every_strategy_runs_under_lax_switch():
     h = history_init(CAPACITY, space.dim, jnp.float32)
     X0 = jax.random.uniform(jax.random.key(5), (BATCH, space.dim))
     h = history_insert(h, X0, _objective(X0), jnp.ones(BATCH, bool))
-    states = tuple(s.init(jax.random.key(i), h) for i, s in enumerate(strategies))
+    states = tuple(jax.jit(s.init)(jax.random.key(i), h) for i, s in enumerate(strategies))
 
     @jax.jit
     def ask(i, states, key):
@@ -154,7 +154,7 @@ def test_nelder_mead_restarts_follow_the_tell_key():
         h = history_init(CAPACITY, space.dim, jnp.float32)
         X0 = jax.random.uniform(jax.random.key(0), (64, space.dim))
         h = history_insert(h, X0[:BATCH], _objective(X0[:BATCH]) * 0 + 1.0, jnp.ones(BATCH, bool))
-        s = st.init(jax.random.key(0), h)
+        s = jax.jit(st.init)(jax.random.key(0), h)
         key = jax.random.key(tell_seed)
         out = []
         for i in range(15):
