@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -94,6 +95,27 @@ def test_resume_refuses_another_problem(finished):
         aj.minimize(_quick, slow.BOUNDS, budget=50, batch_size=10, polish=False, resume=finished, checkpoint_every=2)
     with pytest.raises(ValueError, match="path"):
         aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=finished, checkpoint_every=2, jit=False)
+
+
+def test_resume_names_the_change_a_derived_setting_follows(tmp_path):
+    # Without batch_size, another dimension derives another batch and probe: the message
+    # must name the space, not those. A host-path checkpoint resumed with an objective
+    # JAX can trace names the path (its budget differs only by the device path's polish
+    # reserve) and says how to resume it.
+    path = tmp_path / "host.json"
+    f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
+    g = lambda X: jnp.sum(X ** 2, axis=-1)  # noqa: E731  the same values, traceable
+    kw = dict(budget=400, seed=3, checkpoint=path)
+    aj.minimize(f, [(-5.0, 5.0)] * 4, callback=lambda r: r.nfev >= 100, **kw)
+    with pytest.raises(ValueError, match=r"another search space \(4 dimensions in the checkpoint, 3 in this run\)$"):
+        aj.minimize(f, [(-5.0, 5.0)] * 3, resume=True, **kw)
+    with pytest.raises(ValueError, match=r"\(high of dimension 2: checkpoint 5.0, this run 6.0\)$"):
+        aj.minimize(f, [(-5.0, 5.0)] * 2 + [(-5.0, 6.0), (-5.0, 5.0)], resume=True, **kw)
+    with pytest.raises(ValueError, match=r"on the host path, this run takes the device path.*pass jit=False") as err:
+        aj.minimize(g, [(-5.0, 5.0)] * 4, resume=True, **kw)
+    assert "budget" not in str(err.value)
+    resumed = aj.minimize(g, [(-5.0, 5.0)] * 4, resume=True, jit=False, **kw)
+    assert resumed.nfev == 400 and resumed.fun == aj.minimize(f, [(-5.0, 5.0)] * 4, budget=400, seed=3).fun
 
 
 def test_resume_refuses_newer_versions_and_corrupt_files(finished, tmp_path):

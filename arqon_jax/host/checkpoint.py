@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .state_io import read_state_header, state_from_json, state_to_json
+from .state_io import check_space, read_state_header, state_from_json, state_to_json
 
 __all__ = ["atomic_write_text", "locked", "write_checkpoint", "read_checkpoint", "KIND"]
 
@@ -245,13 +245,27 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
         doc = read_state_header(text, KIND)
     except ValueError as exc:
         raise ValueError(f"resume: {exc}") from None
-    # The configuration is compared before the state's structure: another budget or
-    # method changes the structure too, and the message should name the argument.
+    # The space, then the configuration, are compared before the state's structure:
+    # another dimension, budget or method changes the structure (and the derived batch
+    # size) too, and the message should name what the user changed.
+    try:
+        check_space(doc, solver.space)
+    except ValueError as exc:
+        raise ValueError(f"resume: {exc}") from None
     config = doc["config"]
     expected = _config(solver, path_kind, checkpoint_every, run_key)
     expected.pop("checkpoint_every")
     if "key" not in config:  # written before checkpoints recorded the seed
         expected.pop("key", None)
+    if config.get("path") != path_kind:
+        # The path sets the batch and the budget the solver sees (the device path keeps
+        # a reserve for the gradient polish): their differences follow from it.
+        advice = {"host": "pass jit=False to resume it",
+                  "device": "resume it with the objective that wrote it, one JAX can trace"}.get(config.get("path"))
+        raise ValueError(
+            f"resume: the checkpoint was written by a run on the {config.get('path')} path, this run takes the "
+            f"{path_kind} path (jit=, or without it whether JAX can trace the objective, decides)"
+            + (f"; {advice}" if advice else ""))
     diff = [("seed: the checkpoint was started from another seed (or key)" if k == "key" else
              f"{k}: checkpoint {config.get(k)!r}, this run {v!r}"
              + (f" (x64={config.get(k) == 'float64'} resumes it)" if k == "dtype" else "")

@@ -217,8 +217,8 @@ def state_from_json(
     """
     doc = read_state_header(text, kind)
     config = doc["config"]
-    if space is not None and doc.get("space") != _normalize(space.fingerprint()):
-        raise ValueError(f"state: written for another search space ({doc.get('space')}), not {space.fingerprint()}")
+    if space is not None:
+        check_space(doc, space)
     template = template_pytree(config) if callable(template_pytree) else template_pytree
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     entries = doc["leaves"]
@@ -234,6 +234,30 @@ def state_from_json(
             raise ValueError(f"state: structure mismatch at leaf {i}: the state has {entry.get('path')!r}, expected {path!r}")
         leaves.append(_decode_leaf(entry, leaf, i, path))
     return config, jax.tree_util.tree_unflatten(treedef, leaves), doc["extra"]
+
+
+def check_space(doc: dict, space: Any) -> None:
+    """Raises ValueError naming how the state's search space differs from ``space``.
+
+    ``doc`` is a header from :func:`read_state_header`; ``space`` a ``Space``.
+    """
+    stored, this = doc.get("space"), _normalize(space.fingerprint())
+    if stored == this:
+        return
+    if not isinstance(stored, dict) or not isinstance(stored.get("low"), list):
+        raise ValueError(f"state: written for another search space ({stored}), not {this}")
+    n_old, n_new = len(stored["low"]), len(this["low"])
+    if n_old != n_new:
+        what = [f"{n_old} dimensions in the checkpoint, {n_new} in this run"]
+    else:
+        what = [f"{field} of {this['names'][i] if this.get('names') else f'dimension {i}'}: "
+                f"checkpoint {old!r}, this run {new!r}"
+                for field in ("low", "high", "scales", "choices")
+                for i, (old, new) in enumerate(zip(stored.get(field) or [None] * n_old, this.get(field) or [None] * n_new))
+                if old != new][:4]
+        if stored.get("names") != this.get("names"):
+            what.insert(0, f"names: checkpoint {stored.get('names')}, this run {this.get('names')}")
+    raise ValueError("state: written for another search space (" + "; ".join(what) + ")")
 
 
 def _normalize(obj: Any) -> Any:
