@@ -107,9 +107,9 @@ def test_resume_names_the_change_a_derived_setting_follows(tmp_path):
     g = lambda X: jnp.sum(X ** 2, axis=-1)  # noqa: E731  the same values, traceable
     kw = dict(budget=400, seed=3, checkpoint=path)
     aj.minimize(f, [(-5.0, 5.0)] * 4, callback=lambda r: r.nfev >= 100, **kw)
-    with pytest.raises(ValueError, match=r"another search space \(4 dimensions in the checkpoint, 3 in this run\)$"):
+    with pytest.raises(ValueError, match=r"another search space \(the state has 4 dimensions, this space 3\)$"):
         aj.minimize(f, [(-5.0, 5.0)] * 3, resume=True, **kw)
-    with pytest.raises(ValueError, match=r"\(high of dimension 2: checkpoint 5.0, this run 6.0\)$"):
+    with pytest.raises(ValueError, match=r"\(high of dimension 2: state 5.0, this space 6.0\)$"):
         aj.minimize(f, [(-5.0, 5.0)] * 2 + [(-5.0, 6.0), (-5.0, 5.0)], resume=True, **kw)
     with pytest.raises(ValueError, match=r"on the host path, this run takes the device path.*pass jit=False") as err:
         aj.minimize(g, [(-5.0, 5.0)] * 4, resume=True, **kw)

@@ -244,19 +244,25 @@ def check_space(doc: dict, space: Any) -> None:
     stored, this = doc.get("space"), _normalize(space.fingerprint())
     if stored == this:
         return
-    if not isinstance(stored, dict) or not isinstance(stored.get("low"), list):
+    what = []
+    if isinstance(stored, dict) and isinstance(stored.get("low"), list):
+        n_old, n_new = len(stored["low"]), len(this["low"])
+        if n_old != n_new:
+            what = [f"the state has {n_old} dimensions, this space {n_new}"]
+        else:
+            def column(fp, field):
+                v = fp.get(field)
+                return v if isinstance(v, list) and len(v) == n_old else [None] * n_old
+
+            names = this["names"] if this.get("names") else [f"dimension {i}" for i in range(n_new)]
+            what = [f"{field} of {names[i]}: state {old!r}, this space {new!r}"
+                    for field in ("low", "high", "scales", "choices")
+                    for i, (old, new) in enumerate(zip(column(stored, field), column(this, field)))
+                    if old != new][:4]
+            if stored.get("names") != this.get("names"):
+                what.insert(0, f"names: state {stored.get('names')}, this space {this.get('names')}")
+    if not what:
         raise ValueError(f"state: written for another search space ({stored}), not {this}")
-    n_old, n_new = len(stored["low"]), len(this["low"])
-    if n_old != n_new:
-        what = [f"{n_old} dimensions in the checkpoint, {n_new} in this run"]
-    else:
-        what = [f"{field} of {this['names'][i] if this.get('names') else f'dimension {i}'}: "
-                f"checkpoint {old!r}, this run {new!r}"
-                for field in ("low", "high", "scales", "choices")
-                for i, (old, new) in enumerate(zip(stored.get(field) or [None] * n_old, this.get(field) or [None] * n_new))
-                if old != new][:4]
-        if stored.get("names") != this.get("names"):
-            what.insert(0, f"names: checkpoint {stored.get('names')}, this run {this.get('names')}")
     raise ValueError("state: written for another search space (" + "; ".join(what) + ")")
 
 
