@@ -114,6 +114,9 @@ def main(argv=None, storage_path: str | None = None) -> dict:
             ),
         )
         results = tuner.fit()
+        if any("start_iter" not in r.metrics for r in results):
+            # Tune stops gracefully on Ctrl-C and returns what finished: stop here too.
+            raise SystemExit("1. interrupted before every trial reported")
         resumed = [r.metrics["start_iter"] for r in results]
         print(f"1. {len(results)} trials, each crashed once and resumed at iteration {sorted(set(resumed))}; "
               f"best loss {results.get_best_result().metrics['loss']:.4f}")

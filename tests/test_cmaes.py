@@ -238,7 +238,7 @@ def test_init_from_history_and_ask_shapes():
     h = history_init(16, dim, jnp.float32)
     X0 = jnp.array([[0.1, 0.2, 0.3], [0.9, 0.8, 0.7], [0.5, 0.5, 0.5]], jnp.float32)
     h = history_insert(h, X0, jnp.array([3.0, 1.0, 2.0]), jnp.ones(3, bool))
-    init = jax.jit(strat.init)  # eager, the update runs op by op: several times slower
+    init = jax.jit(strat.init)  # eager, init runs op by op: several times slower
     s = init(jax.random.PRNGKey(0), h)
     assert isinstance(s, CMAState)
     np.testing.assert_allclose(s.mean[0], X0[1])  # the best stored point
