@@ -278,7 +278,7 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     template = (jax.jit(solver.init)(jax.random.key(0)),
                 np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))
     try:
-        _, (state, pending), extra = state_from_json(doc, KIND, template, space=solver.space)
+        _, (state, pending), extra = state_from_json(doc, KIND, template)  # the space was checked above
     except ValueError as exc:
         raise ValueError(f"resume: {exc}") from None
     curve = np.asarray(extra.get("curve", []), np.float64)
