@@ -209,8 +209,8 @@ def minimize(
             to find them), with the messages in ``info["errors"]``, and the run goes on.
         checkpoint: A file to write the run's state to, atomically, before the first
             evaluation (so a folder that does not exist, or a space JSON cannot hold,
-            fails at once), every ``checkpoint_every`` batches and at the end
-            (:mod:`arqon_jax.host.checkpoint`). On the device path the loop then runs in
+            fails at once), every ``checkpoint_every`` batches, at the end and when
+            ``callback`` stops the run (:mod:`arqon_jax.host.checkpoint`). On the device path the loop then runs in
             compiled chunks of ``checkpoint_every`` batches.
         checkpoint_every: Batches between checkpoints; it does not change the result,
             so a run may resume with another value.

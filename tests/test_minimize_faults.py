@@ -207,11 +207,22 @@ def test_resume_with_another_checkpoint_every_gives_the_same_result(tmp_path, ji
 
     if jit:  # the device path has no callback: run a shorter budget's worth through a checkpoint
         aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=2, **kw)
+        g = f
     else:
-        aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=2, callback=cb, **{**kw, "jit": False})
-    resumed = aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=5, resume=True, **kw)
+        # The callback stops after batch 4, between two periodic checkpoints (every 3):
+        # the stop writes one of its own, so the resume evaluates only the 50 points left.
+        aj.minimize(f, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=3, callback=cb, **{**kw, "jit": False})
+        assert stop["n"] == 40
+        rows = []
+
+        def g(x):
+            rows.append(len(x))
+            return f(x)
+    resumed = aj.minimize(g, [(-1, 2)] * 2, checkpoint=path, checkpoint_every=5, resume=True, **kw)
     assert resumed.fun == full.fun
     np.testing.assert_array_equal(np.asarray(resumed.x), np.asarray(full.x))
+    if not jit:
+        assert sum(rows) == 50 and resumed.nfev == 90
 
 
 @pytest.mark.parametrize("change,name", [({"budget": 120}, "budget"), ({"method": "random"}, "method"),

@@ -232,6 +232,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             return ""
         return f"; {ADVICE[not vectorized]}"
 
+    def save() -> None:
+        """Writes the checkpoint of the batches done so far (a failed write ends the run)."""
+        try:
+            failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
+            _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", host_json(), failures)
+        except Exception as exc:
+            msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
+            raise OptimizationError(msg, so_far(msg)) from exc
+
     # A function of one point maps a (dim, dim) batch to (dim,) values without an error
     # (x[0] + x[1] adds rows; x @ w of dict columns sums over the batch): the first such
     # batch is evaluated in two calls (or pool.evaluate calls), of 1 and dim - 1 rows,
@@ -306,12 +315,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             curve[it], nfev_curve[it] = best.y, nfev
             it += 1
             if ckpt is not None and ckpt.path is not None and (it % ckpt.every == 0 or nfev >= budget or exhausted):
-                try:
-                    failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
-                    _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", host_json(), failures)
-                except Exception as exc:
-                    msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
-                    raise OptimizationError(msg, so_far(msg)) from exc
+                save()
             prog.update(nfev, best.y)
             if callback is not None:
                 interim = build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_OK, "In progress.", dict(info),
@@ -323,6 +327,10 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise OptimizationError(msg, so_far(msg)) from exc
                 if stop is True and nfev < budget and not exhausted:
                     status, message = STATUS_CALLBACK, f"Stopped by the callback after {nfev} evaluations."
+                    if ckpt is not None and ckpt.path is not None and it % ckpt.every:
+                        # The state already holds the next batch's points: a resume from here
+                        # goes on as if the run had not stopped, and evaluates nothing twice.
+                        save()
                     break
     except KeyboardInterrupt as exc:
         if isinstance(exc, OptimizationInterrupted):
