@@ -118,7 +118,7 @@ def run_demo(problem: Any, budget: int, batch: int, seed: int, out: Path, *, as_
     chunk = _divisor_near(steps, 40)
     n_chunks = steps // chunk
 
-    # The device path of minimize() is one compiled lax.scan over the whole budget, so
+    # The device path of minimize() is one compiled loop over the whole budget, so
     # its progress shows only at the end. The demo runs minimize's own chunked device
     # loop (the one its checkpoints use) in chunks of `chunk` steps: the bar moves, and
     # the result is bit for bit minimize(problem.f, problem.bounds, budget=budget,
@@ -132,7 +132,7 @@ def run_demo(problem: Any, budget: int, batch: int, seed: int, out: Path, *, as_
     t0 = time.perf_counter()
     state0 = jax.jit(solver.init)(seed_key(seed, "--seed"))
     consts = jax.device_put(space.unit_constants(solver.dtype))
-    run_chunk = device_chunks(problem.f, solver)[0].lower(state0, consts, chunk).compile()
+    run_chunk = device_chunks(problem.f, solver).lower(state0, consts, 0, chunk, steps, 0, chunk).compile()
     f_jit = jax.jit(problem.f)
     compile_s = time.perf_counter() - t0
     print(f"  compiled in {compile_s:.1f} s; running {n_chunks} chunks of {chunk * batch:,} evaluations", flush=True)
@@ -141,7 +141,7 @@ def run_demo(problem: Any, budget: int, batch: int, seed: int, out: Path, *, as_
     t1 = time.perf_counter()
     state, curves = state0, []
     for i in range(n_chunks):
-        state, c = run_chunk(state, consts)
+        state, c = run_chunk(state, consts, i * chunk, (i + 1) * chunk, steps, 0)
         c = np.asarray(c)  # waits for the chunk
         curves.append(c)
         bar.update((i + 1) * chunk * batch, float(c[-1]), final=i == n_chunks - 1)

@@ -5,7 +5,7 @@ path, float64, the polish, checkpoints) and hands the run to the host layer. Two
 execution paths share one solver:
 
 * **Device path** (``f`` is JAX-traceable and vectorized): the whole loop, probe to
-  the last batch, is one compiled program (``lax.scan`` over batches); no host round
+  the last batch, is one compiled program (``lax.fori_loop`` over batches); no host round
   trip per step. Compiled once per (objective, problem shape) and cached
   (:mod:`arqon_jax.host.device`); :func:`arqon_jax.host.run.run_device` drives it.
 * **Host path** (any Python/numpy callable): a Python loop calls one fused, jitted
@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .host.config import check_key, seed_key
-from .host.device import build_device_runner
+from .host.device import bind_budget, build_device_runner
 from .host.evaluate import RecordingEvaluator, pool_objective
 from .host.objective import check_device_objective, traceable
 from .host.progress import Progress
@@ -96,12 +96,13 @@ def make_minimizer(
         raise TypeError("f: make_minimizer needs a JAX-traceable vectorized objective; use minimize() for host functions")
     check_device_objective(f, space, out, solver.batch_size, solver.dtype)
     # Built here, not taken from the weak cache: the returned function must keep f alive.
-    runner = build_device_runner(lambda: f, solver)
+    runner = bind_budget(build_device_runner(lambda: f, solver), solver)
     consts = space.unit_constants(solver.dtype)
+    steps = -(-solver.budget // solver.batch_size)
 
     def run(key):
         state, curve = runner(key, consts)
-        return space.from_unit(state.best_x[None, :])[0], state.best_y, curve
+        return space.from_unit(state.best_x[None, :])[0], state.best_y, curve[:steps]
 
     return run
 

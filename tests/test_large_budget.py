@@ -77,9 +77,15 @@ def test_auto_picks_cmaes_for_a_large_budget_and_polish_improves_with_exact_budg
 
     # A second and third call with the same shapes compile nothing (main loop and polish
     # are cached), and the same seed gives the same result (the polish is deterministic).
-    (again, other), n_compiles = _count_compiles(lambda: (aj.minimize(rosen10, BOUNDS10, budget=budget, seed=0),
-                                                          aj.minimize(rosen10, BOUNDS10, budget=budget, seed=1)))
+    # Nor does a fourth with other bound values and another budget of the same size
+    # class (the loop's length and the polish's steps are data).
+    (again, other, moved), n_compiles = _count_compiles(lambda: (
+        aj.minimize(rosen10, BOUNDS10, budget=budget, seed=0), aj.minimize(rosen10, BOUNDS10, budget=budget, seed=1),
+        aj.minimize(rosen10, [(-4.0, 6.0)] * 10, budget=5200, seed=0)))
     assert n_compiles == 0
+    assert moved.nfev == 5200 and moved.info["polish"]["steps"] == pol["steps"] + 1
+    assert moved.fun == pytest.approx(float(rosen10(jnp.asarray(moved.x)[None])[0]), rel=1e-5, abs=1e-9)
+    assert np.all(np.abs(np.asarray(moved.x) - 1.0) <= 5.0)
     _, n_fresh = _count_compiles(lambda: jax.jit(lambda v: v * 3.0 + 1.0)(jnp.ones(3)))
     assert n_fresh > 0  # the listener does see compilations
     np.testing.assert_array_equal(again.x, r.x)

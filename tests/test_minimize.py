@@ -362,10 +362,10 @@ def test_second_call_does_not_recompile():
     aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
     n = len(traces)
     runner = device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
-    size = runner._cache_size()
+    size = runner.program._cache_size()
     aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=1, polish=False)
     assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile
-    assert runner._cache_size() == size == 1
+    assert runner.program._cache_size() == size == 1
 
     host_f = lambda x: np.sum(np.asarray(x) ** 2, axis=1)  # noqa: E731  (np.asarray: not traceable)
     r = aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=0)
@@ -376,6 +376,30 @@ def test_second_call_does_not_recompile():
     sizes = (steps.init._cache_size(), steps.step._cache_size())
     aj.minimize(host_f, BOUNDS2, budget=40, batch_size=10, seed=7)
     assert (steps.init._cache_size(), steps.step._cache_size()) == sizes == (1, 1)
+
+
+def test_budgets_of_one_size_class_share_the_device_program():
+    traces = []
+
+    def f(x):
+        traces.append(1)  # runs only while JAX traces f
+        return jnp.sum((x - 0.3) ** 2, axis=-1)
+
+    kw = dict(batch_size=10, seed=5, polish=False)
+    r0 = aj.minimize(f, BOUNDS2, budget=40, **kw)
+    n = len(traces)
+    results = {b: aj.minimize(f, BOUNDS2, budget=b, **kw) for b in (50, 45, 71, 80)}  # 5 to 8 batches, cut or not
+    assert len(traces) == n + 2 * 4  # the eval_shape checks only: no new program
+    for b, r in results.items():
+        assert r.nfev == b and len(r.best_curve) == -(-b // 10) and r.best_curve[-1] == r.fun
+        assert r.fun == pytest.approx(float(np.sum((np.asarray(r.x) - 0.3) ** 2)), rel=1e-6)
+    # The budget is data, not a constant folded into the program: the last batch of 45
+    # tells only its first 5 rows, as the host path evaluates only those.
+    host = aj.minimize(lambda x: np.asarray(f(jnp.asarray(x, jnp.float32))), BOUNDS2, budget=45, jit=False, x64=False,
+                       **kw)
+    np.testing.assert_allclose(results[45].best_curve, host.best_curve, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(results[45].x, host.x, rtol=1e-6, atol=1e-6)
+    assert r0.nfev == 40
 
 
 @pytest.mark.parametrize("bounds", [[(-1.0, 2.0), (-3.0, 5.0)], [(10.0, 11.0), (0.0, 1e3)]])
@@ -389,10 +413,10 @@ def test_new_bound_values_do_not_recompile(bounds):
     r0 = aj.minimize(f, BOUNDS2, budget=40, batch_size=10, seed=0, polish=False)
     n = len(traces)
     runner = device_runner(f, make_solver(aj.Space.from_bounds(BOUNDS2), 40, 10))
-    size = runner._cache_size()
+    size = runner.program._cache_size()
     r1 = aj.minimize(f, bounds, budget=40, batch_size=10, seed=0, polish=False)
     assert len(traces) == n + 2  # only the two eval_shape checks (traceable, batch form), no compile
-    assert runner._cache_size() == size == 1
+    assert runner.program._cache_size() == size == 1
     assert all(lo <= v <= hi for v, (lo, hi) in zip(r1.x, bounds))
     assert r1.fun == pytest.approx(float(np.sum((np.asarray(r1.x) - 0.3) ** 2)), rel=1e-6)
     assert not np.array_equal(np.asarray(r0.x), np.asarray(r1.x))

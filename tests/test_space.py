@@ -194,6 +194,11 @@ def test_maps_compile_once_per_space_and_shape():
     # An equal space built again (a new object) hits the same compiled map.
     s2 = Space.from_bounds({"c": (3.25, 4.75), "b": {"min": 1e-3, "max": 1.0, "scale": "LOG"}, "a": (0, 1)})
     s2.from_unit(u2).block_until_ready()
+    # So does a space of other bound values with the same scales: the bounds are data.
+    s3 = Space.from_bounds({"a": (-7.0, 2.0), "b": {"min": 0.5, "max": 9.0, "scale": "log"}, "c": (0.0, 1e3)})
+    x3 = s3.from_unit(u2)
+    np.testing.assert_allclose(np.asarray(s3.to_unit(x3)), np.asarray(u2), atol=1e-5)
+    assert np.all((np.asarray(x3) >= [-7.0, 0.5, 0.0]) & (np.asarray(x3) <= [2.0, 9.0, 1e3]))
     assert _from_unit._cache_size() == n_from
     assert _to_unit._cache_size() == n_to
     # Sanity: the counter does move for a new shape.

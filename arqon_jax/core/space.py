@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -331,7 +331,9 @@ class Space:
         Returns:
             Values of the same shape, always inside the bounds.
         """
-        return _from_unit(self, jnp.asarray(u))
+        u = jnp.asarray(u)
+        u = u.astype(_float_dtype(u))
+        return _from_unit(self.scales, _consts(self, u.dtype), u)
 
     def unit_constants(self, dtype: Any) -> dict[str, np.ndarray]:
         """The bounds as ``(dim,)`` arrays of ``dtype`` for :func:`from_unit_with`."""
@@ -339,7 +341,9 @@ class Space:
 
     def to_unit(self, x: jax.Array) -> jax.Array:
         """Maps parameter values of shape ``(batch, dim)`` to the unit cube."""
-        return _to_unit(self, jnp.asarray(x))
+        x = jnp.asarray(x)
+        x = x.astype(_float_dtype(x))
+        return _to_unit(self.scales, _consts(self, x.dtype), x)
 
     def snap(self, u: jax.Array) -> jax.Array:
         """Moves unit points of discrete dimensions to the centre of their bin.
@@ -347,7 +351,8 @@ class Space:
         Two unit points that decode to the same parameters snap to the same point,
         which lets strategies detect duplicates in the unit cube.
         """
-        return _snap(self, jnp.asarray(u))
+        u = jnp.asarray(u)
+        return _snap(self.scales, _consts(self, u.dtype), u)
 
     # ------------------------------------------------------ user-facing forms
     @property
@@ -567,12 +572,12 @@ def _inward(lo: np.ndarray, hi: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarr
     return np.where(empty, lo.astype(np_dtype), lo_c), np.where(empty, hi.astype(np_dtype), hi_c)
 
 
+@lru_cache(maxsize=256)
 def _consts(space: Space, dtype) -> dict[str, np.ndarray]:
     """Per-dimension constants, computed in float64 on the host then cast once.
 
-    Numpy arrays: inside a jitted map they become compile-time constants; passed as an
-    argument (:meth:`Space.unit_constants`) they are data, so one compiled program
-    serves every bound value.
+    Numpy arrays, passed to the compiled maps as arguments: data, so one compiled
+    program serves every bound value.
     """
     lo = np.asarray(space.low, np.float64)
     hi = np.asarray(space.high, np.float64)
@@ -603,10 +608,9 @@ def _float_dtype(x: jax.Array):
     return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.zeros((), float).dtype
 
 
-@partial(jax.jit, static_argnums=0)
-def _from_unit(space: Space, u: jax.Array) -> jax.Array:
-    u = u.astype(_float_dtype(u))
-    return from_unit_with(space.scales, _consts(space, u.dtype), u)
+# The maps compile once per scales and shape: the bounds come in as data, so another
+# space of the same shape reuses them.
+_from_unit = jax.jit(lambda scales, consts, u: from_unit_with(scales, consts, u), static_argnums=0)
 
 
 def from_unit_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
@@ -629,10 +633,8 @@ def from_unit_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.A
 
 
 @partial(jax.jit, static_argnums=0)
-def _to_unit(space: Space, x: jax.Array) -> jax.Array:
-    x = x.astype(_float_dtype(x))
-    c = _consts(space, x.dtype)
-    is_log, is_per, is_disc = _masks(space.scales)
+def _to_unit(scales: tuple[int, ...], c: dict, x: jax.Array) -> jax.Array:
+    is_log, is_per, is_disc = _masks(scales)
     lin = (x - c["lo"]) / c["span"]
     safe_x = jnp.where(is_log, jnp.maximum(x, c["lo"]), 1.0)
     logu = (jnp.log(safe_x) - c["loglo"]) / (c["loghi"] - c["loglo"])
@@ -641,9 +643,7 @@ def _to_unit(space: Space, x: jax.Array) -> jax.Array:
     return jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
 
 
-@partial(jax.jit, static_argnums=0)
-def _snap(space: Space, u: jax.Array) -> jax.Array:
-    return snap_with(space.scales, _consts(space, u.dtype), u)
+_snap = jax.jit(lambda scales, consts, u: snap_with(scales, consts, u), static_argnums=0)
 
 
 def snap_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:

@@ -39,7 +39,8 @@ import optax
 
 from ..core.history import OK
 from .cache import ObjectiveCache
-from ..core.space import CATEGORICAL, INTEGER, Space
+from .device import shape_key
+from ..core.space import CATEGORICAL, INTEGER, Space, from_unit_with
 
 __all__ = [
     "PolishPlan",
@@ -115,25 +116,26 @@ def plan_polish(budget: int, batch_size: int) -> tuple[PolishPlan | None, str | 
 
 
 def _value_and_grad(get_f: Callable[[], Callable], space: Space, k: int, dtype):
-    """``U (k, dim) -> (y (k,), G (k, dim))``: values and per-row gradients in the unit cube.
+    """``(U (k, dim), consts) -> (y (k,), G (k, dim))``: values and per-row gradients in the
+    unit cube; ``consts`` are the bounds as data (:meth:`Space.unit_constants`).
 
     ``get_f()`` returns the objective at trace time (compiled code does not hold it).
     """
 
-    def values(U):
-        y = get_f()(space.to_user(space.from_unit(U)))
+    def values(U, consts):
+        y = get_f()(space.to_user(from_unit_with(space.scales, consts, U)))
         return jnp.reshape(y, (k,)).astype(dtype)
 
-    def loss(U):
-        y = values(U)
+    def loss(U, consts):
+        y = values(U, consts)
         # Rows are independent for a vectorized f, so the gradient of the sum is the
         # per-row gradient. A failed row contributes 0 (its own gradient is not used).
         return jnp.sum(jnp.where(jnp.isfinite(y), y, 0.0)), y
 
     vg = jax.value_and_grad(loss, has_aux=True)
 
-    def evaluate(U):
-        (_, y), G = vg(U)
+    def evaluate(U, consts):
+        (_, y), G = vg(U, consts)
         return y, G
 
     return evaluate
@@ -156,7 +158,7 @@ def polish_skip_reason(f: Callable, space: Space, plan: PolishPlan, dtype) -> st
     if not jnp.issubdtype(getattr(raw, "dtype", np.dtype(bool)), jnp.floating):
         return f"f returns {getattr(raw, 'dtype', type(raw).__name__)} values, which have no gradient"
     try:
-        jax.eval_shape(_value_and_grad(lambda: f, space, plan.points, dtype), spec)
+        jax.eval_shape(_value_and_grad(lambda: f, space, plan.points, dtype), spec, space.unit_constants(dtype))
     except Exception as exc:  # noqa: BLE001
         return f"f is not differentiable with jax.grad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     return None
@@ -172,19 +174,28 @@ class _PState(NamedTuple):
 
 
 def polish_runner(f: Callable, solver, plan: PolishPlan) -> Callable:
-    """A jitted ``run(state) -> (state, curve (steps,), n_nonfinite)`` (cached).
+    """``run(state) -> (state, curve (steps,), n_nonfinite)``.
 
     ``state`` is the solver's state after the main loop; the returned state has
     every polish evaluation recorded (``history.count`` grows by
     ``plan.evaluations``) and its best point updated. ``curve`` is the best value
-    after each step.
+    after each step. The compiled program is cached per objective, solver shape and
+    number of points: the bound values and the steps are data, so other bounds and
+    budgets reuse it.
     """
-    return _POLISHERS.get(f, (id(solver), plan), lambda get_f: _build_polisher(get_f, solver, plan))
+    program = _POLISHERS.get(f, (shape_key(solver), plan.points, plan.cost),
+                             lambda get_f: _build_polisher(get_f, solver, plan.points, plan.cost))
+    consts = jax.device_put(solver.space.unit_constants(solver.dtype))
+
+    def run(state):
+        state, curve, nonfinite = program(state, consts, plan.steps)
+        return state, np.asarray(curve)[:plan.steps], nonfinite
+
+    return run
 
 
-def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> Callable:
+def _build_polisher(get_f: Callable[[], Callable], solver, k: int, cost: int) -> Callable:
     space, dtype = solver.space, solver.dtype
-    k, steps, cost = plan
     scales = np.asarray(space.scales)
     move = jnp.asarray(~np.isin(scales, (INTEGER, CATEGORICAL)))
     per = jnp.asarray(np.asarray(space.periodic, bool))
@@ -217,12 +228,12 @@ def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> 
         return state._replace(history=h._replace(count=h.count + (cost - 1) * k,
                                                  n_failed=h.n_failed + (cost - 1) * bad))
 
-    def run(state):
+    def run(state, consts, steps):
         hist = state.history
         ok = hist.status[:k] == OK
         # Start from the k best stored points (the best one where fewer are stored).
         U0 = jnp.where(ok[:, None], hist.X[:k], hist.X[0]).astype(dtype)
-        y0, G0 = evaluate(U0)
+        y0, G0 = evaluate(U0, consts)
         state = record(state, U0, y0)
         G0 = feasible_grad(U0, G0)
         fin = jnp.isfinite(y0) & jnp.all(jnp.isfinite(G0), axis=1)
@@ -238,12 +249,12 @@ def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> 
             nonfinite=jnp.sum(~fin).astype(jnp.int32),
         )
 
-        def body(carry, _):
-            state, ps = carry
+        def body(i, carry):
+            state, ps, curve = carry
             dn = jnp.sqrt(jnp.sum(ps.D * ps.D, axis=1))
             t = jnp.minimum(1.0, ps.radius / jnp.maximum(dn, jnp.finfo(dtype).tiny))
             cand = project(ps.U + t[:, None] * ps.D)
-            y, G = evaluate(cand)
+            y, G = evaluate(cand, consts)
             state = record(state, cand, y)
             G = feasible_grad(cand, G)
             accept = jnp.isfinite(y) & (y < ps.fU) & jnp.all(jnp.isfinite(G), axis=1)
@@ -260,11 +271,13 @@ def _build_polisher(get_f: Callable[[], Callable], solver, plan: PolishPlan) -> 
                                0.25 * step_len)
             ps = _PState(U=pick(cand, ps.U), fU=jnp.where(accept, y, ps.fU), D=pick(D_new, ps.D),
                          radius=radius.astype(dtype), opt=opt, nonfinite=ps.nonfinite)
-            return (state, ps), state.best_y
+            return state, ps, curve.at[i].set(state.best_y)
 
-        best0 = jnp.reshape(state.best_y, (1,))
-        (state, ps), curve = jax.lax.scan(body, (state, ps), None, length=steps - 1)
-        return state, jnp.concatenate([best0, curve]), ps.nonfinite
+        # The steps are data (a loop of the budget's length into a buffer of the most
+        # steps), so every budget with the same number of points shares the program.
+        curve = jnp.full((POLISH_MAX_STEPS,), jnp.inf, state.best_y.dtype).at[0].set(state.best_y)
+        state, ps, curve = jax.lax.fori_loop(1, steps, body, (state, ps, curve))
+        return state, curve, ps.nonfinite
 
     return jax.jit(run)
 

@@ -388,6 +388,7 @@ def run_device(f: Callable, solver: Solver, key, ckpt: Checkpointing, prog: Prog
         state, curve = run_device_chunked(f, solver, key, ckpt)
     else:
         state, curve = device_runner(f, solver)(key, jax.device_put(solver.space.unit_constants(solver.dtype)))
+        curve = np.asarray(curve)[: -(-solver.budget // solver.batch_size)]  # the buffer's filled entries
     curve = np.asarray(curve)
     n_steps = len(curve)
     nfev_curve = step_evaluations(n_steps, solver.batch_size, solver.budget)
@@ -412,30 +413,26 @@ def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
     """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
     space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
-    chunk, tail = device_chunks(f, solver)
+    n_steps = n_full + (rem > 0)
+    chunk = device_chunks(f, solver)
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
         state, _, done_curve, _, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
         curves = [np.asarray(done_curve)]
     else:
-        state, curves = jax.jit(solver.init)(key), []
+        state, curves = jax.jit(solver.init_with)(key, solver.probe_count), []  # the probe length as data
         if ckpt.path is not None:  # fails before the first evaluation if it cannot be written
             _write(ckpt, solver, state, no_pending, np.zeros(0), np.zeros(0, np.int64), "device")
     done = sum(len(c) for c in curves)
     cat = np.concatenate(curves) if curves else np.zeros(0)
     try:
-        while done < n_full:
-            new_state, c = chunk(state, consts, min(ckpt.every, n_full - done))
-            curves.append(np.asarray(c))
-            state, done = new_state, done + len(curves[-1])
+        while done < n_steps:
+            n = min(ckpt.every, n_steps - done)
+            new_state, c = chunk(state, consts, done, done + n, n_full, rem, ckpt.every)
+            curves.append(np.asarray(c)[:n])
+            state, done = new_state, done + n
             cat = np.concatenate(curves)
-            if ckpt.path is not None and (done < n_full or not rem):
-                _write(ckpt, solver, state, no_pending, cat, step_evaluations(len(cat), batch, budget), "device")
-        if rem and done == n_full:
-            new_state, best = tail(state, consts)
-            curves.append(np.asarray(best)[None])
-            state, cat = new_state, np.concatenate(curves)
             if ckpt.path is not None:
                 _write(ckpt, solver, state, no_pending, cat, step_evaluations(len(cat), batch, budget), "device")
     except BaseException as exc:
