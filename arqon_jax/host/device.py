@@ -80,10 +80,10 @@ def loop_plan(solver: Solver) -> np.ndarray:
 
 
 def curve_slots(solver: Solver) -> int:
-    """The compiled loop's curve buffer: the batches rounded up to a power of two (at least 8),
-    so that nearby budgets share one program."""
+    """The compiled loop's curve buffer: the batches rounded up to a power of two, at least
+    64 (a buffer of 64 values costs nothing), so that nearby budgets share one program."""
     steps = -(-solver.budget // solver.batch_size)
-    return max(8, 1 << (steps - 1).bit_length())
+    return max(64, 1 << (steps - 1).bit_length())
 
 
 def device_runner(f: Callable, solver: Solver) -> Callable:
