@@ -100,7 +100,7 @@ def make_minimizer(
     # Built here, not taken from the weak cache: the returned function must keep f alive.
     runner = bind_budget(build_device_runner(lambda: f, solver), solver)
     consts = space.unit_constants(solver.dtype)
-    steps = -(-solver.budget // solver.batch_size)
+    steps = solver.n_batches
 
     def run(key):
         state, curve = runner(key, consts)

@@ -176,6 +176,11 @@ class Solver:
             "rule": self.rule,
         }
 
+    @property
+    def n_batches(self) -> int:
+        """Batches of the budget, ``ceil(budget / batch_size)`` (the last one cut to the budget)."""
+        return -(-self.budget // self.batch_size)
+
     def phase_trace(self, choice: int) -> list[tuple[int, str]]:
         """Segments ``(first evaluation, phase)`` of a run, for results."""
         trace = []

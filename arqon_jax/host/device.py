@@ -82,15 +82,14 @@ def loop_plan(solver: Solver) -> np.ndarray:
 def curve_slots(solver: Solver) -> int:
     """The compiled loop's curve buffer: the batches rounded up to a power of two, at least
     64 (a buffer of 64 values costs nothing), so that nearby budgets share one program."""
-    steps = -(-solver.budget // solver.batch_size)
-    return max(64, 1 << (steps - 1).bit_length())
+    return max(64, 1 << (solver.n_batches - 1).bit_length())
 
 
 def device_runner(f: Callable, solver: Solver) -> Callable:
     """A pure ``run(key, consts) -> (state, curve)`` doing the whole budget on the device.
 
     ``consts`` are the bounds as data (:meth:`Space.unit_constants`); the first
-    ``ceil(budget / batch)`` entries of ``curve`` (a :func:`curve_slots` buffer) hold
+    ``solver.n_batches`` entries of ``curve`` (a :func:`curve_slots` buffer) hold
     the best value after each batch. The compiled program (``run.program``) is shared
     by every budget of the same size class and every bound value of the same shape.
     """

@@ -166,7 +166,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     """
     first, step, tell = host_steps(solver, bound_constants(solver.space, solver.dtype))
     space, batch, budget = solver.space, solver.batch_size, solver.budget
-    n_steps = -(-budget // batch)
+    n_steps = solver.n_batches
     curve = np.empty(n_steps, np.float64)
     nfev_curve = np.empty(n_steps, np.int64)
     info: dict = {"path": "host"}
@@ -388,8 +388,7 @@ def run_device(f: Callable, solver: Solver, key, ckpt: Checkpointing, prog: Prog
         state, curve = run_device_chunked(f, solver, key, ckpt)
     else:
         state, curve = device_runner(f, solver)(key, jax.device_put(solver.space.unit_constants(solver.dtype)))
-        curve = np.asarray(curve)[: -(-solver.budget // solver.batch_size)]  # the buffer's filled entries
-    curve = np.asarray(curve)
+        curve = np.asarray(curve)[: solver.n_batches]  # the buffer's filled entries
     n_steps = len(curve)
     nfev_curve = step_evaluations(n_steps, solver.batch_size, solver.budget)
     if polish_plan is not None:
@@ -413,7 +412,7 @@ def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
     """The device loop in compiled chunks of ``ckpt.every`` batches, checkpointing between them."""
     space, batch, budget, dtype = solver.space, solver.batch_size, solver.budget, solver.dtype
     n_full, rem = divmod(budget, batch)
-    n_steps = n_full + (rem > 0)
+    n_steps = solver.n_batches
     chunk = device_chunks(f, solver)
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))

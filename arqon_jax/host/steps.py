@@ -64,7 +64,7 @@ def fused_steps(solver: Any) -> Steps:
     0.9-2.6 s more compile time, which the persistent compilation cache pays once.
     Budgets on either side of the threshold therefore compile separately.
     """
-    long_run = -(-solver.budget // solver.batch_size) >= LONG_RUN_STEPS
+    long_run = solver.n_batches >= LONG_RUN_STEPS
     key = (id(solver.ask), solver.space.scales, np.dtype(solver.dtype).name, long_run)
     hit = _CACHE.get(key)
     if hit is not None:
