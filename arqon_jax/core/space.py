@@ -608,11 +608,6 @@ def _float_dtype(x: jax.Array):
     return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.zeros((), float).dtype
 
 
-# The maps compile once per scales and shape: the bounds come in as data, so another
-# space of the same shape reuses them.
-_from_unit = jax.jit(lambda scales, consts, u: from_unit_with(scales, consts, u), static_argnums=0)
-
-
 def from_unit_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
     """:meth:`Space.from_unit` with the bounds as data: ``consts`` from
     :meth:`Space.unit_constants`, ``scales`` static. Traceable; for compiled programs
@@ -643,9 +638,6 @@ def _to_unit(scales: tuple[int, ...], c: dict, x: jax.Array) -> jax.Array:
     return jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
 
 
-_snap = jax.jit(lambda scales, consts, u: snap_with(scales, consts, u), static_argnums=0)
-
-
 def snap_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
     """:meth:`Space.snap` with the bounds as data (see :func:`from_unit_with`)."""
     k = consts["k"]
@@ -653,6 +645,12 @@ def snap_with(scales: tuple[int, ...], consts: dict, u: jax.Array) -> jax.Array:
     u_c = jnp.where(is_per, u - jnp.floor(u), jnp.clip(u, 0.0, 1.0))
     centre = (jnp.clip(jnp.floor(u_c * k), 0.0, k - 1.0) + 0.5) / k
     return jnp.where(is_disc, centre, u_c)
+
+
+# The maps compile once per scales and shape: the bounds come in as data, so another
+# space of the same shape reuses them.
+_from_unit = jax.jit(from_unit_with, static_argnums=0)
+_snap = jax.jit(snap_with, static_argnums=0)
 
 
 def as_space(bounds: Any) -> Space:
