@@ -197,3 +197,32 @@ def test_checkpoint_with_another_probe_ratio_names_it(tmp_path):
         aj.minimize(f, [(-1, 1)] * 3, budget=60, batch_size=10, checkpoint=path, resume=True, probe_ratio=0.5)
     again = aj.minimize(f, [(-1, 1)] * 3, budget=60, batch_size=10, checkpoint=path, resume=True)
     assert again.fun == done.fun and again.nfev == 60
+
+
+def test_resumes_of_one_size_class_share_the_compiled_state_template(tmp_path):
+    # Budgets differ only in data (the probe length) within a size class, so resuming a
+    # run of another budget of that class compiles nothing: the checkpoint's state
+    # template is built by the init that takes the probe length as an argument.
+    import jax
+
+    f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
+    bounds = [(-5.0, 5.0)] * 3
+    runs = {b: tmp_path / f"b{b}.json" for b in (300, 310)}
+    for b, path in runs.items():
+        aj.minimize(f, bounds, budget=b, batch_size=10, seed=1, checkpoint=path, polish=False,
+                    callback=lambda r: r.nfev >= 150)
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    first = aj.minimize(f, bounds, budget=300, batch_size=10, seed=1, resume=runs[300], polish=False)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        other = aj.minimize(f, bounds, budget=310, batch_size=10, seed=1, resume=runs[310], polish=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert (first.nfev, other.nfev) == (300, 310)
+    assert other.fun == aj.minimize(f, bounds, budget=310, batch_size=10, seed=1, polish=False).fun
+    assert compiles == []

@@ -274,8 +274,9 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
             for k, v in expected.items() if config.get(k) != v]
     if diff:
         raise ValueError("resume: the checkpoint was written by another run configuration (" + "; ".join(diff) + ")")
-    # Jitted: run op by op, the strategies' init took 1.2-1.7 s (against 0.4-0.7 s to compile it).
-    template = (jax.jit(solver.init)(jax.random.key(0)),
+    # Jitted: run op by op, the strategies' init took 1.2-1.7 s (against 0.4-0.7 s to compile it);
+    # the probe length as data, so budgets of one size class share the compiled init.
+    template = (jax.jit(solver.init_with)(jax.random.key(0), solver.probe_count),
                 np.zeros((solver.batch_size, solver.space.dim), np.dtype(solver.dtype)))
     try:
         _, (state, pending), extra = state_from_json(doc, KIND, template)  # the space was checked above
