@@ -765,6 +765,22 @@ def test_exhausted_space_reports_failures_and_callback_stops_as_such():
     assert r.status == 0 and r.success and r.message.startswith("Every point") and r.nfev < 100
 
 
+def test_gp_history_follows_the_budget_below_its_model_rows():
+    # The GP's fit is O(rows^3) over every row of its buffer, filled or not: its default
+    # history is the budget's power of two up to n_model rows, not TPE's 512.
+    space = aj.Space.from_bounds(BOUNDS2)
+    assert make_solver(space, 100, 10, method="gp").capacity == 128
+    assert make_solver(space, 30, 10, method="gp").capacity == 64
+    assert make_solver(space, 5_000, 10, method="gp").capacity == 256
+    assert make_solver(space, 5_000, 10, method="gp", strategy_options={"gp": {"n_model": 100}}).capacity == 128
+    assert make_solver(space, 100, 10, method="gp", capacity=512).capacity == 512
+    # The empty rows of a larger buffer are masked out of the model: the same run.
+    small, large = (aj.minimize(sphere2, BOUNDS2, budget=60, batch_size=10, method="gp", seed=0, polish=False,
+                                jit=False, capacity=c) for c in (None, 512))
+    assert small.nfev == large.nfev == 60
+    np.testing.assert_allclose(small.best_curve, large.best_curve, rtol=1e-6, atol=1e-12)
+
+
 @pytest.mark.parametrize("method, capacity", [("cmaes", None), ("random", 16)])
 def test_resume_counts_points_that_a_small_history_dropped(tmp_path, method, capacity):
     space = aj.Space.from_bounds([(0, 5), (0, 5)], scale="int")  # 36 points

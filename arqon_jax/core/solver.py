@@ -255,8 +255,10 @@ def make_solver(
             :func:`probe_size`).
         capacity: History rows; defaults to the power of two ``>= budget`` within
             ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
-            ``SMALL_CAPACITY`` (64) when every strategy reads only the best few rows
-            (CMA-ES alone: see :func:`~arqon_jax.core.strategies.history_rows`). A
+            the rows the strategies read when every strategy reads only a bounded
+            number of best rows (CMA-ES alone: at least ``SMALL_CAPACITY`` (64); the
+            GP: its ``n_model`` rows, or the power of two ``>= budget`` when smaller:
+            see :func:`~arqon_jax.core.strategies.history_rows`). A
             larger value than ``max(pow2(budget), 512)`` is reduced to it: the history
             never holds more than the budget.
         anchors: Probe anchors, a sequence of ``"min"`` and ``"center"``.
@@ -357,7 +359,12 @@ def make_solver(
             # history: merging a batch of 4096 into 2048 rows costs 0.3 ms per batch on this
             # CPU, a sixth of a 10-D CMA-ES step; 64 rows also cover the polish's and the
             # result's reads (at most 10), and keep the same best rows as any larger buffer.
-            capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), 512))
+            # The GP's Cholesky and hyperparameter fit take O(rows^3) whether the rows
+            # hold points or not, so its history follows the budget's power of two below
+            # 512 (a 5-D GP at budget 100, batch 4: 37 ms per evaluation with 128 rows,
+            # 160-190 ms with 256), at the cost of a compile per power of two.
+            floor = SMALL_CAPACITY if "gp" in wanted else 512
+            capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), floor))
         else:
             # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
             # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).

@@ -169,15 +169,18 @@ def _check_together(name: str, given: dict, batch_size: int | None) -> None:
 def history_rows(name: str, options: dict | None = None) -> int | None:
     """How many of the history's best rows strategy ``name`` reads, or None for all of them.
 
-    TPE, the GP and Nelder-Mead model or restart from the whole stored history; CMA-ES
-    reads only its ``restart_top`` best rows (restarts) and ``max_instances`` (its
-    initial means), so a solver that refines with CMA-ES alone keeps a small history.
+    TPE and Nelder-Mead model or restart from the whole stored history; the GP reads
+    its ``n_model`` best rows (256 by default); CMA-ES reads only its ``restart_top``
+    best rows (restarts) and ``max_instances`` (its initial means). A solver whose
+    strategies all read a bounded number of rows keeps a history of that size.
 
     Raises:
         ValueError: For an unknown name.
     """
     if name not in STRATEGY_NAMES:
         raise ValueError(f"strategy: unknown name {name!r}; expected one of {list(STRATEGY_NAMES)}")
+    if name == "gp":
+        return int((options or {}).get("n_model", 256))
     if name == "cmaes":
         options = dict(options or {})
         return max(int(options.get("restart_top", RESTART_TOP)), int(options.get("max_instances", MAX_INSTANCES)),

@@ -61,9 +61,13 @@ n_starts``, ``T = fit_steps``: the state holds ``d + 6`` scalars. An ``ask`` hol
 categorical dimensions, whose distances are formed per dimension) and takes
 ``O(S T (n^3 + n^2 d))`` for the fit, ``O(m n (n + d))`` for the posterior,
 ``O(grad_steps n_polish n^2)`` for the polish, ``O(batch m n)`` for the batch and
-``O(p^2 min(n, 2 p))`` for the quadratic step. Measured on a shared 2-core CPU
-(benchmarks/results/bbob_small.md): ~0.01-0.03 s of optimizer time per proposal at
-``n <= 200``, ``d <= 10``, batch 10, against ~1 s for Optuna's GPSampler.
+``O(p^2 min(n, 2 p))`` for the quadratic step. ``n`` counts the model's rows, filled
+or not (masked rows cost as much), which is why a GP solver's default history is the
+budget's power of two up to ``n_model`` rows (``core.solver.make_solver``). Measured on
+a shared 2-core CPU, whole runs on a quadratic (device path, batch 10): 5-D at budget
+100, 7 ms per evaluation with ``n = 128`` (39 ms with 256); 10-D at 200, 40 ms
+(``n = 256``); Optuna's GPSampler takes 115-168 ms per trial on BBOB at these sizes
+(``benchmarks/results/bbob_small_with_gp.md``).
 """
 
 from __future__ import annotations
