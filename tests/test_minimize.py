@@ -774,6 +774,7 @@ def test_gp_history_follows_the_budget_below_its_model_rows():
     assert make_solver(space, 5_000, 10, method="gp").capacity == 256
     assert make_solver(space, 5_000, 10, method="gp", strategy_options={"gp": {"n_model": 100}}).capacity == 128
     assert make_solver(space, 100, 10, method="gp", capacity=512).capacity == 512
+    assert make_solver(space, 10**6, 10, method="gp", strategy_options={"gp": {"n_model": 2**31 - 1}}).capacity == 2048
     # The empty rows of a larger buffer are masked out of the model: the same run.
     small, large = (aj.minimize(sphere2, BOUNDS2, budget=60, batch_size=10, method="gp", seed=0, polish=False,
                                 jit=False, capacity=c) for c in (None, 512))

@@ -257,8 +257,8 @@ def make_solver(
             ``[512, 2048]`` (buckets: nearby budgets share compiled programs), or
             the rows the strategies read when every strategy reads only a bounded
             number of best rows (CMA-ES alone: at least ``SMALL_CAPACITY`` (64); the
-            GP: its ``n_model`` rows, or the power of two ``>= budget`` when smaller:
-            see :func:`~arqon_jax.core.strategies.history_rows`). A
+            GP: its ``n_model`` rows, or the power of two ``>= budget`` when smaller,
+            at most 2048: see :func:`~arqon_jax.core.strategies.history_rows`). A
             larger value than ``max(pow2(budget), 512)`` is reduced to it: the history
             never holds more than the budget.
         anchors: Probe anchors, a sequence of ``"min"`` and ``"center"``.
@@ -362,9 +362,13 @@ def make_solver(
             # The GP's Cholesky and hyperparameter fit take O(rows^3) whether the rows
             # hold points or not, so its history follows the budget's power of two below
             # 512 (a 5-D GP at budget 100, batch 4: 37 ms per evaluation with 128 rows,
-            # 160-190 ms with 256), at the cost of a compile per power of two.
-            floor = SMALL_CAPACITY if "gp" in wanted else 512
-            capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), floor))
+            # 160-190 ms with 256), at the cost of a compile per power of two, and never
+            # above the 2048 rows of the other strategies' default (a larger n_model
+            # would ask for a Cholesky as large as the budget).
+            if "gp" in wanted:
+                capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), SMALL_CAPACITY), 2048)
+            else:
+                capacity = min(max(SMALL_CAPACITY, pow2(max(rows))), max(pow2(budget), 512))
         else:
             # Bucketed (512, 1024, 2048) so that every budget up to 512 shares one compiled
             # solver; a mostly empty buffer costs little (masked rows, sorted once per batch).
