@@ -16,7 +16,7 @@ import numpy as np
 from ..validate import check_int, check_real
 from .base import Geometry, Strategy
 from .cmaes import MAX_INSTANCES, RESTART_TOP, make_cmaes
-from .gp import make_gp
+from .gp import N_MODEL, make_gp
 from .nelder_mead import make_nelder_mead
 from .random_search import make_random
 from .tpe import make_tpe
@@ -180,7 +180,7 @@ def history_rows(name: str, options: dict | None = None) -> int | None:
     if name not in STRATEGY_NAMES:
         raise ValueError(f"strategy: unknown name {name!r}; expected one of {list(STRATEGY_NAMES)}")
     if name == "gp":
-        return int((options or {}).get("n_model", 256))
+        return int((options or {}).get("n_model", N_MODEL))
     if name == "cmaes":
         options = dict(options or {})
         return max(int(options.get("restart_top", RESTART_TOP)), int(options.get("max_instances", MAX_INSTANCES)),

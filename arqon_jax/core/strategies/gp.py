@@ -90,6 +90,8 @@ from .quadratic import make_quadratic_rows
 
 __all__ = ["make_gp", "fit_predict", "log_h", "GPState"]
 
+#: Default ``n_model``: the most stored points in the model (``strategies.history_rows``).
+N_MODEL = 256
 _SQRT5 = math.sqrt(5.0)
 _NOISE_FLOOR = 1e-4
 _JITTER = 1e-6
@@ -139,7 +141,7 @@ def make_gp(
     capacity: int,
     dtype=jnp.float32,
     *,
-    n_model: int = 256,
+    n_model: int = N_MODEL,
     n_candidates: int | None = None,
     local_share: float = 0.75,
     fit_steps: int = 40,
@@ -423,7 +425,7 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
                            transform=transform, posterior=posterior, ls_mu=ls_mu)
 
 
-def fit_predict(geometry: Geometry, history: History, C: jax.Array, *, n_model: int = 256, fit_steps: int = 40,
+def fit_predict(geometry: Geometry, history: History, C: jax.Array, *, n_model: int = N_MODEL, fit_steps: int = 40,
                 n_starts: int = 3, learning_rate: float = 0.1, warp: bool = True):
     """Fits the GP to ``history`` as ``ask`` does and predicts at ``C (c, dim)``.
 
