@@ -181,9 +181,11 @@ def minimize(
         probe_ratio: Share of the budget spent probing, in ``(0, 1]``, rounded up to
             whole batches, and at least 2 points per dimension up to half the budget
             (:func:`~arqon_jax.core.solver.probe_size`; default 5%).
-        capacity: History rows kept (default: the power of two ``>= budget`` within ``[512, 2048]``, 64
-            when CMA-ES refines alone, which reads only the best few; values above ``max(512, the power of two >=
-            budget)`` are reduced to it); see :mod:`arqon_jax.core.history` for what happens when it is full.
+        capacity: History rows kept (default: the power of two ``>= budget`` within ``[512, 2048]``; 64
+            when CMA-ES refines alone, which reads only the best few; for ``method="gp"`` the power of two
+            ``>= budget`` within ``[64, 256]``, the rows its model reads, so budgets 65-128 and 129-256 compile
+            apart; values above ``max(512, the power of two >= budget)`` are reduced to it); see
+            :mod:`arqon_jax.core.history` for what happens when it is full.
         callback: Host path only: called after each batch with an intermediate
             :class:`OptimizeResult`; returning ``True`` stops the run.
         progress: Show a progress line on stderr.
