@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -203,8 +204,6 @@ def test_resumes_of_one_size_class_share_the_compiled_state_template(tmp_path):
     # Budgets differ only in data (the probe length) within a size class, so resuming a
     # run of another budget of that class compiles nothing: the checkpoint's state
     # template is built by the init that takes the probe length as an argument.
-    import jax
-
     f = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
     bounds = [(-5.0, 5.0)] * 3
     runs = {b: tmp_path / f"b{b}.json" for b in (300, 310)}
