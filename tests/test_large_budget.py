@@ -15,6 +15,7 @@ import arqon_jax as aj
 from arqon_jax import functions as F
 from arqon_jax.host.polish import GRAD_EVAL_COST, plan_polish, polish_skip_reason
 from arqon_jax.core.solver import QUAD_CMAES_EVALS_PER_DIM, QUAD_CMAES_MIN_REFINE
+from tests._compiles import count_compiles
 
 SHIFT10 = jnp.linspace(-2.0, 2.5, 10) + 0.123
 BOUNDS10 = [(-5.0, 5.0)] * 10
@@ -43,22 +44,6 @@ def rosen10(x):
     return F.rosenbrock(x - SHIFT_R.astype(x.dtype) + 1.0)
 
 
-def _count_compiles(fn):
-    """Runs ``fn()`` and returns (its result, the number of XLA compilations it caused)."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        out = fn()
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    return out, len(events)
-
-
 def test_auto_picks_cmaes_for_a_large_budget_and_polish_improves_with_exact_budget():
     budget = 5003  # not a multiple of the batch: the last main-loop batch is cut
     assert budget - 0.2 * budget >= max(QUAD_CMAES_EVALS_PER_DIM * 10, QUAD_CMAES_MIN_REFINE)
@@ -79,14 +64,14 @@ def test_auto_picks_cmaes_for_a_large_budget_and_polish_improves_with_exact_budg
     # are cached), and the same seed gives the same result (the polish is deterministic).
     # Nor does a fourth with other bound values and another budget of the same size
     # class (the loop's length and the polish's steps are data).
-    (again, other, moved), n_compiles = _count_compiles(lambda: (
+    (again, other, moved), n_compiles = count_compiles(lambda: (
         aj.minimize(rosen10, BOUNDS10, budget=budget, seed=0), aj.minimize(rosen10, BOUNDS10, budget=budget, seed=1),
         aj.minimize(rosen10, [(-4.0, 6.0)] * 10, budget=5200, seed=0)))
     assert n_compiles == 0
     assert moved.nfev == 5200 and moved.info["polish"]["steps"] == pol["steps"] + 1
     assert moved.fun == pytest.approx(float(rosen10(jnp.asarray(moved.x)[None])[0]), rel=1e-5, abs=1e-9)
     assert np.all(np.abs(np.asarray(moved.x) - 1.0) <= 5.0)
-    _, n_fresh = _count_compiles(lambda: jax.jit(lambda v: v * 3.0 + 1.0)(jnp.ones(3)))
+    _, n_fresh = count_compiles(lambda: jax.jit(lambda v: v * 3.0 + 1.0)(jnp.ones(3)))
     assert n_fresh > 0  # the listener does see compilations
     np.testing.assert_array_equal(again.x, r.x)
     assert again.info["polish"] == pol and again.fun == r.fun
