@@ -53,12 +53,16 @@ well-suited to parallelize optimization"): after each pick the GP is conditioned
 its own mean at the picked point. The mean does not change under that fantasy, and
 the variances are updated by one rank-one downdate per pick (the incremental
 Cholesky column of the new point), so a batch costs ``O(batch * m * n)``, not ``batch``
-new factorizations.
+new factorizations. With integer or categorical dimensions, candidates snap onto few
+points: a candidate that repeats a stored point (in a finite space, any point of the
+history, not only the model's rows) ranks below every new one, and a pick uses up its
+copies among the candidates, so a batch holds new points while the space has them.
 
 Shapes and cost, with ``n = n_model``, ``m = n_candidates``, ``d = dim``, ``S =
 n_starts``, ``T = fit_steps``: the state holds ``d + 6`` scalars. An ``ask`` holds
-``O(n^2 S + n m + m d)`` floats (plus ``O(m n d)`` for spaces with periodic or
-categorical dimensions, whose distances are formed per dimension) and takes
+``O(n^2 S + n m + m d)`` floats (plus ``O(m n d)`` for spaces with periodic,
+integer or categorical dimensions, whose distances or repeat tests are formed per
+dimension; ``O(m c d)`` in a finite space, ``c`` the history's capacity) and takes
 ``O(S T (n^3 + n^2 d))`` for the fit, ``O(m n (n + d))`` for the posterior,
 ``O(grad_steps n_polish n^2)`` for the polish, ``O(batch m n)`` for the batch and
 ``O(p^2 min(n, 2 p))`` for the quadratic step. ``n`` counts the model's rows, filled
@@ -196,6 +200,7 @@ def make_gp(
     levels = np.asarray(geometry.levels, np.float64)
     is_disc = levels > 0
     any_disc = bool(is_disc.any())
+    finite = bool(is_disc.all())
     # The GP's own trust region bounds its candidates; its quadratic rows keep the
     # spread-based cap only (the step's trust region was measured with TPE).
     quadratic_rows = make_quadratic_rows(geometry, n, batch_size, quadratic, trust_region=False)
@@ -204,6 +209,11 @@ def make_gp(
     p_perturb = min(1.0, 20.0 / dim)
 
     model = _model(geometry, n, fit_steps, n_starts, learning_rate, warp)
+
+    def same(A, B):
+        # Snapped points repeat exactly; a max-abs test, not sqdist's expanded square,
+        # whose float32 rounding (~1e-7) hides exact repeats.
+        return jnp.max(jnp.abs(wrap_diff(geometry, A[:, None, :], B[None, :, :])), -1) < 1e-7
     snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
     fit, transform = model.fit, model.transform
 
@@ -276,8 +286,10 @@ def make_gp(
         pen = jnp.zeros(cand.shape[:1], dt)
         if any_disc:
             # Candidates that repeat a stored point (likely only with discrete dimensions).
-            st = history.status[:n] != EMPTY
-            dup = jnp.any((sqdist(cand, Xm, jnp.ones((dim,), dt)) < 1e-10) & st[None, :], axis=1)
+            # In a finite space against the whole history, as TPE does: a point evicted
+            # from the model's rows is still one the budget already paid for.
+            Xd, st = (snap(history.X), history.status != EMPTY) if finite else (Xm, history.status[:n] != EMPTY)
+            dup = jnp.any(same(cand, Xd) & st[None, :], axis=1)
             pen = jnp.where(dup, pen - 1e6, pen)
 
         def pick(carry, j):
@@ -291,6 +303,10 @@ def make_gp(
             col = c / jnp.sqrt(var_c[i] + sn2)
             Cf = Cf.at[:, j].set(col)
             var_c = jnp.maximum(var_c - col**2, 1e-12)
+            if any_disc:
+                # Snapped candidates can be copies of each other: all of a pick's copies
+                # are used with it, or the batch would hold the same point twice.
+                used = used | same(cand, xi[None, :])[:, 0]
             return (var_c, jnp.minimum(best, mu[i]), Cf, used.at[i].set(True)), xi
 
         n_c = cand.shape[0]
