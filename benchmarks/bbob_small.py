@@ -22,6 +22,16 @@ and reported apart).
 Writes benchmarks/results/<name>.{json,md} and <name>.png (``--name`` defaults to
 bbob_small); ``--merge a.json b.json`` combines runs of disjoint optimizers into one
 table.
+
+``--suite bbob-mixint`` runs COCO's mixed-integer suite instead (``coco-experiment``'s
+``cocoex``; Tusar et al. 2019, "A suite of mixed-integer black-box optimization
+problems", GECCO): the same 24 functions with 80% of the variables integer (in 5-D,
+4 of 5, of 2, 4, 8 and 16 values; in 10-D, 8 of 10), which every optimizer is told
+(arqon_jax: integer scales; Optuna: ``suggest_int``; NGOpt: integer-cast scalars;
+random: integers). f* is the value at cocoex's own optimum (``_best_parameter``).
+ArqonHPO is left out there (its integer handling is not measured here).
+
+    python benchmarks/bbob_small.py --suite bbob-mixint --optimizers arqon_auto,arqon_gp,ngopt,optuna_tpe,random --name bbob_mixint
 """
 
 from __future__ import annotations
@@ -45,20 +55,38 @@ RESULTS = ROOT / "benchmarks" / "results"
 ALL = ["arqon_auto", "arqon_gp", "arqon_tpe", "ngopt", "optuna_tpe", "optuna_gp", "arqonhpo", "random"]
 
 
+SUITE = ["bbob"]  # set by --suite
+
+
 class Objective:
-    """One BBOB problem instance, counting evaluations and the time spent in them."""
+    """One BBOB problem instance, counting evaluations and the time spent in them.
+
+    ``n_int``: the first ``n_int`` variables are integers (bbob-mixint; 0 for bbob).
+    """
 
     def __init__(self, fid, dim, instance):
-        import ioh
+        if SUITE[0] == "bbob-mixint":
+            self.p, self.f_opt = _mixint_problem(fid, dim, instance)
+            self.n_int = int(self.p.number_of_integer_variables)
+            self.bounds = np.stack([self.p.lower_bounds, self.p.upper_bounds], 1)
+        else:
+            import ioh
 
-        self.p = ioh.get_problem(fid, instance=instance, dimension=dim, problem_class=ioh.ProblemClass.BBOB)
-        self.f_opt = float(self.p.optimum.y)
-        self.bounds = np.stack([self.p.bounds.lb, self.p.bounds.ub], 1)
+            self.p = ioh.get_problem(fid, instance=instance, dimension=dim, problem_class=ioh.ProblemClass.BBOB)
+            self.f_opt = float(self.p.optimum.y)
+            self.n_int = 0
+            self.bounds = np.stack([self.p.bounds.lb, self.p.bounds.ub], 1)
         self.seconds, self.calls, self.trace = 0.0, 0, []
 
     def point(self, x):
         t = time.perf_counter()
-        v = float(self.p(np.asarray(x, np.float64).tolist()))
+        x = np.asarray(x, np.float64)
+        if self.n_int:
+            # An optimizer that was told the integers must give them.
+            assert np.all(x[: self.n_int] == np.round(x[: self.n_int])), f"non-integer values: {x}"
+            v = float(self.p(x))
+        else:
+            v = float(self.p(x.tolist()))
         self.seconds += time.perf_counter() - t
         self.calls += 1
         self.trace.append(v)
@@ -72,18 +100,46 @@ class Objective:
         return float(np.min(vals) - self.f_opt) if len(vals) else math.inf
 
 
+def _mixint_problem(fid, dim, instance):
+    """A bbob-mixint problem and its f*, the value at cocoex's recorded optimum."""
+    import os
+    import tempfile
+
+    import cocoex
+
+    suite = cocoex.Suite("bbob-mixint", "", f"dimensions: {dim} function_indices: {fid} instance_indices: {instance}")
+    p = suite[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)  # cocoex writes the optimum to a file in the working directory
+        try:
+            p._best_parameter("print")
+            x_opt = np.loadtxt("._bbob_problem_best_parameter.txt", ndmin=1)
+        finally:
+            os.chdir(cwd)
+    return p, float(p(x_opt))
+
+
+def _scales(obj):
+    return ["integer"] * obj.n_int + ["linear"] * (len(obj.bounds) - obj.n_int)
+
+
 def run_arqon(obj, budget, seed, method):
     import arqon_jax
 
-    r = arqon_jax.minimize(obj.batch, obj.bounds, budget=budget, seed=seed, method=method)
+    r = arqon_jax.minimize(obj.batch, arqon_jax.Space.from_bounds(obj.bounds.tolist(), scale=_scales(obj)),
+                           budget=budget, seed=seed, method=method)
     return {"strategy": r.decision.get("strategy")}
 
 
 def run_random(obj, budget, seed):
     rng = np.random.default_rng(seed)
     lo, hi = obj.bounds[:, 0], obj.bounds[:, 1]
+    k = obj.n_int
     for _ in range(budget):
-        obj.point(lo + rng.random(len(lo)) * (hi - lo))
+        x = lo + rng.random(len(lo)) * (hi - lo)
+        x[:k] = rng.integers(lo[:k].astype(int), hi[:k].astype(int) + 1)
+        obj.point(x)
     return {}
 
 
@@ -93,8 +149,9 @@ def _optuna(obj, budget, sampler):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     lo, hi = obj.bounds[:, 0], obj.bounds[:, 1]
     study = optuna.create_study(sampler=sampler)
-    study.optimize(lambda t: obj.point([t.suggest_float(f"x{i:02d}", lo[i], hi[i]) for i in range(len(lo))]),
-                   n_trials=budget)
+    study.optimize(lambda t: obj.point([
+        t.suggest_int(f"x{i:02d}", int(lo[i]), int(hi[i])) if i < obj.n_int else t.suggest_float(f"x{i:02d}", lo[i], hi[i])
+        for i in range(len(lo))]), n_trials=budget)
     return {}
 
 
@@ -114,7 +171,11 @@ def run_ngopt(obj, budget, seed):
     import nevergrad as ng
 
     lo, hi = obj.bounds[:, 0], obj.bounds[:, 1]
-    param = ng.p.Array(shape=(len(lo),)).set_bounds(lo, hi)
+    if obj.n_int:
+        param = ng.p.Tuple(*[ng.p.Scalar(lower=lo[i], upper=hi[i]).set_integer_casting() if i < obj.n_int
+                             else ng.p.Scalar(lower=lo[i], upper=hi[i]) for i in range(len(lo))])
+    else:
+        param = ng.p.Array(shape=(len(lo),)).set_bounds(lo, hi)
     param.random_state = np.random.RandomState(seed)
     opt = ng.optimizers.NGOpt(parametrization=param, budget=budget, num_workers=1)
     for _ in range(budget):
@@ -126,6 +187,8 @@ def run_ngopt(obj, budget, seed):
 def run_arqonhpo(obj, budget, seed):
     from benchmarks.peers import arqonhpo as peer
 
+    if SUITE[0] != "bbob":
+        raise SystemExit("arqonhpo: runs the bbob suite only")
     t = time.perf_counter()
     r = peer.run_job({"kind": "minimize", "bounds": obj.bounds.tolist(), "budget": budget, "seed": seed,
                       "function": f"bbob:{obj.p.meta_data.problem_id}:{obj.p.meta_data.instance}"})
@@ -182,7 +245,7 @@ def summarize(cells, optimizers):
 
 def render(meta, summary, cells, optimizers):
     lines = [
-        "# BBOB at small budgets (default arguments)",
+        f"# {meta.get('suite', 'bbob')} at small budgets (default arguments)",
         "",
         run_line(meta),
         "",
@@ -254,6 +317,9 @@ def merge(paths, name, first=None, dims=None, concat=False):
                 else:
                     cur["gaps"][o], cur["median_gap"][o] = list(g), c["median_gap"][o]
                     cur["time_per_trial_s"][o] = c["time_per_trial_s"][o]
+    suites = {m.get("suite", "bbob") for m in metas}
+    if len(suites) > 1:
+        raise SystemExit(f"--merge: the files ran different suites {sorted(suites)}")
     cells = sorted((c for c in cells.values() if dims is None or c["dim"] in dims), key=lambda c: (c["dim"], c["fid"]))
     if first:  # the same instances for every optimizer: medians over instances 1..first[dim]
         for c in cells:
@@ -284,6 +350,7 @@ def main() -> int:
                     help="instances first..first+N-1 (a check on instances the defaults were not chosen on)")
     ap.add_argument("--gp-instances", type=int, default=None, help="instances for optuna_gp (slow)")
     ap.add_argument("--functions", default="1-24")
+    ap.add_argument("--suite", default="bbob", choices=["bbob", "bbob-mixint"])
     ap.add_argument("--dims", default="5:100,10:200", help="dim:budget pairs")
     ap.add_argument("--optimizers", default=",".join(ALL))
     ap.add_argument("--name", default="bbob_small")
@@ -297,6 +364,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    SUITE[0] = args.suite
     out = Path(args.out)
     if args.merge:
         dims = {int(d) for d in args.merge_dims.split(",")} if args.merge_dims else None
@@ -341,7 +409,7 @@ def main() -> int:
                 cells.append(cell)
                 print(f"f{fid:2d} {dim:2d}-D B={budget}  " + "  ".join(
                     f"{o}={cell['median_gap'][o]:.3g}" for o in optimizers), flush=True)
-        meta = machine_info() | {"command": command_line(), "instances": args.instances, "first_instance": args.first_instance, "optimizers": optimizers,
+        meta = machine_info() | {"command": command_line(), "suite": args.suite, "instances": args.instances, "first_instance": args.first_instance, "optimizers": optimizers,
                                  "instances_per_optimizer": {o: (args.gp_instances if o == "optuna_gp" and args.gp_instances
                                                                  else args.instances) for o in optimizers},
                                  "compile_s": compile_s, "total_time_s": time.perf_counter() - t_start,
