@@ -700,15 +700,18 @@ def test_tpe_does_not_repeat_points_while_a_finite_space_has_new_ones():
 
 @pytest.mark.parametrize("method", ["tpe", "gp"])
 @pytest.mark.parametrize("x64", [True, False])
-def test_model_based_batches_hold_new_points_while_a_finite_space_has_them(method, x64):
-    # A 5 x 5 grid: the trust region's candidates snap onto few points, so a batch can
-    # hold copies of one candidate, or of stored points (the GP's float32 distances
+@pytest.mark.parametrize("levels,budget,target", [((5, 5), 60, [1, 3]), ((2, 50), 150, [1, 20])])
+def test_model_based_batches_hold_new_points_while_a_finite_space_has_them(method, x64, levels, budget, target):
+    # 5 x 5: the trust region's candidates snap onto few points, so a batch can hold
+    # copies of one candidate, or of stored points (the GP's float32 distances
     # |a|^2 - 2ab + |b|^2 round exact repeats to ~1e-7, above a 1e-10 test).
-    f = _Recorder([1, 3])
-    space = aj.Space.from_bounds([(0, 4), (0, 4)], scale="int")
-    r = aj.minimize(f, space, budget=60, method=method, jit=False, x64=x64)
-    assert r.info["exhausted"] and set(f.rows) == set(np.ndindex(5, 5))
-    probe_batches = -(-make_solver(space, 60, r.info["batch_size"], method=method).probe_count // r.info["batch_size"])
+    # 2 x 50: the last points not evaluated must be among the candidates (a quarter of
+    # the GP's are uniform: it repeated points with new ones left, nfev 110 for 100).
+    f = _Recorder(target)
+    space = aj.Space.from_bounds([(0, k - 1) for k in levels], scale="int")
+    r = aj.minimize(f, space, budget=budget, method=method, jit=False, x64=x64)
+    assert r.info["exhausted"] and set(f.rows) == set(np.ndindex(*levels))
+    probe_batches = -(-make_solver(space, budget, r.info["batch_size"], method=method).probe_count // r.info["batch_size"])
     done = {row for batch in f.batches[:probe_batches] for row in batch}
     for batch in f.batches[probe_batches:-1]:
         assert len(set(batch)) == len(batch) and not done & set(batch), (batch, sorted(done))

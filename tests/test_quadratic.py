@@ -193,6 +193,24 @@ def test_admissible_refuses_repeats_and_points_next_to_failures():
     assert ok.tolist() == [False, False, True, False, False]
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_admissible_takes_a_last_bit_difference_for_a_repeat(dtype):
+    # XLA's fusion at its default optimisation level can round a snapped point one ulp
+    # away from its stored copy (float32 GP batches repeated points that way); 1e-10 of
+    # the cube's side in float64 still tells close points apart.
+    with jax.enable_x64(dtype == jnp.float64):
+        geo = Geometry.continuous(2)
+        X = np.array([[0.3, 0.7], [0.1, 0.1]], dtype)
+        h = _insert(history_init(4, 2, dtype), jnp.asarray(np.pad(X, ((0, 2), (0, 0)))),
+                    jnp.asarray([1.0, 2.0, 0.0, 0.0], dtype), jnp.arange(4) < 2)
+        assert h.X.dtype == dtype
+        ulp = np.nextafter(X[0], np.ones_like(X[0]))  # one ulp above the stored point
+        apart = X[0] + (1e-6 if dtype == jnp.float32 else 1e-9)  # not a repeat
+        cand = jnp.asarray(np.stack([ulp, apart]), dtype)
+        ok = np.asarray(jax.jit(admissible, static_argnums=0)(geo, cand, h, jnp.zeros((0, 2), dtype)))
+    assert ok.tolist() == [False, True]
+
+
 @pytest.mark.parametrize("name, f", [
     ("constant", lambda X: np.zeros(len(X))),
     ("linear", lambda X: np.asarray(X).sum(1)),  # the step always aims at the same corner

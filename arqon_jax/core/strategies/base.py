@@ -24,6 +24,7 @@ depend on values).
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -90,6 +91,29 @@ class Strategy(NamedTuple):
     ask: AskFn
     tell: TellFn
     whole_batch: bool = False
+
+
+def finite_reserve(geometry: Geometry, at_least: int = 0) -> int:
+    """Uniform candidates a model-based strategy adds in a finite space, else 0.
+
+    4 per point of the space (each point not yet evaluated is among them with
+    probability ``1 - e^-4 = 0.98``), at least ``at_least``, at most 8192. A finite
+    space is one whose every dimension is integer or categorical.
+    """
+    levels = np.asarray(geometry.levels)
+    if not bool((levels > 0).all()):
+        return 0
+    return int(min(8192, max(at_least, 4 * math.prod(int(v) for v in levels))))
+
+
+def repeat_tol(dtype: Any) -> float:
+    """Largest max-abs difference in the unit cube at which two points are one point.
+
+    ``1e-10`` of the cube's side in float64; a few float32 ulps in float32, where a
+    stored point and a snapped repeat of it can differ in the last bit depending on
+    how XLA fuses the snap (seen at its default optimisation level, not at level 0).
+    """
+    return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 4 * float(jnp.finfo(dtype).eps)
 
 
 def project(geometry: Geometry, u: jax.Array) -> jax.Array:

@@ -55,14 +55,17 @@ the variances are updated by one rank-one downdate per pick (the incremental
 Cholesky column of the new point), so a batch costs ``O(batch * m * n)``, not ``batch``
 new factorizations. With integer or categorical dimensions, candidates snap onto few
 points: a candidate that repeats a stored point (in a finite space, any point of the
-history, not only the model's rows) ranks below every new one, and a pick uses up its
-copies among the candidates, so a batch holds new points while the space has them.
+history, not only the model's rows) ranks below every new one, a pick uses up its
+copies among the candidates, and a finite space adds a reserve of uniform candidates
+(4 per point, at most 8192: :func:`~.base.finite_reserve`, as TPE), so a batch holds
+new points while the space has them.
 
 Shapes and cost, with ``n = n_model``, ``m = n_candidates``, ``d = dim``, ``S =
 n_starts``, ``T = fit_steps``: the state holds ``d + 6`` scalars. An ``ask`` holds
 ``O(n^2 S + n m + m d)`` floats (plus ``O(m n d)`` for spaces with periodic,
 integer or categorical dimensions, whose distances or repeat tests are formed per
-dimension; ``O(m c d)`` in a finite space, ``c`` the history's capacity) and takes
+dimension; in a finite space ``m`` grows by the reserve and the repeat test reads all
+``c`` rows of the history: ``O(m c d)``) and takes
 ``O(S T (n^3 + n^2 d))`` for the fit, ``O(m n (n + d))`` for the posterior,
 ``O(grad_steps n_polish n^2)`` for the polish, ``O(batch m n)`` for the batch and
 ``O(p^2 min(n, 2 p))`` for the quadratic step. ``n`` counts the model's rows, filled
@@ -88,7 +91,7 @@ import optax
 from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, wrap_diff
+from .base import Geometry, Strategy, finite_reserve, repeat_tol, wrap_diff
 from .base import snap as snap_to_bins  # the model's closures call theirs `snap`
 from .quadratic import make_quadratic_rows
 
@@ -201,6 +204,9 @@ def make_gp(
     is_disc = levels > 0
     any_disc = bool(is_disc.any())
     finite = bool(is_disc.all())
+    # In a finite space the last points not evaluated are often missing from the
+    # candidates (a quarter uniform): a reserve of uniform ones finds them, as TPE's does.
+    reserve = finite_reserve(geometry)
     # The GP's own trust region bounds its candidates; its quadratic rows keep the
     # spread-based cap only (the step's trust region was measured with TPE).
     quadratic_rows = make_quadratic_rows(geometry, n, batch_size, quadratic, trust_region=False)
@@ -211,9 +217,9 @@ def make_gp(
     model = _model(geometry, n, fit_steps, n_starts, learning_rate, warp)
 
     def same(A, B):
-        # Snapped points repeat exactly; a max-abs test, not sqdist's expanded square,
-        # whose float32 rounding (~1e-7) hides exact repeats.
-        return jnp.max(jnp.abs(wrap_diff(geometry, A[:, None, :], B[None, :, :])), -1) < 1e-7
+        # A max-abs test, not sqdist's expanded square, whose float32 rounding (~1e-7)
+        # hides exact repeats.
+        return jnp.max(jnp.abs(wrap_diff(geometry, A[:, None, :], B[None, :, :])), -1) <= repeat_tol(A.dtype)
     snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
     fit, transform = model.fit, model.transform
 
@@ -281,6 +287,8 @@ def make_gp(
             x0 = cand[top]
             (x1, _), _ = jax.lax.scan(gstep, (x0, opt.init(x0)), None, length=grad_steps)
             cand = jnp.concatenate([cand, x1])
+        if reserve:
+            cand = jnp.concatenate([cand, jax.random.uniform(jax.random.fold_in(key, 2), (reserve, dim), dt)])
         cand = snap(cand)
         mu, var, V = post(cand)
         pen = jnp.zeros(cand.shape[:1], dt)

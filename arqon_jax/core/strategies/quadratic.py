@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, FAILED, OK, History
-from .base import Geometry, project, snap, spread_picks, wrap_diff
+from .base import Geometry, project, repeat_tol, snap, spread_picks, wrap_diff
 
 __all__ = ["MAX_DIM", "STEP_SIZES", "QuadState", "QuadraticRows", "n_coefficients", "make_quadratic_step",
            "make_quadratic_rows", "schedule", "admissible", "models"]
@@ -230,7 +230,7 @@ def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.A
     one whose nearest stored point failed (the fit leaves failures out, so its
     minimum may lie in a region where ``f`` fails).
     """
-    tol = 1e-10  # of the cube's side: closer points carry no information (float32: exact repeats)
+    tol = repeat_tol(X.dtype)  # closer points carry no information
     k, cap, m = X.shape[0], history.X.shape[0], others.shape[0]
     stored = history.status != EMPTY
     # One distance pass over everything X must not repeat: stored rows, the rest of the

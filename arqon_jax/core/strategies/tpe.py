@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, reflect, snap, spread_picks, wrap_diff
+from .base import Geometry, Strategy, finite_reserve, reflect, snap, spread_picks, wrap_diff
 from .quadratic import QuadState, make_quadratic_rows
 
 __all__ = ["make_tpe"]
@@ -145,9 +145,7 @@ def make_tpe(
     is_cat = np.asarray(geometry.categorical)
     is_disc = levels > 0
     finite = bool(is_disc.all())  # every dimension integer or categorical
-    # Uniform candidates kept in reserve in a finite space: 4 per point (each point not
-    # yet evaluated is among them with probability 0.98), at least n_candidates, at most 8192.
-    reserve = int(min(8192, max(m, 4 * math.prod(int(v) for v in levels)))) if finite else 0
+    reserve = finite_reserve(geometry, at_least=m)
     min_bw = np.where(is_disc, 0.5 / np.maximum(levels, 1), 1e-4)
     plain = multivariate and not (any(geometry.periodic) or is_cat.any())
     bw_scale = bandwidth if bandwidth is not None else (0.2 if multivariate else 0.1)
