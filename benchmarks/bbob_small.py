@@ -16,11 +16,11 @@ evaluations; arqon_jax's compilation is excluded by one warm-up run per dimensio
 and reported apart).
 
     python benchmarks/bbob_small.py                                  # everything
-    python benchmarks/bbob_small.py --instances 2 --functions 1,8    # a smoke run
+    python benchmarks/bbob_small.py --instances 2 --functions 1,8 --optimizers arqon_auto,random --out /tmp/b  # a smoke run
     python benchmarks/bbob_small.py --optimizers optuna_gp --gp-instances 2 --name bbob_small_optuna_gp
 
-Writes benchmarks/results/<name>.{json,md} and <name>.png (``--name`` defaults to
-bbob_small); ``--merge a.json b.json`` combines runs of disjoint optimizers into one
+Writes <out>/<name>.{json,md} and <name>.png (``--out`` defaults to benchmarks/results,
+``--name`` to bbob_small); ``--merge a.json b.json`` combines runs of disjoint optimizers into one
 table.
 
 ``--suite bbob-mixint`` runs COCO's mixed-integer suite instead (``coco-experiment``'s
@@ -352,7 +352,8 @@ def main() -> int:
     ap.add_argument("--functions", default="1-24")
     ap.add_argument("--suite", default="bbob", choices=["bbob", "bbob-mixint"])
     ap.add_argument("--dims", default="5:100,10:200", help="dim:budget pairs")
-    ap.add_argument("--optimizers", default=",".join(ALL))
+    ap.add_argument("--optimizers", default=None,
+                    help=f"comma-separated, of {','.join(ALL)} (default: all; on bbob-mixint all but arqonhpo)")
     ap.add_argument("--name", default="bbob_small")
     ap.add_argument("--merge", nargs="+", default=None, help="result JSON files to combine")
     ap.add_argument("--first", default=None,
@@ -366,6 +367,17 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     SUITE[0] = args.suite
     out = Path(args.out)
+    if args.optimizers is None:
+        args.optimizers = ",".join(o for o in ALL if args.suite == "bbob" or o != "arqonhpo")
+    unknown = [o for o in args.optimizers.split(",") if o not in RUNNERS]
+    if unknown:
+        ap.error(f"--optimizers: unknown {unknown}; expected some of {','.join(ALL)}")
+    pairs = [p.split(":") for p in args.dims.split(",")]
+    if not all(len(p) == 2 and all(v.strip().isdigit() for v in p) for p in pairs):
+        ap.error(f"--dims: expected dim:budget pairs such as 5:100,10:200, got {args.dims!r}")
+    for path in args.merge or []:
+        if not Path(path).is_file():
+            ap.error(f"--merge: no file {path!r}")
     if args.merge:
         dims = {int(d) for d in args.merge_dims.split(",")} if args.merge_dims else None
         first = None
@@ -385,7 +397,7 @@ def main() -> int:
         compile_s = {}
         for dim, budget in dims:
             for o in optimizers:
-                if o.startswith("arqon"):  # compile once per shape, outside the timed runs
+                if o.startswith("arqon_"):  # compile once per shape, outside the timed runs (not ArqonHPO)
                     t = time.perf_counter()
                     RUNNERS[o](Objective(1, dim, 1), budget, 12345)
                     compile_s[f"{o} {dim}-D"] = time.perf_counter() - t
