@@ -375,6 +375,7 @@ def main() -> int:
     pairs = [p.split(":") for p in args.dims.split(",")]
     if not all(len(p) == 2 and all(v.strip().isdigit() for v in p) for p in pairs):
         ap.error(f"--dims: expected dim:budget pairs such as 5:100,10:200, got {args.dims!r}")
+    dim_budgets = [(int(d), int(b)) for d, b in pairs]
     for path in args.merge or []:
         if not Path(path).is_file():
             ap.error(f"--merge: no file {path!r}")
@@ -391,18 +392,17 @@ def main() -> int:
         for part in args.functions.split(","):
             a, _, b = part.partition("-")
             fids += list(range(int(a), int(b or a) + 1))
-        dims = [tuple(int(v) for v in p.split(":")) for p in args.dims.split(",")]
         optimizers = args.optimizers.split(",")
         t_start = time.perf_counter()
         compile_s = {}
-        for dim, budget in dims:
+        for dim, budget in dim_budgets:
             for o in optimizers:
                 if o.startswith("arqon_"):  # compile once per shape, outside the timed runs (not ArqonHPO)
                     t = time.perf_counter()
                     RUNNERS[o](Objective(1, dim, 1), budget, 12345)
                     compile_s[f"{o} {dim}-D"] = time.perf_counter() - t
         cells = []
-        for dim, budget in dims:
+        for dim, budget in dim_budgets:
             for fid in fids:
                 cell = {"fid": fid, "dim": dim, "budget": budget, "median_gap": {}, "time_per_trial_s": {}, "gaps": {}}
                 for o in optimizers:

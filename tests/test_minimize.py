@@ -665,6 +665,15 @@ class _Recorder:
         return np.sum((X - self.target) ** 2 * np.arange(1, X.shape[1] + 1), axis=1) + 0.5 * X[:, 0]
 
 
+def _assert_batches_hold_new_points(batches, done):
+    """Each batch has distinct rows, none in ``done`` (the points evaluated before) or
+    in an earlier batch."""
+    done = set(done)
+    for batch in batches:
+        assert len(set(batch)) == len(batch) and not done & set(batch), (batch, sorted(done))
+        done |= set(batch)
+
+
 def test_space_counts_its_points():
     assert aj.Space.from_bounds([(0, 2), (1, 4)], scale="int").n_points == 12
     assert aj.Space.from_bounds({"k": {"choices": ["a", "b", "c"]}, "n": {"min": 0, "max": 1, "scale": "int"}}).n_points == 6
@@ -712,10 +721,7 @@ def test_model_based_batches_hold_new_points_while_a_finite_space_has_them(metho
     r = aj.minimize(f, space, budget=budget, method=method, jit=False, x64=x64)
     assert r.info["exhausted"] and set(f.rows) == set(np.ndindex(*levels))
     probe_batches = -(-make_solver(space, budget, r.info["batch_size"], method=method).probe_count // r.info["batch_size"])
-    done = {row for batch in f.batches[:probe_batches] for row in batch}
-    for batch in f.batches[probe_batches:-1]:
-        assert len(set(batch)) == len(batch) and not done & set(batch), (batch, sorted(done))
-        done |= set(batch)
+    _assert_batches_hold_new_points(f.batches[probe_batches:-1], [row for b in f.batches[:probe_batches] for row in b])
 
 
 def test_resumed_run_counts_the_points_evaluated_before(tmp_path):
@@ -732,10 +738,7 @@ def test_resumed_run_counts_the_points_evaluated_before(tmp_path):
     assert len(set(f2.rows)) < 36  # it stopped on the points of both runs, not of its own
     # Every batch but the last (fewer new points left than rows) holds new points only:
     # the first run's points count as evaluated.
-    done = set(f1.rows)
-    for batch in f2.batches[:-1]:
-        assert not done & set(batch) and len(set(batch)) == len(batch)
-        done |= set(batch)
+    _assert_batches_hold_new_points(f2.batches[:-1], f1.rows)
 
 
 def test_auto_refines_a_finite_space_the_budget_covers_with_tpe():
@@ -769,10 +772,8 @@ def test_tpe_checks_repeats_against_the_whole_history_in_a_finite_space():
     r = run_host(f, solver, jax.random.key(0), True, None, Progress(400, False))
     assert r.info["exhausted"] and len(set(f.rows)) == 100
     # Repeats only in the probe's batches and the last one (fewer new points than rows).
-    done = {row for batch in f.batches[: solver.probe_count // 10] for row in batch}
-    for batch in f.batches[solver.probe_count // 10: -1]:
-        assert not done & set(batch) and len(set(batch)) == len(batch)
-        done |= set(batch)
+    n_probe = solver.probe_count // 10
+    _assert_batches_hold_new_points(f.batches[n_probe:-1], [row for b in f.batches[:n_probe] for row in b])
 
 
 def test_exhausted_space_reports_failures_and_callback_stops_as_such():

@@ -215,13 +215,13 @@ def make_gp(
     p_perturb = min(1.0, 20.0 / dim)
 
     model = _model(geometry, n, fit_steps, n_starts, learning_rate, warp)
+    snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
+    fit, transform = model.fit, model.transform
 
     def same(A, B):
         # A max-abs test, not sqdist's expanded square, whose float32 rounding (~1e-7)
         # hides exact repeats.
         return jnp.max(jnp.abs(wrap_diff(geometry, A[:, None, :], B[None, :, :])), -1) <= repeat_tol(A.dtype)
-    snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
-    fit, transform = model.fit, model.transform
 
     def init(key, history: History):
         del key
