@@ -709,7 +709,7 @@ def test_tpe_does_not_repeat_points_while_a_finite_space_has_new_ones():
 
 @pytest.mark.parametrize("method", ["tpe", "gp"])
 @pytest.mark.parametrize("levels,budget,target,x64", [((5, 5), 60, [1, 3], True), ((5, 5), 60, [1, 3], False),
-                                                      ((2, 50), 150, [1, 20], True)])
+                                                      ((2, 50), 120, [1, 20], True)])
 def test_model_based_batches_hold_new_points_while_a_finite_space_has_them(method, levels, budget, target, x64):
     # 5 x 5: the trust region's candidates snap onto few points, so a batch can hold
     # copies of one candidate, or of stored points (the GP's float32 distances
