@@ -170,3 +170,24 @@ def test_nelder_mead_restarts_follow_the_tell_key():
     b, rb = run(2)
     assert ra > 0 and rb > 0
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("block", [None, 7 * 3 * 10])  # one block; blocks of 7 rows (the last one padded)
+def test_repeat_test_in_blocks_of_rows_finds_every_repeat(monkeypatch, block):
+    # TPE and the GP test a finite space's candidates against the whole history: in
+    # blocks of rows, so that a history of 2048 rows stays within bounded memory.
+    from arqon_jax.core.strategies import base
+
+    if block is not None:
+        monkeypatch.setattr(base, "REPEAT_BLOCK", block)
+    geo = Geometry(3, (0, 5, 0), (True, False, False), (False, False, False))
+    rng = np.random.default_rng(0)
+    b = rng.uniform(size=(10, 3))
+    valid = np.arange(10) < 8  # the last two rows hold no point
+    a = rng.uniform(size=(23, 3))
+    a[[0, 5, 22]] = b[[1, 7, 3]]  # exact repeats
+    a[9] = b[9]  # a repeat of a row that holds no point
+    a[11] = b[2] + [1.0, 0.0, 0.0]  # the same point: the first dimension wraps
+    a[14] = b[4] + [0.0, 0.0, 1e-6]  # a near point is not a repeat
+    got = np.asarray(base.repeats(geo, jnp.asarray(a), jnp.asarray(b), jnp.asarray(valid), 1e-9))
+    assert np.flatnonzero(got).tolist() == [0, 5, 11, 22]

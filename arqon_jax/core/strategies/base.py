@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "snap", "spread_picks",
-           "wrap_diff"]
+           "wrap_diff", "repeats", "repeat_tol", "finite_reserve"]
 
 
 class Geometry(NamedTuple):
@@ -114,6 +114,37 @@ def repeat_tol(dtype: Any) -> float:
     how XLA fuses the snap (seen at its default optimisation level, not at level 0).
     """
     return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 4 * float(jnp.finfo(dtype).eps)
+
+
+# Largest (rows x stored points x dim) block of differences that a repeat test forms at
+# once: 2**24 elements, 64 MiB in float32 (TPE scores its candidates in blocks as large).
+REPEAT_BLOCK = 2**24
+
+
+def repeats(geometry: Geometry, a: jax.Array, b: jax.Array, valid: jax.Array, tol: float) -> jax.Array:
+    """Which rows of ``a (m, dim)`` repeat a valid row of ``b (n, dim)``: ``(m,)`` bool.
+
+    Two points are one where their max-abs difference is at most ``tol`` (periodic
+    dimensions the short way round): not a squared distance's expanded form
+    ``|a|^2 - 2ab + |b|^2``, whose float32 rounding (~1e-7) hides exact repeats.
+    ``valid (n,)`` masks the rows of ``b`` that hold points. The ``(rows, n, dim)``
+    differences are formed in blocks of rows of at most :data:`REPEAT_BLOCK` elements,
+    so a finite space's check against a history of 2048 rows stays within 64 MiB.
+    """
+    m, dim = a.shape
+    n = b.shape[0]
+
+    def block(rows):
+        close = jnp.max(jnp.abs(wrap_diff(geometry, rows[:, None, :], b[None, :, :])), -1) <= tol
+        return jnp.any(close & valid[None, :], axis=1)
+
+    size = int(max(1, min(m, REPEAT_BLOCK // max(1, n * dim))))
+    count = -(-m // size)
+    if count == 1:
+        return block(a)
+    pad = count * size - m
+    ap = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad, dim))]) if pad else a
+    return jax.lax.map(block, ap.reshape(count, size, dim)).reshape(count * size)[:m]
 
 
 def project(geometry: Geometry, u: jax.Array) -> jax.Array:

@@ -91,7 +91,7 @@ import optax
 from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, finite_reserve, repeat_tol, wrap_diff
+from .base import Geometry, Strategy, finite_reserve, repeat_tol, repeats, wrap_diff
 from .base import snap as snap_to_bins  # the model's closures call theirs `snap`
 from .quadratic import make_quadratic_rows
 
@@ -218,11 +218,6 @@ def make_gp(
     snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
     fit, transform = model.fit, model.transform
 
-    def same(A, B):
-        # A max-abs test, not sqdist's expanded square, whose float32 rounding (~1e-7)
-        # hides exact repeats.
-        return jnp.max(jnp.abs(wrap_diff(geometry, A[:, None, :], B[None, :, :])), -1) <= repeat_tol(A.dtype)
-
     def init(key, history: History):
         del key
         dt = history.X.dtype
@@ -297,7 +292,7 @@ def make_gp(
             # In a finite space against the whole history, as TPE does: a point evicted
             # from the model's rows is still one the budget already paid for.
             Xd, st = (snap(history.X), history.status != EMPTY) if finite else (Xm, history.status[:n] != EMPTY)
-            dup = jnp.any(same(cand, Xd) & st[None, :], axis=1)
+            dup = repeats(geometry, cand, Xd, st, repeat_tol(dt))
             pen = jnp.where(dup, pen - 1e6, pen)
 
         def pick(carry, j):
@@ -314,7 +309,7 @@ def make_gp(
             if any_disc:
                 # Snapped candidates can be copies of each other: all of a pick's copies
                 # are used with it, or the batch would hold the same point twice.
-                used = used | same(cand, xi[None, :])[:, 0]
+                used = used | repeats(geometry, cand, xi[None, :], jnp.ones((1,), bool), repeat_tol(dt))
             return (var_c, jnp.minimum(best, mu[i]), Cf, used.at[i].set(True)), xi
 
         n_c = cand.shape[0]

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, finite_reserve, reflect, snap, spread_picks, wrap_diff
+from .base import Geometry, Strategy, finite_reserve, reflect, repeats, snap, spread_picks, wrap_diff
 from .quadratic import QuadState, make_quadratic_rows
 
 __all__ = ["make_tpe"]
@@ -293,10 +293,7 @@ def make_tpe(
             # the points beyond it (40 x 40 grid, budget 2000: 1300 distinct points) are
             # what repeats would cost.
             Xd, sd = (history.X, history.status) if finite else (Xw, st)
-            dup = by_rows(lambda c: jnp.any(
-                (jnp.max(jnp.abs(wrap_diff(geometry, c[:, None, :], Xd[None, :, :])), -1) < 1e-7) & (sd != EMPTY)[None, :],
-                axis=1,
-            ), cand, Xd.shape[0])
+            dup = repeats(geometry, cand, Xd, sd != EMPTY, 1e-7)
             score = jnp.where(dup, score - 1e12, score)
             if finite:
                 score = score.at[m:].add(-1e9)
