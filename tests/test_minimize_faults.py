@@ -18,6 +18,7 @@ import pytest
 
 import arqon_jax as aj
 from arqon_jax.core.space import Space
+from arqon_jax.core.strategies import base as base_mod
 from arqon_jax.core.strategies import tpe as tpe_mod
 from arqon_jax.core.strategies.base import Geometry
 
@@ -252,11 +253,12 @@ def test_tpe_scores_in_bounded_blocks_with_the_same_proposals(monkeypatch, bound
     history = state.history
     geom = Geometry.from_space(space)
     whole = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)
-    monkeypatch.setattr(tpe_mod, "_MAX_BLOCK", space.dim * 200 * 3)  # chunks of 3 rows
-    chunked = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)
     key = jax.random.key(5)
     s0 = whole.init(key, history)
+    # The block size is read when ask is traced: the whole-block run is traced first.
     X1, _ = jax.jit(whole.ask)(s0, key, history)
+    monkeypatch.setattr(base_mod, "MAX_BLOCK", space.dim * 200 * 3)  # chunks of 3 rows
+    chunked = tpe_mod.make_tpe(geom, 10, 200, n_candidates=256)
     X2, _ = jax.jit(chunked.ask)(s0, key, history)
     np.testing.assert_allclose(np.asarray(X1), np.asarray(X2), rtol=0, atol=1e-6)
 

@@ -179,7 +179,7 @@ def test_repeat_test_in_blocks_of_rows_finds_every_repeat(monkeypatch, block):
     from arqon_jax.core.strategies import base
 
     if block is not None:
-        monkeypatch.setattr(base, "REPEAT_BLOCK", block)
+        monkeypatch.setattr(base, "MAX_BLOCK", block)
     geo = Geometry(3, (0, 5, 0), (True, False, False), (False, False, False))
     rng = np.random.default_rng(0)
     b = rng.uniform(size=(10, 3))

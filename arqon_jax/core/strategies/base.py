@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["Geometry", "Strategy", "InitFn", "AskFn", "TellFn", "project", "reflect", "snap", "spread_picks",
-           "wrap_diff", "repeats", "repeat_tol", "finite_reserve"]
+           "wrap_diff", "repeats", "repeat_tol", "finite_reserve", "by_rows"]
 
 
 class Geometry(NamedTuple):
@@ -116,9 +116,23 @@ def repeat_tol(dtype: Any) -> float:
     return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 4 * float(jnp.finfo(dtype).eps)
 
 
-# Largest (rows x stored points x dim) block of differences that a repeat test forms at
-# once: 2**24 elements, 64 MiB in float32 (TPE scores its candidates in blocks as large).
-REPEAT_BLOCK = 2**24
+# Largest (rows x stored points x dim) block that a scoring or repeat pass forms at
+# once: 2**24 elements, 64 MiB in float32.
+MAX_BLOCK = 2**24
+
+
+def by_rows(fn: Any, x: jax.Array, width: int) -> jax.Array:
+    """``fn`` over the rows of ``x (rows, dim)``, ``(rows,)``, in chunks of rows whose block
+    against ``width`` stored points stays within :data:`MAX_BLOCK` elements (bounded
+    memory; the last chunk is padded with copies of the first row)."""
+    rows, dim = x.shape
+    size = int(max(1, min(rows, MAX_BLOCK // max(1, width * dim))))
+    count = -(-rows // size)
+    if count == 1:
+        return fn(x)
+    pad = count * size - rows
+    xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, dim))]) if pad else x
+    return jax.lax.map(fn, xp.reshape(count, size, dim)).reshape(count * size)[:rows]
 
 
 def repeats(geometry: Geometry, a: jax.Array, b: jax.Array, valid: jax.Array, tol: float) -> jax.Array:
@@ -128,23 +142,15 @@ def repeats(geometry: Geometry, a: jax.Array, b: jax.Array, valid: jax.Array, to
     dimensions the short way round): not a squared distance's expanded form
     ``|a|^2 - 2ab + |b|^2``, whose float32 rounding (~1e-7) hides exact repeats.
     ``valid (n,)`` masks the rows of ``b`` that hold points. The ``(rows, n, dim)``
-    differences are formed in blocks of rows of at most :data:`REPEAT_BLOCK` elements,
-    so a finite space's check against a history of 2048 rows stays within 64 MiB.
+    differences are formed in blocks (:func:`by_rows`), so a finite space's check
+    against a history of 2048 rows stays within 64 MiB.
     """
-    m, dim = a.shape
-    n = b.shape[0]
 
     def block(rows):
         close = jnp.max(jnp.abs(wrap_diff(geometry, rows[:, None, :], b[None, :, :])), -1) <= tol
         return jnp.any(close & valid[None, :], axis=1)
 
-    size = int(max(1, min(m, REPEAT_BLOCK // max(1, n * dim))))
-    count = -(-m // size)
-    if count == 1:
-        return block(a)
-    pad = count * size - m
-    ap = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad, dim))]) if pad else a
-    return jax.lax.map(block, ap.reshape(count, size, dim)).reshape(count * size)[:m]
+    return by_rows(block, a, b.shape[0])
 
 
 def project(geometry: Geometry, u: jax.Array) -> jax.Array:

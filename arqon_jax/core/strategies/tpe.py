@@ -37,14 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..history import EMPTY, OK, History
-from .base import Geometry, Strategy, finite_reserve, reflect, repeats, snap, spread_picks, wrap_diff
+from .base import Geometry, Strategy, by_rows, finite_reserve, reflect, repeats, snap, spread_picks, wrap_diff
 from .quadratic import QuadState, make_quadratic_rows
 
 __all__ = ["make_tpe"]
 
-# Largest (candidates x window x dim) block scored at once: 2**24 elements, 64 MiB in
-# float32. Larger problems score their candidates in chunks of rows.
-_MAX_BLOCK = 2**24
 _COLUMN_BLOCK = 128  # stored points per block of the bad set's density
 
 
@@ -154,18 +151,6 @@ def make_tpe(
                                          fit_width=fit_width)
     block = int(min(window, _COLUMN_BLOCK))
     n_blocks = -(-window // block)
-
-    def by_rows(fn, x, width=window):
-        """``fn`` over the rows of ``x (rows, dim)``, in chunks whose block against ``width``
-        stored points stays within ``_MAX_BLOCK`` elements: bounded memory."""
-        rows = x.shape[0]
-        size = int(max(1, min(rows, _MAX_BLOCK // max(1, width * dim))))
-        count = -(-rows // size)
-        if count == 1:
-            return fn(x)
-        pad = count * size - rows
-        xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, dim))]) if pad else x
-        return jax.lax.map(fn, xp.reshape(count, size, dim)).reshape(count * size)[:rows]
 
     def init(key, history):
         del key
@@ -284,7 +269,7 @@ def make_tpe(
         # with 1000 stored points).
         n_used = jnp.minimum(jnp.sum(st != EMPTY), window)
         score = by_rows(lambda c: _log_mix(c, Xw[:n_good_max], good[:n_good_max], bw_g)
-                        - _log_mix(c, Xw, bad, bw_b, n_used), cand)
+                        - _log_mix(c, Xw, bad, bw_b, n_used), cand, window)
         score = jnp.where(jnp.isfinite(score), score, -1e30)
         if is_disc.any():
             # Push down candidates that repeat a stored point (only discrete dimensions
