@@ -65,7 +65,8 @@ n_starts``, ``T = fit_steps``: the state holds ``d + 6`` scalars. An ``ask`` hol
 ``O(n^2 S + n m + m d)`` floats (plus ``O(m n d)`` for spaces with periodic,
 integer or categorical dimensions, whose distances or repeat tests are formed per
 dimension; in a finite space ``m`` grows by the reserve and the repeat test reads all
-``c`` rows of the history: ``O(m c d)``) and takes
+``c`` rows of the history: ``O(m c d)`` time, in blocks of at most ``2**24`` floats,
+:func:`~.base.repeats`) and takes
 ``O(S T (n^3 + n^2 d))`` for the fit, ``O(m n (n + d))`` for the posterior,
 ``O(grad_steps n_polish n^2)`` for the polish, ``O(batch m n)`` for the batch and
 ``O(p^2 min(n, 2 p))`` for the quadratic step. ``n`` counts the model's rows, filled
