@@ -140,7 +140,11 @@ def test_every_strategy_runs_under_lax_switch():
     for i, name in enumerate(STRATEGY_NAMES):
         X = np.asarray(ask(i, states, jax.random.key(9)))
         direct = np.asarray(jax.jit(lambda st, k, s=strategies[i]: s.ask(st, k, h)[0])(states[i], jax.random.key(9)))
-        np.testing.assert_allclose(X, direct, rtol=0, atol=1e-6, err_msg=name)
+        # Two compiled programs may order the GP's float32 reductions differently (its
+        # Adam fit and acquisition climb then move proposals by ~1e-5, as under vmap);
+        # another branch's proposals would differ by the width of the cube.
+        atol = 1e-3 if name == "gp" else 1e-6
+        np.testing.assert_allclose(X, direct, rtol=0, atol=atol, err_msg=name)
 
 
 def test_nelder_mead_restarts_follow_the_tell_key():
