@@ -379,6 +379,10 @@ def main() -> int:
     for path in args.merge or []:
         if not Path(path).is_file():
             ap.error(f"--merge: no file {path!r}")
+    # One file named twice would count its runs twice (with --concat, as more instances).
+    resolved = [Path(p).resolve() for p in args.merge or []]
+    if len(set(resolved)) != len(resolved):
+        ap.error(f"--merge: a file is named more than once: {args.merge}")
     if args.merge:
         dims = {int(d) for d in args.merge_dims.split(",")} if args.merge_dims else None
         first = None
