@@ -23,9 +23,10 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 # XLA's CPU fusion emitters (jaxlib 0.10's default) take about twice as long to compile
 # our programs as its older elemental emitters: TPE's 4-D ask 2.6 s -> 1.3 s,
 # the GP's 5.8 s -> 2.2 s, a 4-D minimize 4.0 s -> 2.2 s of compile, with last-bit
-# differences in the values (as level 0's); compiling is about 57% of the suite's time. XLA aborts the process on a flag
-# it does not know, so the flag is first tried in a child process: a jaxlib that drops it
-# runs the suite with its defaults instead of failing to start.
+# differences in the values (as level 0's); compiling is about 57% of the suite's time.
+# XLA aborts the process on a flag it does not know, so the flag is first tried in a
+# child process: a jaxlib that drops it runs the suite with its defaults instead of
+# failing to start.
 _EMITTERS = "--xla_cpu_use_fusion_emitters=false"
 if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
     _flags = (os.environ.get("XLA_FLAGS", "") + " " + _EMITTERS).strip()
