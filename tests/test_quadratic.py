@@ -13,7 +13,7 @@ from arqon_jax.core.strategies import make_strategy
 from arqon_jax.core.strategies.base import Geometry
 from arqon_jax.core.strategies.quadratic import (
     EXPAND, MAX_DIM, RADIUS0, RADIUS_MAX, RADIUS_MIN, SHRINK, admissible, make_quadratic_rows, make_quadratic_step,
-    n_coefficients, schedule,
+    n_coefficients, schedule, trust_region_step,
 )
 
 DIM = 3
@@ -238,16 +238,70 @@ def test_step_survives_values_whose_squares_overflow_float32():
 def test_trust_region_caps_the_newton_step():
     geo = Geometry.continuous(DIM)
     h = _history(2 * n_coefficients(DIM))
-    step = jax.jit(make_quadratic_step(geo, 64, 1))
+    step = jax.jit(make_quadratic_step(geo, 64, 3))
     free, _ = step(h)
-    far = float(np.linalg.norm(np.asarray(free[0]) - np.asarray(h.X[0])))
+    best = np.asarray(h.X[0])
+    newton = np.asarray(free[0]) - best
+    far = float(np.linalg.norm(newton))
     for radius in (far / 4, far / 40):
         x, ok = step(h, jnp.float32(radius))
-        d = np.asarray(x[0]) - np.asarray(h.X[0])
         assert bool(ok)
-        np.testing.assert_allclose(np.linalg.norm(d), radius, rtol=1e-4)
-        # Same direction: the cap shortens the step, it does not turn it.
-        np.testing.assert_allclose(d / np.linalg.norm(d), (np.asarray(free[0]) - np.asarray(h.X[0])) / far, atol=1e-4)
+        # The half row is the Newton step capped at half the radius: shortened, not turned.
+        d = np.asarray(x[1]) - best
+        np.testing.assert_allclose(np.linalg.norm(d), radius / 2, rtol=1e-4)
+        np.testing.assert_allclose(d / np.linalg.norm(d), newton / far, atol=1e-4)
+        # The first row is the model's minimum within the radius: on this exact
+        # quadratic (condition 100) on the boundary and lower than the capped Newton
+        # step, which turns towards the flat direction.
+        t = np.asarray(x[0]) - best
+        np.testing.assert_allclose(np.linalg.norm(t), radius, rtol=1e-4)
+        f0, capped = quad(best[None])[0], quad((best + newton * radius / far)[None])[0]
+        assert f0 - quad(np.asarray(x[0])[None])[0] > 1.2 * (f0 - capped)  # measured: 1.4x and 2.1x
+        # The third row stays free.
+        np.testing.assert_allclose(np.asarray(x[2]), np.asarray(free[0]), atol=1e-6)
+
+
+def _tr_cases():
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(5, 5))
+    R = np.linalg.qr(A)[0]
+    g = rng.normal(size=5)
+    scale = rng.uniform(0.3, 3.0, 5)
+    pd = A @ A.T + 0.5 * np.eye(5)
+    return [
+        ("newton inside", pd, g, scale, 1e3),
+        ("radius binds", pd, g, scale, 0.05),
+        ("indefinite", pd - 4.0 * np.eye(5), g, scale, 0.3),
+        ("condition 1e6", R @ np.diag([1e-3, 1.0, 10.0, 1e2, 1e3]) @ R.T, g, scale, 0.2),
+        ("negative definite", -pd, g, scale, 1.0),
+    ]
+
+
+@pytest.mark.parametrize("case", _tr_cases(), ids=lambda c: c[0])
+def test_trust_region_step_meets_the_optimality_conditions(case):
+    # More & Sorensen 1983: u solves min g.u + u^T H u / 2 over |u| <= r exactly when
+    # (H + mu I) u = -g for some mu >= 0 with H + mu I positive semidefinite and
+    # mu (r - |u|) = 0. Checked in cube units u = scale * z.
+    _, H, g, scale, r = case
+    with jax.enable_x64(True):
+        u = np.asarray(trust_region_step(jnp.asarray(g), jnp.asarray(H), jnp.asarray(scale), jnp.float64(r)))
+    gu, Hu = g / scale, H / np.outer(scale, scale)
+    assert np.linalg.norm(u) <= r * (1 + 1e-9)
+    newton_inside = np.linalg.eigvalsh(Hu)[0] > 0 and np.linalg.norm(np.linalg.solve(Hu, gu)) <= r
+    if newton_inside:
+        np.testing.assert_allclose(u, -np.linalg.solve(Hu, gu), rtol=1e-9)
+        return
+    np.testing.assert_allclose(np.linalg.norm(u), r, rtol=1e-9)
+    # mu from the stationarity condition along u, then the whole condition and PSD-ness.
+    mu = -(gu + Hu @ u) @ u / (u @ u)
+    assert mu >= 0
+    np.testing.assert_allclose((Hu + mu * np.eye(5)) @ u, -gu, atol=1e-7 * (1 + np.abs(gu).max()))
+    assert np.linalg.eigvalsh(Hu + mu * np.eye(5))[0] >= -1e-7 * (1 + abs(mu))
+    # And no sample of the ball does better.
+    S = np.random.default_rng(0).normal(size=(20000, 5))
+    S = S / np.linalg.norm(S, axis=1, keepdims=True) * r * np.random.default_rng(1).random((20000, 1)) ** 0.2
+    q = lambda v: v @ gu + 0.5 * np.einsum("...i,ij,...j->...", v, Hu, v)
+    assert q(u) <= q(S).min() + 1e-12
 
 
 def test_trust_region_grows_after_a_new_best_and_shrinks_otherwise():

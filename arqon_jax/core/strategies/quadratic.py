@@ -5,15 +5,19 @@ by least squares (optionally weighted towards the best points) to the best ``2 p
 stored points (centred on the best point, scaled per dimension by their spread), and
 the proposals are steps from the best point towards its stationary point: the
 response-surface step of Box & Wilson 1951, as in Nevergrad's quadratic meta-model
-(``MetaModel``, picked by NGOpt at small budgets) and Powell's NEWUOA. The eigenvalues of the fitted Hessian enter by absolute value
-(saddle-free Newton, Dauphin et al. 2014, "Identifying and attacking the saddle point
-problem in high-dimensional non-convex optimization"), so an indefinite fit still
-gives a descent direction. Beside the steps, a strategy can take model-screened
-samples of the trust region (``make_quadratic_rows``' ``screened``).
+(``MetaModel``, picked by NGOpt at small budgets) and Powell's NEWUOA. The
+eigenvalues of the fitted Hessian enter by absolute value (saddle-free Newton,
+Dauphin et al. 2014, "Identifying and attacking the saddle point problem in
+high-dimensional non-convex optimization"), so an indefinite fit still gives a
+descent direction; within a trust region the first step solves the trust-region
+subproblem instead (:func:`trust_region_step`). Beside the steps, a strategy can take
+model-screened samples of the trust region (``make_quadratic_rows``' ``screened``).
 
-Cost per call: ``O(p^2 min(capacity, 2 p))`` for the least squares and ``O(d^3)`` for
-the Hessian's eigendecomposition; memory ``O(p min(capacity, 2 p))``; screened rows add
-``O(n_screen (d^2 + k))`` for ``k`` rows (scoring ``n_screen`` samples, picking in turn).
+Cost per call: ``O(p^2 min(capacity, 2 p))`` for the least squares, ``O(d^3)`` for
+each of two eigendecompositions of the Hessian (the Newton step's and, with a trust
+region, the subproblem's, plus its 80 bisection steps of ``O(d)``); memory
+``O(p min(capacity, 2 p))``; screened rows add ``O(n_screen (d^2 + k))`` for ``k``
+rows (scoring ``n_screen`` samples, picking in turn).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..history import EMPTY, FAILED, OK, History
 from .base import Geometry, project, repeat_tol, snap, spread_picks, wrap_diff
 
 __all__ = ["MAX_DIM", "STEP_SIZES", "QuadState", "QuadraticRows", "n_coefficients", "make_quadratic_step",
-           "make_quadratic_rows", "schedule", "admissible", "models"]
+           "make_quadratic_rows", "schedule", "admissible", "models", "trust_region_step"]
 
 # Multiples of the Newton step proposed, in order: a batch that takes k quadratic
 # proposals takes the first k (the full step, then a shorter and a longer one, for
@@ -138,10 +142,11 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
             a radius.
 
     The step function takes the history and, optionally, a trust-region radius (cube
-    units, Euclidean) that caps the Newton step before it is scaled by
-    :data:`STEP_SIZES`; with a radius and 3 steps the third is the free (uncapped)
-    full step instead of twice the capped one, and with fewer steps ``free=True``
-    asks for the free step. ``step.fit(history, radius=None)`` returns the fitted
+    units, Euclidean). With a radius the first step is the model's minimum within it
+    (:func:`trust_region_step`), the others the Newton step scaled by
+    :data:`STEP_SIZES` and capped at the radius; with 3 steps the third is the free
+    (uncapped) full Newton step instead of twice the capped one, and with fewer steps
+    ``free=True`` asks for the free step. ``step.fit(history, radius=None)`` returns the fitted
     model and ``step.propose(model, radius=None, free=False)`` the steps from it, so
     that a caller which also screens samples (:func:`make_quadratic_rows`) fits once.
 
@@ -206,6 +211,10 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
         if radius is not None:
             length = jnp.sqrt(jnp.sum((scale * newton) ** 2))
             inside = moves * jnp.minimum(1.0, radius / jnp.maximum(length, 1e-30))
+            # The first row is the model's minimum within the radius (see
+            # trust_region_step); the shorter row stays the capped Newton step, a
+            # different direction where the radius binds.
+            inside = inside.at[0].set(trust_region_step(g, H, scale, radius))
             if len(sizes) >= 3:  # the last row stays free (see make_quadratic_rows)
                 moves = inside.at[-1].set(scale * newton)
             else:
@@ -219,6 +228,61 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
 
     step.fit, step.propose = fit, propose
     return step
+
+
+def trust_region_step(g: jax.Array, H: jax.Array, scale: jax.Array, radius: jax.Array) -> jax.Array:
+    """The minimizer of ``q(z) = g.z + z^T H z / 2`` over ``|scale * z| <= radius``.
+
+    The trust-region subproblem, solved exactly (More & Sorensen 1983, "Computing a
+    trust region step"; Conn, Gould & Toint 2000, "Trust-Region Methods", ch. 7.3):
+    in cube units ``u = scale * z`` the step is ``u(mu) = -(H_u + mu I)^-1 g_u``
+    with ``mu = 0`` when ``H_u`` is positive definite and its Newton step lies
+    inside, else the ``mu > max(0, -lambda_min)`` at which ``|u(mu)| = radius``,
+    found by bisection on ``log mu`` over the eigendecomposition of ``H_u``. Where
+    the radius binds on an ill-conditioned fit this steps along the stiff
+    directions in full and along the flat ones as far as the radius allows, where
+    the capped Newton step shortens all of them alike; an indefinite fit steps
+    along its negative curvature. The "hard case" (``g`` orthogonal to the lowest
+    eigenvector) gives the shorter step of ``mu`` just above ``-lambda_min``.
+
+    Measured on BBOB against the capped Newton step as the first step row (TPE,
+    default arguments, instances 1-30, paired by instance, Wilcoxon p < 0.05 per
+    function): 10-D at budget 200 better on f2, f9, f10, f13 and f20, worse on none;
+    5-D at budget 100 no function apart (``benchmarks/results/bbob_small.md``).
+
+    Args:
+        g: ``(dim,)`` gradient of the model in ``z`` units.
+        H: ``(dim, dim)`` symmetric Hessian in ``z`` units.
+        scale: ``(dim,)`` positive cube units per ``z`` unit.
+        radius: Scalar, the trust radius in cube units (Euclidean).
+
+    Returns:
+        ``(dim,)``: the step in cube units, of length at most ``radius``; not finite
+        where the fit is not.
+    """
+    gu = g / scale
+    Hu = H / scale[:, None] / scale[None, :]
+    lam, Q = jnp.linalg.eigh(Hu)
+    a = Q.T @ gu
+    g_norm = jnp.sqrt(jnp.sum(a**2))
+    tiny = 1e-12 * (jnp.max(jnp.abs(lam)) + g_norm / radius) + 1e-30
+
+    def length(mu):
+        return jnp.sqrt(jnp.sum((a / (lam + mu)) ** 2))
+
+    # |u(mu)| falls with mu on (-lambda_min, inf): at hi it is at most the radius.
+    lo = jnp.maximum(0.0, -lam[0]) + tiny
+    hi = lo + g_norm / radius + jnp.max(jnp.abs(lam)) + tiny
+
+    def bisect(_, bracket):
+        l, h = bracket
+        m = jnp.sqrt(l * h)
+        outside = length(m) > radius
+        return jnp.where(outside, m, l), jnp.where(outside, h, m)
+
+    _, hi = jax.lax.fori_loop(0, 80, bisect, (lo, hi))
+    mu = jnp.where((lam[0] > 0) & (length(0.0) <= radius), 0.0, hi)
+    return -Q @ (a / (lam + mu))
 
 
 def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.Array) -> jax.Array:
