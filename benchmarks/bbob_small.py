@@ -245,7 +245,7 @@ def summarize(cells, optimizers):
 
 def render(meta, summary, cells, optimizers):
     lines = [
-        f"# {meta.get('suite', 'bbob')} at small budgets (default arguments)",
+        f"# {meta.get('suite', 'bbob').upper()} at small budgets (default arguments)",
         "",
         run_line(meta),
         "",
@@ -333,7 +333,9 @@ def merge(paths, name, first=None, dims=None, concat=False):
         for o in m["optimizers"]:
             n = m["instances"] + (meta["instances_per_optimizer"].get(o, 0) if concat else 0)
             meta["instances_per_optimizer"][o] = min([n, *(first or {}).values()])
-        meta["compile_s"].update(m.get("compile_s", {}))
+        # A file's warm-up times count for the optimizers it holds: a peers file can carry
+        # stale times of arqon runs removed from it.
+        meta["compile_s"].update({k: v for k, v in m.get("compile_s", {}).items() if k.split(" ")[0] in m["optimizers"]})
     meta["notes"] = " ".join(dict.fromkeys(m.get("notes", "") for m in metas if m.get("notes")))
     meta["optimizers"] = optimizers
     meta["instances"] = min(meta["instances_per_optimizer"].values())
