@@ -335,7 +335,8 @@ def merge(paths, name, first=None, dims=None, concat=False):
             meta["instances_per_optimizer"][o] = min([n, *(first or {}).values()])
         # A file's warm-up times count for the optimizers it holds: a peers file can carry
         # stale times of arqon runs removed from it.
-        meta["compile_s"].update({k: v for k, v in m.get("compile_s", {}).items() if k.split(" ")[0] in m["optimizers"]})
+        meta["compile_s"].update({k: v for k, v in m.get("compile_s", {}).items()
+                                  if k.split(" ")[0] in m["optimizers"]})
     meta["notes"] = " ".join(dict.fromkeys(m.get("notes", "") for m in metas if m.get("notes")))
     meta["optimizers"] = optimizers
     meta["instances"] = min(meta["instances_per_optimizer"].values())

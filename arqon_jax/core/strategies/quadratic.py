@@ -146,9 +146,10 @@ def make_quadratic_step(geometry: Geometry, capacity: int, n_steps: int, *, min_
     (:func:`trust_region_step`), the others the Newton step scaled by
     :data:`STEP_SIZES` and capped at the radius; with 3 steps the third is the free
     (uncapped) full Newton step instead of twice the capped one, and with fewer steps
-    ``free=True`` asks for the free step. ``step.fit(history, radius=None)`` returns the fitted
-    model and ``step.propose(model, radius=None, free=False)`` the steps from it, so
-    that a caller which also screens samples (:func:`make_quadratic_rows`) fits once.
+    ``free=True`` asks for the free step. ``step.fit(history, radius=None)`` returns
+    the fitted model and ``step.propose(model, radius=None, free=False)`` the steps
+    from it, so that a caller which also screens samples (:func:`make_quadratic_rows`)
+    fits once.
 
     Returns:
         The step function; ``X`` lies in the cube, discrete dimensions at their bin
@@ -248,7 +249,7 @@ def trust_region_step(g: jax.Array, H: jax.Array, scale: jax.Array, radius: jax.
     Measured on BBOB against the capped Newton step as the first step row (TPE,
     default arguments, instances 1-30, paired by instance, Wilcoxon p < 0.05 per
     function): 10-D at budget 200 better on f2, f9, f10, f13 and f20, worse on none;
-    5-D at budget 100 no function apart (``benchmarks/results/bbob_small.md``).
+    5-D at budget 100 no function apart (``benchmarks/results/bbob_small_10inst.md``).
 
     Args:
         g: ``(dim,)`` gradient of the model in ``z`` units.
