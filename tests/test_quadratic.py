@@ -235,7 +235,7 @@ def test_step_survives_values_whose_squares_overflow_float32():
         np.testing.assert_allclose(np.asarray(xq[0]), X_MIN, atol=2e-3)
 
 
-def test_trust_region_caps_the_newton_step():
+def test_step_rows_inside_the_trust_region():
     geo = Geometry.continuous(DIM)
     h = _history(2 * n_coefficients(DIM))
     step = jax.jit(make_quadratic_step(geo, 64, 3))
@@ -251,8 +251,8 @@ def test_trust_region_caps_the_newton_step():
         np.testing.assert_allclose(np.linalg.norm(d), radius / 2, rtol=1e-4)
         np.testing.assert_allclose(d / np.linalg.norm(d), newton / far, atol=1e-4)
         # The first row is the model's minimum within the radius: on this exact
-        # quadratic (condition 100) on the boundary and lower than the capped Newton
-        # step, which turns towards the flat direction.
+        # quadratic (condition 100) on the boundary, and lower than the Newton step
+        # capped at the same length, since it turns from the Newton direction.
         t = np.asarray(x[0]) - best
         np.testing.assert_allclose(np.linalg.norm(t), radius, rtol=1e-4)
         f0, capped = quad(best[None])[0], quad((best + newton * radius / far)[None])[0]
@@ -300,7 +300,10 @@ def test_trust_region_step_meets_the_optimality_conditions(case):
     # And no sample of the ball does better.
     S = np.random.default_rng(0).normal(size=(20000, 5))
     S = S / np.linalg.norm(S, axis=1, keepdims=True) * r * np.random.default_rng(1).random((20000, 1)) ** 0.2
-    q = lambda v: v @ gu + 0.5 * np.einsum("...i,ij,...j->...", v, Hu, v)
+
+    def q(v):
+        return v @ gu + 0.5 * np.einsum("...i,ij,...j->...", v, Hu, v)
+
     assert q(u) <= q(S).min() + 1e-12
 
 
