@@ -128,6 +128,14 @@ def run_arqonhpo(problem, budget, seed, peer):
     # ArqonHPO overshoots its budget; count only the first ``budget`` evaluations.
     curve = np.asarray(r["curve"][:budget], dtype=np.float64)
     best = float(curve[-1]) if len(curve) else math.inf
+    # The runner evaluates its own numpy copy of the function: its best point must give
+    # the same value here, or the peer optimized a different function than the others.
+    x_best = r.get("best_x")
+    if x_best is not None and np.isfinite(r["best"]):
+        here = float(np.asarray(problem.f(jnp.asarray(np.asarray(x_best, np.float64)[None, :])))[0])
+        if not abs(here - r["best"]) <= 1e-3 * max(1.0, abs(here)):
+            raise RuntimeError(f"arqonhpo runner: {problem.name} at its best point gives {r['best']!r}, "
+                               f"the library's problem {here!r}")
     return {"best": best, "nfev": min(r["nfev"], budget), "nfev_made": r["nfev"], "wall": r["wall_s"],
             "obj": r["objective_s"], "curve": curve.tolist()}
 

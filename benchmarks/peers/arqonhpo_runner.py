@@ -80,7 +80,14 @@ def griewank(z: np.ndarray) -> float:
 
 
 def schwefel(z: np.ndarray) -> float:
-    return float(418.9828872724338 * z.size - np.sum(z * np.sin(np.sqrt(np.abs(z)))))
+    # Its minimum 0 holds only on [-500, 500] (unbounded below outside), and a shifted
+    # z leaves that box: folded back with a small penalty exactly as
+    # arqon_jax.functions.Problem.f does, so both sides optimize the same function.
+    t = np.mod(z + 500.0, 2000.0)
+    folded = -500.0 + np.where(t > 1000.0, 2000.0 - t, t)
+    outside = z - np.clip(z, -500.0, 500.0)
+    return float(418.98288727243374 * z.size - np.sum(folded * np.sin(np.sqrt(np.abs(folded))))
+                 + 1e-4 * np.sum(outside * outside))
 
 
 def levy(z: np.ndarray) -> float:
