@@ -21,6 +21,12 @@ its JIT compilation (reported apart as "cold"); later runs reuse the compiled st
     python benchmarks/tune_searchers.py --quick   # num_samples=100, 3 seeds
     python benchmarks/tune_searchers.py           # num_samples 100 and 300, 5 seeds
     python benchmarks/tune_searchers.py --task svm --sizes 100 --searchers arqon random optuna optuna_gp nevergrad
+    python benchmarks/tune_searchers.py --direct --seeds 40 --searchers arqon optuna   # no Ray, 40 seeds
+
+``--direct`` drives each searcher's ``suggest``/``on_trial_complete`` in this process,
+as Tune does with trials of equal duration (first in, first out), which reproduces the
+Ray runs' best losses seed for seed in a fraction of the time: for samples of many
+seeds, where five Ray runs per cell cannot tell searchers apart.
 
 Writes benchmarks/results/tune_searchers.{json,md} for Rastrigin and
 tune_<task>.{json,md} for the others (partial results after every run; ``--resume``
@@ -208,20 +214,63 @@ def run_one(name: str, n: int, seed: int, concurrency: int, storage: str, task: 
         run_config=tune.RunConfig(storage_path=storage, name=label.replace("/", "_"), verbose=0),
     ).fit()
     wall = time.perf_counter() - t0
-    losses = [r.metrics.get("loss", np.nan) for r in results]
+    return record(label, [r.metrics.get("loss", np.nan) for r in results], len(results.errors), wall)
+
+
+def record(label: str, losses: list, n_errors: int, wall: float) -> dict:
+    """One run's entry in the results file; ``label`` is ``searcher/num_samples/seed``."""
+    name, n, seed = label.split("/")
     finite = [v for v in losses if np.isfinite(v)]
     return {
         "searcher": name,
-        "num_samples": n,
-        "seed": seed,
-        "n_trials": len(results),
-        "n_errors": len(results.errors),
+        "num_samples": int(n),
+        "seed": int(seed),
+        "n_trials": len(losses),
+        "n_errors": n_errors,
         "best_loss": min(finite) if finite else None,
         "searcher_time_s": TIMES[label],
         "searcher_calls": CALLS[label],
-        "searcher_ms_per_trial": 1000 * TIMES[label] / max(1, len(results)),
+        "searcher_ms_per_trial": 1000 * TIMES[label] / max(1, len(losses)),
         "wall_s": wall,
     }
+
+
+def run_one_direct(name: str, n: int, seed: int, concurrency: int, task: str = "rastrigin") -> dict:
+    """One run without Ray: the searcher is driven as Tune drives it, ``concurrency``
+    trials live, each completed (first in, first out) before the next is suggested.
+    With trials of equal duration that is Tune's order, so the best losses equal the
+    Ray runs' seed for seed (checked: ArqonSearch, OptunaSearch and NevergradSearch,
+    Rastrigin, 100 samples, seeds 0-4), at a fraction of the wall time, for samples of
+    many seeds."""
+    from collections import deque
+
+    trainable, space = TASKS[task][0](seed)
+    label = f"{name}/{n}/{seed}"
+    _LABEL[0] = label
+    TIMES[label], CALLS[label] = 0.0, 0
+    searcher = make_searcher(name, n, seed, concurrency, task)
+    searcher.set_max_concurrency(concurrency)
+    searcher.set_search_properties("loss", "min", space, num_samples=n)
+    t0 = time.perf_counter()
+    live, losses, made = deque(), [], 0
+    while made < n or live:
+        while made < n and len(live) < concurrency:
+            config = searcher.suggest(f"trial_{made}")
+            if config is None:
+                break
+            live.append((f"trial_{made}", config))
+            made += 1
+        if not live:
+            break
+        trial_id, config = live.popleft()
+        result = trainable(config)
+        losses.append(result["loss"])
+        searcher.on_trial_complete(trial_id, {**result, "config": config})
+    return record(label, losses, 0, time.perf_counter() - t0)
+
+
+def stem_of(args) -> str:
+    return TASKS[args.task][2] + ("_direct" if args.direct else "")
 
 
 def summarize(runs: list[dict], searchers: list[str], sizes: list[int]) -> tuple[dict, str]:
@@ -290,7 +339,7 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
     """Writes <stem>.json (every run) and <stem>.md (summary and verdict)."""
     import ray
 
-    _, title, stem = TASKS[args.task]
+    title, stem = TASKS[args.task][1], stem_of(args)
     summary, table = summarize(runs, args.searchers, sizes)
     prev = out_dir / f"{stem}.json"
     commands = []
@@ -316,8 +365,11 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         "",
         f"Commands: {', '.join(f'`{c}`' for c in commands)}; {info['processor']}, {info['cpu_count']} CPUs shared "
         f"with other work (load average {info.get('load_average')}), Ray {ray.__version__}, "
-        f"max_concurrent_trials={args.concurrency}, reused actors, one `Tuner.fit()` per cell and seed "
-        "(searchers interleaved per seed).",
+        + (f"no Ray: each searcher driven as Tune drives it (`--direct`: {args.concurrency} trials live, "
+           "completed first in, first out; the Ray runs' best losses again seed for seed, checked on "
+           "seeds 0-4 of ArqonSearch, OptunaSearch and NevergradSearch at 100 samples)" if args.direct else
+           f"max_concurrent_trials={args.concurrency}, reused actors, one `Tuner.fit()` per cell and seed")
+        + " (searchers interleaved per seed).",
         "",
         "Searcher time = wall time inside suggest/on_trial_result/on_trial_complete (next_trial for the "
         "random BasicVariantGenerator), divided by the trials. ArqonSearch's median excludes its cold runs "
@@ -348,25 +400,32 @@ def main(argv=None) -> None:
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in the results file")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    ap.add_argument("--direct", action="store_true",
+                    help="no Ray: drive each searcher's suggest/on_trial_complete in this process (many seeds "
+                         "quickly; writes <stem>_direct.{json,md}); not for the random BasicVariantGenerator")
     args = ap.parse_args(argv)
+    if args.direct and "random" in args.searchers:
+        ap.error("--direct drives Searcher subclasses; the random BasicVariantGenerator is not one")
     sizes = args.sizes or ([100] if args.quick else [100, 300])
     seeds = list(range(args.seeds or (3 if args.quick else 5)))
     out_dir = Path(args.out) if args.out else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{TASKS[args.task][2]}.json"
+    json_path = out_dir / f"{stem_of(args)}.json"
 
     import ray
 
     # Without file loggers Tune warns after each run that it cannot read result files back.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, object_store_memory=300_000_000, log_to_driver=False)
+    if not args.direct:
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, object_store_memory=300_000_000,
+                 log_to_driver=False)
     runs: list[dict] = []
     if args.resume and json_path.exists():
         runs = json.loads(json_path.read_text()).get("runs", [])
     runs = [r for r in runs if r.get("best_loss") is not None]  # failed runs are tried again
     done = {(r["searcher"], r["num_samples"], r["seed"]) for r in runs}
     info = machine_info()
-    info["ray_cluster_cpus"] = ray.cluster_resources().get("CPU")
+    info["ray_cluster_cpus"] = None if args.direct else ray.cluster_resources().get("CPU")
     storage = tempfile.mkdtemp(prefix="tune_searchers_")
     cold_seen = set()
     t_start = time.perf_counter()
@@ -376,7 +435,8 @@ def main(argv=None) -> None:
                 if (name, n, seed) in done:
                     continue
                 try:
-                    rec = run_one(name, n, seed, args.concurrency, storage, args.task)
+                    rec = (run_one_direct(name, n, seed, args.concurrency, args.task) if args.direct
+                           else run_one(name, n, seed, args.concurrency, storage, args.task))
                 except Exception as exc:  # a searcher that crashes is reported, not fatal
                     print(f"{name} n={n} seed={seed} failed: {type(exc).__name__}: {exc}", flush=True)
                     runs.append({"searcher": name, "num_samples": n, "seed": seed, "best_loss": None,
@@ -391,9 +451,10 @@ def main(argv=None) -> None:
                       f"searcher {rec['searcher_ms_per_trial']:.2f} ms/trial  wall {rec['wall_s']:.1f} s"
                       + ("  (cold: includes JIT)" if rec["cold"] else ""), flush=True)
                 write_report(out_dir, runs, args, sizes, seeds, info, time.perf_counter() - t_start)
-    ray.shutdown()
+    if not args.direct:
+        ray.shutdown()
     write_report(out_dir, runs, args, sizes, seeds, info, time.perf_counter() - t_start)
-    print((out_dir / f"{TASKS[args.task][2]}.md").read_text())
+    print((out_dir / f"{stem_of(args)}.md").read_text())
 
 
 if __name__ == "__main__":
