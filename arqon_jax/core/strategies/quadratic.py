@@ -263,13 +263,25 @@ def trust_region_step(g: jax.Array, H: jax.Array, scale: jax.Array, radius: jax.
     """
     gu = g / scale
     Hu = H / scale[:, None] / scale[None, :]
+    # Scaling g and H alike leaves the minimizer where it is; at most 1 in size, the
+    # squares below neither overflow nor underflow in float32 (a gradient of 1e30 gave
+    # a zero step, a flat model a 0/0).
+    c = jnp.maximum(jnp.max(jnp.abs(gu)), jnp.max(jnp.abs(Hu)))
+    c = jnp.where(c > 0, c, 1.0)
+    gu, Hu = gu / c, Hu / c
     lam, Q = jnp.linalg.eigh(Hu)
     a = Q.T @ gu
     g_norm = jnp.sqrt(jnp.sum(a**2))
-    tiny = 1e-12 * (jnp.max(jnp.abs(lam)) + g_norm / radius) + 1e-30
+    info = jnp.finfo(lam.dtype)
+    # mu stays above -lambda_min by more than its rounding: in the hard case lam + mu
+    # would otherwise round to 0 and the step be 0/0.
+    tiny = 8 * info.eps * (jnp.max(jnp.abs(lam)) + g_norm / radius) + jnp.sqrt(info.tiny)
+
+    def coords(mu):
+        return jnp.where(a == 0, 0.0, a / (lam + mu))
 
     def length(mu):
-        return jnp.sqrt(jnp.sum((a / (lam + mu)) ** 2))
+        return jnp.sqrt(jnp.sum(coords(mu) ** 2))
 
     # |u(mu)| falls with mu on (-lambda_min, inf): at hi it is at most the radius.
     lo = jnp.maximum(0.0, -lam[0]) + tiny
@@ -277,13 +289,13 @@ def trust_region_step(g: jax.Array, H: jax.Array, scale: jax.Array, radius: jax.
 
     def bisect(_, bracket):
         l, h = bracket
-        m = jnp.sqrt(l * h)
+        m = jnp.sqrt(l) * jnp.sqrt(h)  # the geometric mean, without underflow of l * h
         outside = length(m) > radius
         return jnp.where(outside, m, l), jnp.where(outside, h, m)
 
     _, hi = jax.lax.fori_loop(0, 80, bisect, (lo, hi))
     mu = jnp.where((lam[0] > 0) & (length(0.0) <= radius), 0.0, hi)
-    return -Q @ (a / (lam + mu))
+    return -Q @ coords(mu)
 
 
 def admissible(geometry: Geometry, X: jax.Array, history: History, others: jax.Array) -> jax.Array:
