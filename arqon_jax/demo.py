@@ -76,7 +76,7 @@ def write_curves(out: Path, curves: dict[str, tuple[Any, Any]], f_opt: float, ti
                     ax.axvline(n0, color="grey", lw=0.8, ls="--")
                     ax.annotate(f" {phase}", (n0, 1.0), xycoords=("data", "axes fraction"), va="top",
                                 fontsize=8, color="grey")
-            ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best f - f*")
+            ax.set(xscale="log", yscale="log", xlabel="evaluations", ylabel="best f - f* (0 drawn at 1e-12)")
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()

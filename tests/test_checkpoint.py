@@ -136,6 +136,16 @@ def test_resume_refuses_newer_versions_and_corrupt_files(finished, tmp_path):
         aj.minimize(_quick, slow.BOUNDS, budget=40, resume=True)
 
 
+def test_a_checkpoint_in_a_missing_folder_is_refused_by_its_own_name(tmp_path):
+    # The write goes through a temporary file beside the checkpoint; the message names
+    # the path the user gave, not that file.
+    path = tmp_path / "no" / "such" / "run.json"
+    with pytest.raises(FileNotFoundError) as info:
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, checkpoint=path, checkpoint_every=2)
+    msg = str(info.value)
+    assert msg.startswith(f"checkpoint: cannot write {str(path)!r}") and ".tmp" not in msg, msg
+
+
 def test_errors_record_keeps_the_run_going():
     seen = []
 

@@ -511,6 +511,7 @@ def test_callback_can_stop_the_run():
         ({"budget": 10, "batch_size": 0}, ValueError, "batch_size"),
         ({"budget": 10, "batch_size": 11}, ValueError, "batch_size"),
         ({"budget": 10, "method": "bayes"}, ValueError, "method"),
+        ({"budget": 10, "method": "TPE"}, ValueError, r"^method: unknown method 'TPE'.*lower case: 'tpe'"),
         ({"budget": 10, "batch_size": 2, "method": "nelder-mead"}, ValueError, "batch_size"),
         ({"budget": 2, "method": "nelder-mead"}, ValueError, "^budget: .*needs budget >= 4"),
         ({"budget": 10, "capacity": 0}, ValueError, "capacity"),

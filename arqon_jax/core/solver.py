@@ -94,7 +94,8 @@ def check_method(method: Any, *, any_case: bool = False) -> str:
         raise TypeError(f"method: expected a string, one of {list(METHODS)}; got {type(method).__name__} {method!r}")
     name = method.lower() if any_case else method
     if name not in METHODS:
-        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}")
+        hint = f" (names are lower case: {method.lower()!r})" if method.lower() in METHODS else ""
+        raise ValueError(f"method: unknown method {method!r}; expected one of {list(METHODS)}{hint}")
     return name
 
 

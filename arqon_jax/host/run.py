@@ -94,7 +94,9 @@ def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, k
         write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best,
                          run_key=ckpt.run_key, failures=failures)
     except (TypeError, ValueError, OSError) as exc:
-        raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {exc}") from exc
+        # An OSError names the temporary file the write goes through; the user named ckpt.path.
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise type(exc)(f"checkpoint: cannot write {str(ckpt.path)!r}: {detail}") from exc
 
 
 # ------------------------------------------------------------------ host path
