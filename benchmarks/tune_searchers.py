@@ -366,8 +366,10 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         f"Commands: {', '.join(f'`{c}`' for c in commands)}; {info['processor']}, {info['cpu_count']} CPUs shared "
         f"with other work (load average {info.get('load_average')}), Ray {ray.__version__}, "
         + (f"no Ray: each searcher driven as Tune drives it (`--direct`: {args.concurrency} trials live, "
-           "completed first in, first out; the Ray runs' best losses again seed for seed, checked on "
-           "seeds 0-4 of ArqonSearch, OptunaSearch and NevergradSearch at 100 samples)" if args.direct else
+           "completed first in, first out: Tune's order for trials of equal duration, so on Rastrigin the "
+           "Ray runs' best losses again seed for seed, checked on seeds 0-4 of ArqonSearch, OptunaSearch "
+           "and NevergradSearch at 100 samples; where trials take different times, as in model fits, "
+           "Ray's order and so its runs differ)" if args.direct else
            f"max_concurrent_trials={args.concurrency}, reused actors, one `Tuner.fit()` per cell and seed")
         + " (searchers interleaved per seed).",
         "",
