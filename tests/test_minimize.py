@@ -119,7 +119,8 @@ def test_host_path_ranks_in_float64_by_default():
 
 
 @pytest.mark.parametrize("budget, dim, wide, expected", [
-    (100, 5, True, 10), (100, 5, False, 10), (10**5, 10, True, 2000), (10**5, 10, False, 200),
+    (100, 5, True, 10), (100, 5, False, 5), (200, 10, False, 5), (250, 10, False, 5), (251, 10, False, 10),
+    (400, 17, False, 12), (3, 2, False, 3), (10**5, 10, True, 2000), (10**5, 10, False, 200),
     (2 * 10**5, 20, False, 200), (1000, 20, False, 12), (10**8, 2, False, 4096), (5, 30, False, 5)])
 def test_default_batch_size_follows_the_path(budget, dim, wide, expected):
     assert aj.default_batch_size(budget, dim, wide=wide) == expected

@@ -421,7 +421,8 @@ def test_make_minimizer_keeps_its_objective_alive():
     gc.collect()
     x, fun, curve = run(jax.random.key(1))
     assert float(fun) == pytest.approx(float(jnp.sum((x - 0.3) ** 2)), rel=1e-5)
-    assert curve.shape == (5,)
+    # One entry per batch: 50 // the CPU's small-budget batch of 5.
+    assert curve.shape == (50 // aj.default_batch_size(50, 2, wide=jax.default_backend() != "cpu"),)
 
 
 @pytest.mark.parametrize("dim", [10, 4])
@@ -606,8 +607,9 @@ def test_a_batch_function_runs_as_before_when_the_batch_equals_the_dimension():
         calls.append(len(X))
         return np.sum(np.asarray(X) ** 2, axis=1)
 
-    r = aj.minimize(f, [(-5, 5)] * 10, budget=100, jit=False, polish=False)
-    assert calls[:3] == [1, 9, 10] and sum(calls) == r.nfev == 100  # the first batch in two calls, no extra row
+    r = aj.minimize(f, [(-5, 5)] * 10, budget=300, jit=False, polish=False)
+    assert r.info["batch_size"] == 10  # the default here, equal to the dimension
+    assert calls[:3] == [1, 9, 10] and sum(calls) == r.nfev == 300  # the first batch in two calls, no extra row
     assert r.fun == float(f(r.x[None, :])[0])
     g = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-5, 5)] * 10, budget=100, jit=False,
                     polish=False, batch_size=20)
