@@ -20,7 +20,7 @@ Configuration (ArqonHPO's schema plus optional fields of ours)::
       "probe_ratio": 0.05,        # share of the budget spent probing, in (0, 1] (ArqonHPO's default: 0.2)
       "strategy_params": {},      # accepted for compatibility, not used (ArqonHPO ignores it too)
       # ours, all optional:
-      "batch_size": 10,           # rows per solver step (default: arqon_jax.default_batch_size(budget))
+      "batch_size": 10,           # rows per solver step (default: default_batch_size(budget, dim, wide=False))
       "method": "auto",           # "auto" | "tpe" | "nelder-mead" | "cmaes" | "random" | "gp"
       "capacity": null,           # history rows kept (default: see arqon_jax.make_solver)
       "x64": false                # run the solver in float64 instead of float32

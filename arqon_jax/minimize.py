@@ -156,7 +156,9 @@ def minimize(
             (``budget // 50``) on the device path with a GPU/TPU and with a pool,
             where wide batches cost little; sized for generations
             (``budget // (50 dim)``) on the host path and on the CPU, where every row
-            costs the same; within ``[10, 4096]``; ``info["batch_size"]`` says which.
+            costs the same; within ``[10, 4096]``, except 5 on the host path and the
+            CPU at small budgets (``budget <= 25 dim``, ``dim <= 16``);
+            ``info["batch_size"]`` says which.
         seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
             given).
         key: A JAX PRNG key.

@@ -18,15 +18,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from arqon_jax import ArqonProbe, ArqonSolver
+from arqon_jax import ArqonProbe, ArqonSolver, default_batch_size
 from arqon_jax.host.state_io import state_from_json, state_to_json
 
 FIXTURE = Path(__file__).parent / "fixtures" / "arqonhpo_probe_reference.json"
 
-# The integration guide's configuration (budget raised so that the refine phase runs).
+# The integration guide's configuration (budget raised so that the refine phase runs),
+# with batch 10 stated: the tests below count rows in batches of 10, and the default at
+# this budget is 5 (test_default_batch_is_minimizes_host_path_rule).
 CFG = {
     "seed": 42,
     "budget": 40,
+    "batch_size": 10,
     "bounds": {
         "lr": {"min": 0.0001, "max": 0.1, "scale": "Log"},
         "batch_size": {"min": 8, "max": 128, "scale": "Log"},
@@ -408,6 +411,20 @@ def test_config_text_errors_and_unknown_fields():
     with pytest.warns(UserWarning, match=r"ignoring unknown config fields \['budgett'\]"):
         ArqonSolver(cfg(budgett=3))
     ArqonSolver({"budget": 5, "bounds": {"x": {"min": 0, "max": 1}}, "strategy_params": {"gamma": 0.3}})  # seed optional
+
+
+
+@pytest.mark.parametrize("budget, dim, expected", [(40, 2, 5), (50, 2, 5), (51, 2, 10), (3, 2, 3), (200, 8, 5),
+                                                   (400, 20, 12), (100_000, 10, 200)])
+def test_default_batch_is_minimizes_host_path_rule(budget, dim, expected):
+    # The caller evaluates ArqonSolver's proposals itself, as minimize's host path does:
+    # 5 at small budgets (budget <= 25 dim, dim <= 16), then budget // (50 dim) within
+    # [max(10, CMA-ES's lambda), 4096] (20-D: lambda = 12), not the wide budget // 50.
+    config = {"seed": 0, "budget": budget, "bounds": {f"x{i}": {"min": 0, "max": 1} for i in range(dim)}}
+    s = ArqonSolver(config)
+    assert s.config["batch_size"] == expected == default_batch_size(budget, dim, wide=False)
+    first = s.ask()  # the probe, in whole batches (or the whole budget)
+    assert len(first) == budget or len(first) % expected == 0
 
 
 @pytest.fixture(scope="module")

@@ -211,7 +211,10 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
     Wilcoxon p < 0.05): batch 5 against 10 better on 11 / 12 functions (f2, f8-f14,
     f19 among them, medians down 1.4-11x), worse on 0 / 2 (f7, f17 in 10-D); runs
     better / worse 457 / 203 and 434 / 226. Batch 3: 5-D better still, 10-D worse
-    than 5 (runs 312 / 348). Larger budgets were not measured with batch 5.
+    than 5 (runs 312 / 348). Forced methods, instances 1-10, batch 5 against 10:
+    Nelder-Mead better on 7 / 9 functions, worse on 0 / 0; CMA-ES better on 2 / 4,
+    worse on 0 / 1. Larger budgets were not measured with batch 5, nor
+    ``method="gp"`` (about 4 minutes per function and 10 instances here).
     Measured on BBOB 10-D at budget ``10^5`` in float64
     (``benchmarks/results/large_budget_bbob_d10_batches.md``): batch 100 / 200 / 400 /
     2000 solve 46 / 50 / 44 / 13 of 72 problems; 20-D at ``2 10^5``: batch 200 / 400
