@@ -260,7 +260,10 @@ def minimize(
     budget = check_int("budget", budget, 1)
     batch_given = batch_size is not None
     if not batch_given:
-        batch_size = default_batch_size(int(budget))
+        # On a CPU both paths size the batch for generations; the check of a traceable f
+        # below must see the batch the run will use (its shape errors name it).
+        narrow = pool is None and jax.default_backend() == "cpu"
+        batch_size = default_batch_size(int(budget), space.dim, wide=False) if narrow else default_batch_size(int(budget))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size: expected an integer, got {type(batch_size).__name__} {batch_size!r}")
     if not 1 <= batch_size <= budget:
@@ -279,6 +282,10 @@ def minimize(
         raise ValueError("jit: the device path needs a vectorized f (vectorized=True)")
     if not isinstance(polish, bool):
         raise TypeError(f"polish: expected a bool, got {polish!r}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected a bool, got {type(progress).__name__} {progress!r}")
+    if not isinstance(errors, str):
+        raise TypeError(f"errors: expected 'raise' or 'record', got {type(errors).__name__} {errors!r}")
     if errors not in ("raise", "record"):
         raise ValueError(f"errors: expected 'raise' or 'record', got {errors!r}")
     if errors == "record" and pool is not None:

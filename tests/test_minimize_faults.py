@@ -341,6 +341,26 @@ def test_bad_seeds_are_refused(seed, exc):
         aj.minimize(lambda x: np.sum(x, 1), [(0, 1)], budget=10, seed=seed, jit=False)
 
 
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"errors": 1}, TypeError, r"errors: expected 'raise' or 'record', got int 1"),
+    ({"errors": "ignore"}, ValueError, r"errors: expected 'raise' or 'record'"),
+    ({"progress": 2}, TypeError, r"progress: expected a bool, got int 2"),
+    ({"progress": "yes"}, TypeError, r"progress: expected a bool"),
+])
+def test_flags_of_the_wrong_type_or_value_are_refused(kwargs, exc, message):
+    with pytest.raises(exc, match=message):
+        aj.minimize(lambda x: np.sum(x, 1), [(0, 1)] * 2, budget=10, jit=False, **kwargs)
+
+
+def test_a_device_shape_error_names_the_batch_the_run_uses():
+    # On the CPU the default batch at this budget is 5 (not the wide rule's 10).
+    cpu = jax.default_backend() == "cpu"
+    batch = aj.default_batch_size(30, 3, wide=not cpu)
+    assert batch == (5 if cpu else 10)
+    with pytest.raises(ValueError, match=rf"returned shape \(\), expected \({batch},\)"):
+        aj.minimize(lambda x: jnp.sum(x), [(-1, 1)] * 3, budget=30)
+
 def test_all_64_seed_bits_count():
     def run(seed):
         return aj.minimize(lambda x: np.sum(x, 1), [(0, 1)] * 3, budget=20, seed=seed, method="random", jit=False).x
@@ -594,10 +614,28 @@ def test_a_wrong_shape_gets_advice_only_when_the_other_form_works(f, jit):
     lambda x: np.sum(np.asarray(x) ** 2),
     lambda x: sum(float(v) ** 2 for v in np.asarray(x)),
 ])
-def test_a_function_of_one_point_is_caught_on_the_host_path_when_the_batch_equals_the_dimension(f):
-    # dim 10, budget 100: the default batch is 10, so a (10, 10) batch fits a function of one point.
+@pytest.mark.parametrize("dim, budget", [(10, 300), (5, 100)])
+@pytest.mark.parametrize("errors", ["raise", "record"])
+def test_a_function_of_one_point_is_caught_on_the_host_path_when_the_batch_equals_the_dimension(f, dim, budget, errors):
+    # The default batch equals the dimension here, so a (dim, dim) batch fits a function of
+    # one point; with errors="record" its first batch, split in two calls, raises on every
+    # row, which must not be recorded as failures (the later batches would run, wrongly).
+    assert aj.default_batch_size(budget, dim, wide=False) == dim
     with pytest.raises((ValueError, TypeError, aj.OptimizationError), match="pass vectorized=False"):
-        aj.minimize(f, [(-5, 5)] * 10, budget=100, jit=False, polish=False)
+        aj.minimize(f, [(-5, 5)] * dim, budget=budget, jit=False, polish=False, errors=errors)
+
+
+def test_errors_record_still_records_a_first_batch_that_fails_in_both_forms():
+    calls = []
+
+    def f(X):
+        calls.append(len(X))
+        if len(calls) <= 20:
+            raise RuntimeError("not ready")
+        return np.sum((np.asarray(X) - 0.3) ** 2, axis=1)
+
+    r = aj.minimize(f, [(-1, 1)] * 5, budget=30, jit=False, polish=False, errors="record")
+    assert r.info["batch_size"] == 5 and r.nfev == 30 and r.n_failed >= 5 and np.isfinite(r.fun)
 
 
 def test_a_batch_function_runs_as_before_when_the_batch_equals_the_dimension():
@@ -627,6 +665,7 @@ DICT10 = {f"x{i}": (-5.0, 5.0) for i in range(10)}
     (lambda x: np.asarray(x)[0] ** 2 + np.asarray(x)[1] ** 2, [(-5, 5)] * 10, {"errors": "record"}),
 ])
 def test_a_function_of_one_point_never_runs_silently_when_the_batch_equals_the_dimension(f, bounds, extra):
+    assert aj.default_batch_size(300, 10, wide=False) == 10  # the batch equals the dimension
     with pytest.raises((ValueError, TypeError, aj.OptimizationError)) as info:
-        aj.minimize(f, bounds, budget=100, polish=False, **extra)
+        aj.minimize(f, bounds, budget=300, polish=False, **extra)
     assert "returned shape" in str(info.value) or "vectorized=False" in str(info.value)

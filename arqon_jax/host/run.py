@@ -280,7 +280,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations"
                 in_process = pool is None or isinstance(pool, RecordingEvaluator)  # f may be called once more
-                if nfev == 0 and in_process and form_mistake(exc, vectorized):
+                # errors="record" lets only wrong outputs through (rows that raise are recorded).
+                if nfev == 0 and in_process and (form_mistake(exc, vectorized) or isinstance(pool, RecordingEvaluator)):
                     msg += other_form(values)
                 msg += ")."
                 raise OptimizationError(msg, so_far(msg)) from exc
@@ -297,6 +298,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
                                     for (part_y, _), (a, b) in zip(raw, parts)])
                 errors = {a + int(row): msg for (_, part), (a, _) in zip(raw, parts) for row, msg in part.items()}
+                if nfev == 0 and len(errors) == n and isinstance(pool, RecordingEvaluator):
+                    # Every row of the first batch raised: an objective of the other form (a
+                    # function of one point fails on the split (dim, dim) batch and would sum
+                    # rows of every later one) is a mistake to name, not failures to record.
+                    advice = other_form(values)
+                    if advice:
+                        info["error"] = errors[0]
+                        msg = f"f raised on every row of the first batch ({errors[0]}){advice}."
+                        raise OptimizationError(msg, so_far(msg))
                 if errors:
                     y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
                     info["n_errors"] += len(errors)
@@ -404,7 +414,7 @@ def run_device(f: Callable, solver: Solver, key, ckpt: Checkpointing, prog: Prog
         # stacklevel 3: the warning names the line that called minimize, as when this ran inside it.
         warnings.warn(hint, UserWarning, stacklevel=3)
         if not result.success:
-            result.message += " " + hint
+            result.message += " " + hint[0].upper() + hint[1:] + ("" if hint.endswith(".") else ".")
     if polish_plan is not None:
         result.trace.append((solver.budget, "polish"))
     return result
