@@ -352,6 +352,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not path.exists():  # validate the config before touching the folder
         with _warnings_to_stderr("ask"):
             fresh = ArqonSolver(cfg)
+        if not path.parent.is_dir():
+            raise CLIError(f"--state: cannot create {path}: the folder {path.parent} does not exist")
     with locked(path):
         if path.exists():  # checked again under the lock: a parallel first call may have created it
             solver = _load_solver(path)

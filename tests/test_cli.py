@@ -456,6 +456,8 @@ def test_error_paths(capsys, tmp_path):
         (("ask", "--state", state, "--config", bad), "ask", ["--config", "not valid JSON", "line 1"]),
         (("ask", "--state", state, "--config", tmp_path / "missing.json"), "ask", ["no such file", "missing.json"]),
         (("ask", "--state", state), "ask", ["does not exist", "--config"]),
+        (("ask", "--state", tmp_path / "nodir" / "s.json", "--config", json.dumps(CFG)), "ask",
+         ["--state", "nodir/s.json", "folder", "does not exist"]),
         (("ask", "--state", state, "--config", '{"budget": 5, "bounds": {"x": {"min": 1, "max": 0}}}'), "ask",
          ["bounds['x']", "min must be < max"]),
         (("ask", "--state", state, "--config", '{"budget": 5, "bounds": {"x": {"min": 0, "max": 1, "scale": "Lgo"}}}'),

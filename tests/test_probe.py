@@ -252,21 +252,31 @@ def test_tiny_spice_is_no_spice_in_any_probe(spice):
 
 
 @pytest.mark.parametrize(
-    "call, text",
+    "call, exc, text",
     [
-        (lambda: kronecker(0, -1, 2), "count"),
-        (lambda: kronecker(0, 1.5, 2), "count"),
-        (lambda: kronecker(0, 10, 0), "dim"),
-        (lambda: kronecker(0, 10, True), "dim"),
-        (lambda: probe_points(0, -3, 2), "count"),
-        (lambda: probe_points(0, 3, 0), "dim"),
-        (lambda: ProbePlan(anchors=("max",)), "anchors"),
-        (lambda: ProbePlan(anchors=("MIN",)), "anchors"),
-        (lambda: ProbePlan(spice=0.6), "spice"),
-        (lambda: ProbePlan(spice=-0.1), "spice"),
-        (lambda: ProbePlan(spice="0.1"), "spice"),
+        (lambda: kronecker(0, -1, 2), ValueError, "count"),
+        (lambda: kronecker(0, 1.5, 2), TypeError, "count"),
+        (lambda: kronecker(0, 10, 0), ValueError, "dim"),
+        (lambda: kronecker(0, 10, True), TypeError, "dim"),
+        (lambda: kronecker(0, 10, 2.0), TypeError, "dim"),
+        (lambda: kronecker(0.5, 3, 2), TypeError, "start"),  # would be truncated to index 0
+        (lambda: kronecker(True, 3, 2), TypeError, "start"),
+        (lambda: kronecker(0, 3, 2, seed=-1), ValueError, "seed"),
+        (lambda: kronecker(0, 3, 2, seed=2**64), ValueError, "seed"),  # would equal seed 0
+        (lambda: kronecker(0, 3, 2, seed=1.5), TypeError, "seed"),
+        (lambda: kronecker(0, 3, 2, seed="a"), TypeError, "seed"),
+        (lambda: probe_points(0, -3, 2), ValueError, "count"),
+        (lambda: probe_points(0, 3, 0), ValueError, "dim"),
+        (lambda: probe_points(0.5, 3, 2), TypeError, "start"),
+        (lambda: probe_points(0, 3, 2, seed=-1), ValueError, "seed"),
+        (lambda: probe_points(0, 3, 2, seed=True), TypeError, "seed"),
+        (lambda: ProbePlan(anchors=("max",)), ValueError, "anchors"),
+        (lambda: ProbePlan(anchors=("MIN",)), ValueError, "anchors"),
+        (lambda: ProbePlan(spice=0.6), ValueError, "spice"),
+        (lambda: ProbePlan(spice=-0.1), ValueError, "spice"),
+        (lambda: ProbePlan(spice="0.1"), ValueError, "spice"),
     ],
 )
-def test_bad_arguments_raise(call, text):
-    with pytest.raises(ValueError, match=text):
+def test_bad_arguments_raise(call, exc, text):
+    with pytest.raises(exc, match=text):
         call()

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validate import check_int, check_seed
+
 __all__ = ["kronecker", "probe_points", "ProbePlan", "kronecker_core", "probe_core", "kronecker_offsets_from_key",
            "MAX_INDEX", "check_index_range"]
 
@@ -173,13 +175,17 @@ def _start_arg(start):
     return jnp.asarray(start, jnp.uint32)
 
 
-def _check_range(start, count: int, dim: int) -> None:
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"count: expected an integer >= 0, got {count!r}")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ValueError(f"dim: expected an integer >= 1, got {dim!r}")
-    if isinstance(start, (int, np.integer)) and not isinstance(start, bool):
+def _check_range(start, count: int, dim: int, seed: int) -> int:
+    """Validates the arguments of the public kernels; returns the seed as an int."""
+    check_int("count", count, 0)
+    check_int("dim", dim, 1)
+    if isinstance(start, (int, np.integer)) and not isinstance(start, (bool, np.bool_)):
         check_index_range(start, count)
+    elif not (isinstance(start, (jax.Array, np.ndarray)) and start.shape == ()
+              and jnp.issubdtype(start.dtype, jnp.integer)):
+        # A float start would be truncated to another index without a word.
+        raise TypeError(f"start: expected an integer or an integer JAX scalar, got {type(start).__name__} {start!r}")
+    return check_seed(seed)
 
 
 def check_index_range(start: int, count: int) -> None:
@@ -207,9 +213,13 @@ def kronecker(start, count: int, dim: int, *, seed: int = 0, shift: bool = True,
 
     Returns:
         Unit-cube points of shape ``(count, dim)``, each coordinate in ``[0, 1)``.
+
+    Raises:
+        TypeError: A non-integer ``start``, ``count``, ``dim`` or ``seed`` (bools refused).
+        ValueError: ``count < 0``, ``dim < 1``, indexes outside ``[0, 2**32 - 1)``, or a
+            seed outside ``[0, 2**64)``.
     """
-    _check_range(start, count, dim)
-    seed = int(seed)
+    seed = _check_range(start, count, dim, seed)
     return _kronecker(_start_arg(start), int(count), int(dim), seed, bool(shift), dtype or _default_dtype())
 
 
@@ -290,7 +300,10 @@ def probe_points(start, count: int, dim: int, *, seed: int = 0, plan: ProbePlan 
 
     Returns:
         Unit-cube points of shape ``(count, dim)``.
+
+    Raises:
+        TypeError, ValueError: As :func:`kronecker`.
     """
-    _check_range(start, count, dim)
+    seed = _check_range(start, count, dim, seed)
     plan = plan or ProbePlan()
     return _probe_points(_start_arg(start), int(count), int(dim), int(seed), plan.key(), dtype or _default_dtype())

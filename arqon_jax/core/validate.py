@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_fraction", "check_real"]
+__all__ = ["MAX_SEED", "check_int", "check_seed", "check_fraction", "check_real"]
+
+MAX_SEED = 2**64
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -25,6 +27,21 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
         raise ValueError(f"{name}: expected an integer {rng}, got {value}")
     return value
 
+
+
+def check_seed(seed: Any, where: str = "seed") -> int:
+    """Validates a user seed: an integer in ``[0, 2**64)``.
+
+    Raises:
+        TypeError: If ``seed`` is not an integer (bools are refused).
+        ValueError: If it is negative or does not fit in 64 bits.
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"{where}: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed < MAX_SEED:
+        raise ValueError(f"{where}: expected an integer in [0, 2**64), got {seed}")
+    return seed
 
 def check_fraction(name: str, value: Any) -> float:
     """Validates a share in ``(0, 1]`` (bools refused) and returns it as a float.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import numbers
 import os
 import warnings
 from pathlib import Path
@@ -13,12 +12,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..core.validate import check_int
+from ..core.validate import MAX_SEED, check_int, check_seed
 
 __all__ = ["MAX_SEED", "check_int", "check_seed", "check_key", "is_typed_key", "seed_key", "missing_extra",
            "enable_compilation_cache", "compilation_cache_dir"]
-
-MAX_SEED = 2**64
 
 
 def missing_extra(exc: ImportError, module: str, what: str, extra: str) -> ImportError:
@@ -30,21 +27,6 @@ def missing_extra(exc: ImportError, module: str, what: str, extra: str) -> Impor
     cls = ModuleNotFoundError if isinstance(exc, ModuleNotFoundError) else ImportError
     return cls(f'{module} needs {what}, which could not be imported ({exc}). '
                f'Install it with: pip install "arqon_jax[{extra}]"', name=exc.name)
-
-
-def check_seed(seed: Any, where: str = "seed") -> int:
-    """Validates a user seed: an integer in ``[0, 2**64)``.
-
-    Raises:
-        TypeError: If ``seed`` is not an integer (bools are refused).
-        ValueError: If it is negative or does not fit in 64 bits.
-    """
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
-        raise TypeError(f"{where}: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
-    seed = int(seed)
-    if not 0 <= seed < MAX_SEED:
-        raise ValueError(f"{where}: expected an integer in [0, 2**64), got {seed}")
-    return seed
 
 
 def is_typed_key(x: Any) -> bool:
