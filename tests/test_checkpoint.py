@@ -136,6 +136,8 @@ def test_resume_refuses_newer_versions_and_corrupt_files(finished, tmp_path):
     binary.write_bytes(bytes(range(128, 256)))  # not UTF-8: was a bare UnicodeDecodeError
     with pytest.raises(ValueError, match=r"resume: .*binary.json' is not a checkpoint \(not UTF-8 text\)"):
         aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=binary, checkpoint_every=2)
+    with pytest.raises(ValueError, match=r"resume: .* is a folder"):
+        aj.minimize(_quick, slow.BOUNDS, budget=40, batch_size=10, polish=False, resume=tmp_path, checkpoint_every=2)
     with pytest.raises(ValueError, match="checkpoint"):
         aj.minimize(_quick, slow.BOUNDS, budget=40, resume=True)
 

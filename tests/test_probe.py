@@ -251,6 +251,14 @@ def test_tiny_spice_is_no_spice_in_any_probe(spice):
     assert np.array_equal(pts[1:], np.asarray(kronecker(0, 1000, 3, seed=3)))
 
 
+def test_integer_seeds_of_every_kind_give_the_same_points():
+    want = np.asarray(kronecker(0, 4, 3, seed=5))
+    for seed in (np.int64(5), np.uint64(5), np.array(5), jnp.int32(5), jnp.uint32(5)):
+        np.testing.assert_array_equal(np.asarray(kronecker(0, 4, 3, seed=seed)), want)
+    with pytest.raises(TypeError, match="seed: expected a concrete integer"):
+        jax.jit(lambda s: kronecker(0, 4, 3, seed=s))(jnp.int32(5))
+
+
 @pytest.mark.parametrize(
     "call, exc, text",
     [

@@ -36,6 +36,12 @@ def check_seed(seed: Any, where: str = "seed") -> int:
         TypeError: If ``seed`` is not an integer (bools are refused).
         ValueError: If it is negative or does not fit in 64 bits.
     """
+    dtype = getattr(seed, "dtype", None)
+    if getattr(seed, "shape", None) == () and dtype is not None and np.issubdtype(dtype, np.integer):
+        try:  # a 0-d integer array (jnp.int32(5)); a traced one cannot be a seed
+            seed = int(seed)
+        except Exception:  # noqa: BLE001 - jax's concretization errors
+            raise TypeError(f"{where}: expected a concrete integer, got a traced value {seed!r}") from None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
         raise TypeError(f"{where}: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
     seed = int(seed)

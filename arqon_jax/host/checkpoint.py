@@ -243,6 +243,8 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
         raise FileNotFoundError(f"resume: no checkpoint at {str(path)!r}") from None
     except UnicodeDecodeError:
         raise ValueError(f"resume: {str(path)!r} is not a checkpoint (not UTF-8 text)") from None
+    except IsADirectoryError:
+        raise ValueError(f"resume: {str(path)!r} is a folder; name the checkpoint file") from None
     try:
         doc = read_state_header(text, KIND)
     except ValueError as exc:

@@ -42,6 +42,7 @@ from ..result import (
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
 from .evaluate import RecordingEvaluator, as_values, call_host, check_host, error_text, point_args, solver_values
+from ..core.validate import check_int
 from .objective import ADVICE, form_mistake
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
@@ -73,8 +74,7 @@ class Checkpointing(NamedTuple):
             TypeError, ValueError: For invalid values, naming the argument.
             FileNotFoundError: If ``resume`` names a file that does not exist.
         """
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"checkpoint_every: expected an integer >= 1, got {every!r}")
+        every = check_int("checkpoint_every", every, 1)
         if resume is True:
             if checkpoint is None:
                 raise ValueError("resume: True needs checkpoint=path (resume=path names a file directly)")
@@ -234,6 +234,22 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             return ""
         return f"; {ADVICE[not vectorized]}"
 
+    def one_point_form(raw: list, parts: tuple, values: np.ndarray, y: np.ndarray) -> None:
+        """Refuses a first batch whose one-row calls returned a bare number that ``f`` of the
+        row itself contradicts: a function of one point given a ``(1, dim)`` batch (budget 1,
+        or the split first batch) can return a number without an error (Rosenbrock sums
+        an empty array: 0). A vectorized ``f`` returns ``(1,)`` there and costs no call."""
+        for r, (a, b) in zip(raw, parts):
+            if b - a != 1 or np.ndim(r) != 0:
+                continue
+            try:
+                v = float(check_host([f(next(iter(point_args(space, values[a:b]))))], 1, False)[0])
+            except Exception:  # noqa: BLE001 - f does not take one point: the batch value stands
+                continue
+            if np.isfinite(v) and v != y[a]:
+                raise ValueError(f"f: returned {float(y[a])!r} for a batch of one row but {v!r} for that row "
+                                 "alone")  # the caller adds the advice
+
     def save() -> None:
         """Writes the checkpoint of the batches done so far (a failed write ends the run)."""
         try:
@@ -289,6 +305,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 try:
                     y = (np.concatenate([check_host(r, b - a, True) for r, (a, b) in zip(raw, parts)]) if vectorized
                          else check_host(raw, n, False))
+                    if vectorized and nfev == 0:
+                        one_point_form(raw, parts, values, y)
                 except (TypeError, ValueError) as exc:
                     if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
                         raise type(exc)(f"{exc}{other_form(values)}") from None
