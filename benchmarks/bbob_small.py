@@ -23,6 +23,14 @@ Writes <out>/<name>.{json,md} and <name>.png (``--out`` defaults to benchmarks/r
 ``--name`` to bbob_small); ``--merge a.json b.json`` combines runs of disjoint optimizers into one
 table.
 
+The default batch of ``minimize`` against another (``default_batch_size``'s measurement),
+for ``auto``, the forced-method rows ``arqon_neldermead`` / ``arqon_cmaes`` and
+``arqon_ask_one`` (the seed's ``ArqonSolver.ask_one`` loop, default config), none of
+them part of a default run, compared run by run on the same instances::
+
+    python benchmarks/bbob_small.py --optimizers arqon_neldermead,arqon_cmaes,arqon_ask_one --instances 10 --batch-size 10 --name bbob_small_batch10 --out /tmp/b
+    python benchmarks/bbob_small.py --optimizers arqon_neldermead,arqon_cmaes,arqon_ask_one --instances 10 --name bbob_small_batch_default --out /tmp/b
+
 ``--suite bbob-mixint`` runs COCO's mixed-integer suite instead (``coco-experiment``'s
 ``cocoex``; Tusar et al. 2019, "A suite of mixed-integer black-box optimization
 problems", GECCO): the same 24 functions with 80% of the variables integer (in 5-D,
@@ -53,6 +61,10 @@ from benchmarks._common import command_line, machine_info, run_line, write_resul
 
 RESULTS = ROOT / "benchmarks" / "results"
 ALL = ["arqon_auto", "arqon_gp", "arqon_tpe", "ngopt", "optuna_tpe", "optuna_gp", "arqonhpo", "random"]
+# Forced-method rows, only on request (--optimizers): they measure a default (the batch)
+# for methods auto may pick, not an optimizer of the comparison.
+EXTRA = ["arqon_neldermead", "arqon_cmaes", "arqon_ask_one"]
+BATCH = [None]  # --batch-size for the arqon_jax rows (None: their default)
 
 
 SUITE = ["bbob"]  # set by --suite
@@ -128,8 +140,24 @@ def run_arqon(obj, budget, seed, method):
     import arqon_jax
 
     r = arqon_jax.minimize(obj.batch, arqon_jax.Space.from_bounds(obj.bounds.tolist(), scale=_scales(obj)),
-                           budget=budget, seed=seed, method=method)
+                           budget=budget, seed=seed, method=method, batch_size=BATCH[0])
     return {"strategy": r.decision.get("strategy")}
+
+
+def run_arqon_ask_one(obj, budget, seed):
+    """The seed's ArqonSolver loop: ask_one, evaluate, tell one result (default config: float32)."""
+    import arqon_jax
+
+    names = [f"x{i}" for i in range(len(obj.bounds))]
+    bounds = {n: {"min": float(lo), "max": float(hi), **({"scale": "Integer"} if i < obj.n_int else {})}
+              for i, (n, (lo, hi)) in enumerate(zip(names, obj.bounds))}
+    config = {"seed": seed, "budget": budget, "bounds": bounds}
+    if BATCH[0] is not None:
+        config["batch_size"] = BATCH[0]
+    solver = arqon_jax.ArqonSolver(config)
+    while (p := solver.ask_one()) is not None:
+        solver.tell([{"params": p, "value": obj.point(np.array([p[n] for n in names], np.float64))}])
+    return {}
 
 
 def run_random(obj, budget, seed):
@@ -206,6 +234,9 @@ RUNNERS = {
     "arqon_auto": lambda o, b, s: run_arqon(o, b, s, "auto"),
     "arqon_gp": lambda o, b, s: run_arqon(o, b, s, "gp"),
     "arqon_tpe": lambda o, b, s: run_arqon(o, b, s, "tpe"),
+    "arqon_neldermead": lambda o, b, s: run_arqon(o, b, s, "nelder-mead"),
+    "arqon_cmaes": lambda o, b, s: run_arqon(o, b, s, "cmaes"),
+    "arqon_ask_one": run_arqon_ask_one,
     "ngopt": run_ngopt,
     "optuna_tpe": run_optuna_tpe,
     "optuna_gp": run_optuna_gp,
@@ -325,7 +356,7 @@ def merge(paths, name, first=None, dims=None, concat=False):
         for c in cells:
             k = first.get(c["dim"], first.get(0))
             c["median_gap"] = {o: float(np.median(g[:k])) for o, g in c["gaps"].items()}
-    optimizers = [o for o in ALL if any(o in c["median_gap"] for c in cells)]
+    optimizers = [o for o in ALL + EXTRA if any(o in c["median_gap"] for c in cells)]
     meta = metas[0] | {"command": command_line(), "merged_from": [str(p) for p in paths],
                        "total_time_s": sum(m["total_time_s"] for m in metas),
                        "instances_per_optimizer": {}, "compile_s": {}}
@@ -356,7 +387,8 @@ def main() -> int:
     ap.add_argument("--suite", default="bbob", choices=["bbob", "bbob-mixint"])
     ap.add_argument("--dims", default="5:100,10:200", help="dim:budget pairs")
     ap.add_argument("--optimizers", default=None,
-                    help=f"comma-separated, of {','.join(ALL)} (default: all; on bbob-mixint all but arqonhpo)")
+                    help=f"comma-separated, of {','.join(ALL + EXTRA)} (default: {','.join(ALL)}; "
+                         "on bbob-mixint all of those but arqonhpo)")
     ap.add_argument("--name", default="bbob_small")
     ap.add_argument("--merge", nargs="+", default=None, help="result JSON files to combine")
     ap.add_argument("--first", default=None,
@@ -366,7 +398,12 @@ def main() -> int:
     ap.add_argument("--merge-dims", default=None, help="with --merge: keep these dimensions (comma-separated)")
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="batch_size of the arqon_jax rows (not a default: the notes say so)")
     args = ap.parse_args()
+    if args.batch_size is not None:
+        BATCH[0] = args.batch_size
+        args.notes = f"arqon_jax rows with batch_size={args.batch_size} (not their default). {args.notes}".strip()
     warnings.filterwarnings("ignore")
     SUITE[0] = args.suite
     out = Path(args.out)
@@ -374,7 +411,7 @@ def main() -> int:
         args.optimizers = ",".join(o for o in ALL if args.suite == "bbob" or o != "arqonhpo")
     unknown = [o for o in args.optimizers.split(",") if o not in RUNNERS]
     if unknown:
-        ap.error(f"--optimizers: unknown {unknown}; expected some of {','.join(ALL)}")
+        ap.error(f"--optimizers: unknown {unknown}; expected some of {','.join(ALL + EXTRA)}")
     pairs = [p.split(":") for p in args.dims.split(",")]
     if not all(len(p) == 2 and all(v.strip().isdigit() for v in p) for p in pairs):
         ap.error(f"--dims: expected dim:budget pairs such as 5:100,10:200, got {args.dims!r}")
