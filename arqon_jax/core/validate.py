@@ -28,7 +28,6 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return value
 
 
-
 def check_seed(seed: Any, where: str = "seed") -> int:
     """Validates a user seed: an integer in ``[0, 2**64)``.
 
@@ -48,6 +47,7 @@ def check_seed(seed: Any, where: str = "seed") -> int:
     if not 0 <= seed < MAX_SEED:
         raise ValueError(f"{where}: expected an integer in [0, 2**64), got {seed}")
     return seed
+
 
 def check_fraction(name: str, value: Any) -> float:
     """Validates a share in ``(0, 1]`` (bools refused) and returns it as a float.

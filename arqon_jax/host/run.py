@@ -31,6 +31,7 @@ import numpy as np
 
 from ..core.history import EMPTY, OK
 from ..core.solver import Solver
+from ..core.validate import check_int
 from ..result import (
     STATUS_CALLBACK,
     STATUS_ERROR,
@@ -42,7 +43,6 @@ from ..result import (
 from .checkpoint import read_checkpoint, write_checkpoint
 from .device import device_chunks, device_runner
 from .evaluate import RecordingEvaluator, as_values, call_host, check_host, error_text, point_args, solver_values
-from ..core.validate import check_int
 from .objective import ADVICE, form_mistake
 from .outcome import build_result
 from .polish import PolishPlan, run_polish
