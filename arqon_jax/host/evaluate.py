@@ -339,6 +339,7 @@ class BatchEvaluator:
             raw = self.f(values)
         else:
             raw = call_host(self.f, space, values, True)
+        self.bare = np.ndim(raw) == 0  # a bare number, not (n,) values (see run_host's one_point_form)
         return checked(lambda: as_values(raw, n, "f"))
 
     def _evaluate(self, values: np.ndarray, space, vectorized: bool, x64: bool, width: int):

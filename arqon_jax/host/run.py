@@ -275,7 +275,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 if pool is not None:
                     for a, b in parts:
                         part_y, part_errors = pool.evaluate(values[a:b], space=space, vectorized=vectorized)
-                        raw.append((part_y, part_errors))
+                        raw.append((part_y, part_errors, getattr(pool, "bare", False)))
                 elif vectorized:
                     raw = [call_host(f, space, values[a:b], True) for a, b in parts]
                 else:
@@ -314,8 +314,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise OptimizationError(msg, so_far(msg)) from exc
             else:
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
-                                    for (part_y, _), (a, b) in zip(raw, parts)])
-                errors = {a + int(row): msg for (_, part), (a, _) in zip(raw, parts) for row, msg in part.items()}
+                                    for (part_y, _, _), (a, b) in zip(raw, parts)])
+                errors = {a + int(row): msg for (_, part, _), (a, _) in zip(raw, parts) for row, msg in part.items()}
+                if nfev == 0 and vectorized and isinstance(pool, RecordingEvaluator):
+                    try:
+                        one_point_form([0.0 if bare and a not in errors else y[a:b] for (_, _, bare), (a, b)
+                                        in zip(raw, parts)], parts, values, y)
+                    except ValueError as exc:
+                        msg = f"{exc}{other_form(values)}."
+                        raise OptimizationError(msg, so_far(msg)) from None
                 if nfev == 0 and len(errors) == n and isinstance(pool, RecordingEvaluator):
                     # Every row of the first batch raised: an objective of the other form (a
                     # function of one point fails on the split (dim, dim) batch and would sum
