@@ -262,8 +262,8 @@ def minimize(
     if not batch_given:
         # On a CPU both paths size the batch for generations; the check of a traceable f
         # below must see the batch the run will use (its shape errors name it).
-        narrow = pool is None and jax.default_backend() == "cpu"
-        batch_size = default_batch_size(int(budget), space.dim, wide=False) if narrow else default_batch_size(int(budget))
+        on_cpu = pool is None and jax.default_backend() == "cpu"
+        batch_size = default_batch_size(int(budget), space.dim, wide=False) if on_cpu else default_batch_size(int(budget))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size: expected an integer, got {type(batch_size).__name__} {batch_size!r}")
     if not 1 <= batch_size <= budget:
@@ -320,9 +320,10 @@ def minimize(
         return result
     # Wide batches cost little only on an accelerator or across a pool's workers; on a CPU
     # every row costs the same, so the batch is sized for generations.
+    # (On a CPU the batch above is already this one; on an accelerator the host path gets it here.)
     wide = pool is not None or (use_device and jax.default_backend() != "cpu")
-    if not wide and not batch_given:
-        batch_size = default_batch_size(int(budget), space.dim, wide=False)
+    if not wide and not batch_given and batch_size != (narrow := default_batch_size(int(budget), space.dim, wide=False)):
+        batch_size = narrow
         solver = make_solver(space, int(budget), int(batch_size), method=method, probe_ratio=probe_ratio,
                              capacity=capacity)
 

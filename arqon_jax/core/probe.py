@@ -175,7 +175,7 @@ def _start_arg(start):
     return jnp.asarray(start, jnp.uint32)
 
 
-def _check_range(start, count: int, dim: int, seed: int) -> int:
+def _check_args(start, count: int, dim: int, seed: int) -> int:
     """Validates the arguments of the public kernels; returns the seed as an int."""
     check_int("count", count, 0)
     check_int("dim", dim, 1)
@@ -219,7 +219,7 @@ def kronecker(start, count: int, dim: int, *, seed: int = 0, shift: bool = True,
         ValueError: ``count < 0``, ``dim < 1``, indexes outside ``[0, 2**32 - 1)``, or a
             seed outside ``[0, 2**64)``.
     """
-    seed = _check_range(start, count, dim, seed)
+    seed = _check_args(start, count, dim, seed)
     return _kronecker(_start_arg(start), int(count), int(dim), seed, bool(shift), dtype or _default_dtype())
 
 
@@ -304,6 +304,6 @@ def probe_points(start, count: int, dim: int, *, seed: int = 0, plan: ProbePlan 
     Raises:
         TypeError, ValueError: As :func:`kronecker`.
     """
-    seed = _check_range(start, count, dim, seed)
+    seed = _check_args(start, count, dim, seed)
     plan = plan or ProbePlan()
     return _probe_points(_start_arg(start), int(count), int(dim), int(seed), plan.key(), dtype or _default_dtype())

@@ -234,16 +234,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
             return ""
         return f"; {ADVICE[not vectorized]}"
 
-    def one_point_form(raw: list, parts: tuple, values: np.ndarray, y: np.ndarray) -> None:
-        """Refuses a first batch whose one-row calls returned a bare number that ``f`` of the
-        row itself contradicts: a function of one point given a ``(1, dim)`` batch (budget 1,
-        or the split first batch) can return a number without an error (Rosenbrock sums
-        an empty array: 0). A vectorized ``f`` returns ``(1,)`` there and costs no call."""
-        for r, (a, b) in zip(raw, parts):
-            if b - a != 1 or np.ndim(r) != 0:
-                continue
+    def one_point_form(rows: list[int], values: np.ndarray, y: np.ndarray) -> None:
+        """Refuses a first batch where a call of one row returned a bare number (``rows``:
+        those rows) that ``f`` of the row itself contradicts: a function of one point given
+        a ``(1, dim)`` batch (budget 1, or the split first batch) can return a number without
+        an error (Rosenbrock sums an empty array: 0). A vectorized ``f`` returns ``(1,)``
+        there, so it costs no call."""
+        for a in rows:
             try:
-                v = float(check_host([f(next(iter(point_args(space, values[a:b]))))], 1, False)[0])
+                v = float(check_host([f(next(iter(point_args(space, values[a:a + 1]))))], 1, False)[0])
             except Exception:  # noqa: BLE001 - f does not take one point: the batch value stands
                 continue
             if np.isfinite(v) and v != y[a]:
@@ -306,7 +305,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     y = (np.concatenate([check_host(r, b - a, True) for r, (a, b) in zip(raw, parts)]) if vectorized
                          else check_host(raw, n, False))
                     if vectorized and nfev == 0:
-                        one_point_form(raw, parts, values, y)
+                        one_point_form([a for r, (a, b) in zip(raw, parts) if b - a == 1 and np.ndim(r) == 0], values, y)
                 except (TypeError, ValueError) as exc:
                     if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
                         raise type(exc)(f"{exc}{other_form(values)}") from None
@@ -316,18 +315,18 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
                                     for (part_y, _, _), (a, b) in zip(raw, parts)])
                 errors = {a + int(row): msg for (_, part, _), (a, _) in zip(raw, parts) for row, msg in part.items()}
-                if nfev == 0 and vectorized and isinstance(pool, RecordingEvaluator):
-                    try:
-                        one_point_form([0.0 if bare and a not in errors else y[a:b] for (_, _, bare), (a, b)
-                                        in zip(raw, parts)], parts, values, y)
-                    except ValueError as exc:
-                        msg = f"{exc}{other_form(values)}."
-                        raise OptimizationError(msg, so_far(msg)) from None
-                if nfev == 0 and len(errors) == n and isinstance(pool, RecordingEvaluator):
+                if nfev == 0 and isinstance(pool, RecordingEvaluator):  # errors="record": f is ours to call
+                    if vectorized:
+                        try:
+                            one_point_form([a for (_, _, bare), (a, b) in zip(raw, parts)
+                                            if b - a == 1 and bare and a not in errors], values, y)
+                        except ValueError as exc:
+                            msg = f"{exc}{other_form(values)}."
+                            raise OptimizationError(msg, so_far(msg)) from None
                     # Every row of the first batch raised: an objective of the other form (a
                     # function of one point fails on the split (dim, dim) batch and would sum
                     # rows of every later one) is a mistake to name, not failures to record.
-                    advice = other_form(values)
+                    advice = other_form(values) if len(errors) == n else ""
                     if advice:
                         info["error"] = errors[0]
                         msg = f"f raised on every row of the first batch ({errors[0]}){advice}."
