@@ -789,9 +789,19 @@ class ArqonSearch(Searcher):
             pickle.dump(self.get_state(), fh)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Loads a state written by :meth:`save` (``Tuner.restore`` calls it)."""
+        """Loads a state written by :meth:`save` (``Tuner.restore`` calls it).
+
+        Raises:
+            OSError: If the file cannot be read.
+            ValueError: If it is not a pickled ArqonSearch state of this format.
+        """
         with open(checkpoint_path, "rb") as fh:
-            self.set_state(pickle.load(fh))
+            try:
+                state = pickle.load(fh)
+            except Exception as exc:  # noqa: BLE001 - unpickling garbage raises almost anything
+                raise ValueError(f"restore: {checkpoint_path!r} is not an ArqonSearch checkpoint (unpickling it "
+                                 f"raised {type(exc).__name__}: {exc})") from exc
+        self.set_state(state)
 
     def __getstate__(self) -> dict:
         return self.get_state()

@@ -282,7 +282,17 @@ def test_integer_seeds_of_every_kind_give_the_same_points():
         (lambda: ProbePlan(anchors=("MIN",)), ValueError, "anchors"),
         (lambda: ProbePlan(spice=0.6), ValueError, "spice"),
         (lambda: ProbePlan(spice=-0.1), ValueError, "spice"),
-        (lambda: ProbePlan(spice="0.1"), ValueError, "spice"),
+        (lambda: ProbePlan(spice="0.1"), TypeError, "spice"),
+        (lambda: ProbePlan(spice=float("nan")), ValueError, "spice"),
+        (lambda: ProbePlan(spice=True), TypeError, "spice"),
+        (lambda: ProbePlan(anchors="min"), TypeError, "anchors"),  # read letter by letter, 'm' unknown
+        (lambda: ProbePlan(shift="no"), TypeError, "shift"),  # a non-empty string is truthy
+        (lambda: kronecker(0, 3, 2, shift=None), TypeError, "shift"),
+        (lambda: kronecker(0, 3, 2, dtype=jnp.int32), TypeError, "dtype"),  # integer points are all 0
+        (lambda: kronecker(0, 3, 2, dtype=jnp.complex64), TypeError, "dtype"),
+        (lambda: kronecker(0, 3, 2, dtype="x"), TypeError, "dtype"),
+        (lambda: probe_points(0, 3, 2, dtype=jnp.uint8), TypeError, "dtype"),
+        (lambda: probe_points(0, 3, 2, plan="center"), TypeError, "plan"),
     ],
 )
 def test_bad_arguments_raise(call, exc, text):

@@ -375,6 +375,14 @@ def test_save_restore_and_pickle_continue_identically(tmp_path):
             b.set_state({**state, "session": bad})
         after = b.get_state()  # a refused state changes nothing
         assert after["session"] == before["session"] and after["searcher"]["counts"] == before["searcher"]["counts"]
+    # A file that is not a pickle, or a truncated checkpoint: named, not pickle's own words.
+    for name, data in (("garbage.pkl", b"not a checkpoint"), ("cut.pkl", path.read_bytes()[:100]), ("empty.pkl", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=f"restore: .*{name}.* is not an ArqonSearch checkpoint"):
+            b.restore(str(tmp_path / name))
+    assert b.get_state()["session"] == before["session"]
+    with pytest.raises(FileNotFoundError):
+        b.restore(str(tmp_path / "missing.pkl"))
 
 
 def test_nelder_mead_waits_for_its_batch():

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import check_int, check_seed
+from .validate import check_int, check_real, check_seed
 
 __all__ = ["kronecker", "probe_points", "ProbePlan", "kronecker_core", "probe_core", "kronecker_offsets_from_key",
            "MAX_INDEX", "check_index_range"]
@@ -175,8 +175,23 @@ def _start_arg(start):
     return jnp.asarray(start, jnp.uint32)
 
 
-def _check_args(start, count: int, dim: int, seed: int) -> int:
+def _dtype_arg(dtype):
+    """The result dtype of the public kernels: JAX's default float for ``None``, else a floating dtype."""
+    if dtype is None:
+        return _default_dtype()
+    try:
+        floating = jnp.issubdtype(np.dtype(dtype), jnp.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype: expected a floating dtype (e.g. jnp.float32) or None, got {dtype!r}")
+    return dtype
+
+
+def _check_args(start, count: int, dim: int, seed: int, shift=True) -> int:
     """Validates the arguments of the public kernels; returns the seed as an int."""
+    if not isinstance(shift, (bool, np.bool_)):
+        raise TypeError(f"shift: expected a bool, got {type(shift).__name__} {shift!r}")
     check_int("count", count, 0)
     check_int("dim", dim, 1)
     if isinstance(start, (int, np.integer)) and not isinstance(start, (bool, np.bool_)):
@@ -215,12 +230,13 @@ def kronecker(start, count: int, dim: int, *, seed: int = 0, shift: bool = True,
         Unit-cube points of shape ``(count, dim)``, each coordinate in ``[0, 1)``.
 
     Raises:
-        TypeError: A non-integer ``start``, ``count``, ``dim`` or ``seed`` (bools refused).
+        TypeError: A non-integer ``start``, ``count``, ``dim`` or ``seed`` (bools refused),
+            a ``shift`` that is not a bool, a ``dtype`` that is not a floating dtype.
         ValueError: ``count < 0``, ``dim < 1``, indexes outside ``[0, 2**32 - 1)``, or a
             seed outside ``[0, 2**64)``.
     """
-    seed = _check_args(start, count, dim, seed)
-    return _kronecker(_start_arg(start), int(count), int(dim), seed, bool(shift), dtype or _default_dtype())
+    seed = _check_args(start, count, dim, seed, shift)
+    return _kronecker(_start_arg(start), int(count), int(dim), seed, bool(shift), _dtype_arg(dtype))
 
 
 class ProbePlan:
@@ -235,15 +251,25 @@ class ProbePlan:
         anchors: Any of ``"min"``, ``"center"``, in order.
         spice: Fraction of uniform random points, in ``[0, 0.5]``.
         shift: See :func:`kronecker`.
+
+    Raises:
+        TypeError: ``anchors`` not a sequence of names (a bare string included), a
+            ``spice`` that is not a real number, a ``shift`` that is not a bool.
+        ValueError: An unknown anchor, ``spice`` outside ``[0, 0.5]``.
     """
 
     def __init__(self, anchors: Sequence[str] = (), spice: float = 0.0, shift: bool = True):
         valid = {"min": 0.0, "center": 0.5, "centre": 0.5}
+        if isinstance(anchors, str) or not isinstance(anchors, Sequence):
+            # A bare "min" would be read letter by letter.
+            raise TypeError(f"anchors: expected a sequence of anchor names, e.g. ('center',), got "
+                            f"{type(anchors).__name__} {anchors!r}")
         for a in anchors:
             if a not in valid:
                 raise ValueError(f"anchors: unknown anchor {a!r}; expected 'min' or 'center'")
-        if isinstance(spice, bool) or not isinstance(spice, (int, float)) or not 0.0 <= spice <= 0.5:
-            raise ValueError(f"spice: expected a fraction in [0, 0.5], got {spice!r}")
+        spice = check_real("spice", spice, 0.0, 0.5)
+        if not isinstance(shift, (bool, np.bool_)):
+            raise TypeError(f"shift: expected a bool, got {type(shift).__name__} {shift!r}")
         self.anchor_values = tuple(valid[a] for a in anchors)
         self.anchors = tuple(anchors)
         self.spice = float(spice)
@@ -302,8 +328,11 @@ def probe_points(start, count: int, dim: int, *, seed: int = 0, plan: ProbePlan 
         Unit-cube points of shape ``(count, dim)``.
 
     Raises:
-        TypeError, ValueError: As :func:`kronecker`.
+        TypeError, ValueError: As :func:`kronecker`; TypeError for a ``plan`` that is not
+            a :class:`ProbePlan`.
     """
     seed = _check_args(start, count, dim, seed)
+    if plan is not None and not isinstance(plan, ProbePlan):
+        raise TypeError(f"plan: expected a ProbePlan or None, got {type(plan).__name__} {plan!r}")
     plan = plan or ProbePlan()
-    return _probe_points(_start_arg(start), int(count), int(dim), int(seed), plan.key(), dtype or _default_dtype())
+    return _probe_points(_start_arg(start), int(count), int(dim), int(seed), plan.key(), _dtype_arg(dtype))

@@ -320,9 +320,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                         try:
                             one_point_form([a for (_, _, bare), (a, b) in zip(raw, parts)
                                             if b - a == 1 and bare and a not in errors], values, y)
-                        except ValueError as exc:
-                            msg = f"{exc}{other_form(values)}."
-                            raise OptimizationError(msg, so_far(msg)) from None
+                        except ValueError as exc:  # as with errors="raise": an argument error
+                            raise ValueError(f"{exc}{other_form(values)}") from None
                     # Every row of the first batch raised: an objective of the other form (a
                     # function of one point fails on the split (dim, dim) batch and would sum
                     # rows of every later one) is a mistake to name, not failures to record.
