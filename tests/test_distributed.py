@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from arqon_jax import ProbePlan, Space, make_solver, minimize, probe_points
+import arqon_jax as aj
+from arqon_jax import OptimizationError, ProbePlan, Space, make_solver, minimize, probe_points
 from arqon_jax.host.steps import bound_constants
 from arqon_jax.host.run import host_steps
 from arqon_jax.host.polish import decide_polish
@@ -364,6 +365,63 @@ def test_wrong_shape_raises_after_collecting_sibling_chunks(ray_cluster, flag_di
         np.testing.assert_array_equal(y, [DIM] * 4)
         assert errors == {} and pool.retries == 0 and pool.deaths == 0
     assert set(_states(pool.actor_ids).values()) == {"DEAD"}
+
+
+class _InProcessWorkers:
+    """The pool protocol on this process's BatchEvaluator (what a RayPool worker runs), not
+    minimize's own errors="record" evaluator: the run sees it as any other pool."""
+
+    def __init__(self, f):
+        from arqon_jax.host.evaluate import RecordingEvaluator
+
+        self.f, self._workers = f, RecordingEvaluator(f)
+
+    def evaluate(self, values, *, space=None, vectorized=True):
+        return self._workers.evaluate(values, space=space, vectorized=vectorized)
+
+
+_ONE_POINT_DIM = 10  # the wide default batch at budget 100 in 10-D is 10 rows: (dim, dim) batches
+
+
+def _one_point_indexed(x):
+    return sum(x[i] ** 2 for i in range(_ONE_POINT_DIM))  # sums rows of a (dim, dim) batch, raises on others
+
+
+@pytest.mark.parametrize("f, vectorized, exc, advice", [
+    (_one_point_indexed, True, OptimizationError, "pass vectorized=False"),
+    (lambda x: float(np.sum(np.asarray(x) ** 2)), True, ValueError, "pass vectorized=False"),
+    (lambda X: np.sum(np.asarray(X) ** 2, axis=1), False, OptimizationError, "pass vectorized=True"),
+])
+def test_a_pool_names_an_objective_of_the_other_form(f, vectorized, exc, advice):
+    # The workers record rows that raise, so an objective of the wrong form made every row
+    # of every batch a recorded failure, or (one point, (dim, dim) batches) summed rows.
+    pool = _InProcessWorkers(f)
+    assert aj.default_batch_size(100, _ONE_POINT_DIM, wide=True) == _ONE_POINT_DIM
+    with pytest.raises(exc, match=advice):
+        minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=100, pool=pool, vectorized=vectorized)
+    # In the right form it runs; an objective that fails in both forms is still recorded.
+    r = minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=30, pool=_InProcessWorkers(f), vectorized=not vectorized)
+    assert r.nfev == 30 and r.n_failed == 0 and r.fun == pytest.approx(float(np.sum(np.asarray(r.x) ** 2)))
+    calls = []
+
+    def not_ready(X):
+        calls.append(1)
+        if len(calls) <= 25:
+            raise RuntimeError("not ready")
+        return np.sum(np.asarray(X) ** 2, axis=1)
+
+    r = minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=100, pool=_InProcessWorkers(not_ready))
+    assert r.nfev == 100 and r.n_failed >= 10 and np.isfinite(r.fun)
+
+
+def test_a_ray_pool_names_a_function_of_one_point(ray_cluster):
+    # One worker: its chunks are the whole (dim, dim) batch, where this function ran
+    # silently wrong (fun 11.8 reported, f(x) 101).
+    from arqon_jax.distributed import RayPool
+
+    with RayPool(_one_point_indexed, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
+        with pytest.raises(OptimizationError, match="pass vectorized=False"):
+            minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=100, pool=pool)
 
 
 def test_no_leaked_actors(ray_cluster, gpu_pool, fault_pool):

@@ -224,7 +224,17 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         return build_result(solver, state, curve[:it], nfev_curve[:it], STATUS_ERROR, msg, dict(info), best.as_tuple())
 
     def other_form(values: np.ndarray) -> str:
-        """Advice to pass the other ``vectorized=`` if ``f`` works on one row in that form (one more call)."""
+        """Advice to pass the other ``vectorized=`` if ``f`` works on one row in that form (one more call).
+
+        A pool's ``f`` may only run on its workers, so the pool is asked for that row (an
+        evaluation the run does not count: the caller stops the run)."""
+        if pool is not None and not isinstance(pool, RecordingEvaluator):
+            try:
+                y1, errs = pool.evaluate(values[:1], space=space, vectorized=not vectorized)
+                works = not errs and np.shape(y1) == (1,) and bool(np.isfinite(np.asarray(y1, np.float64))[0])
+            except Exception:  # noqa: BLE001 - the other form fails too
+                works = False
+            return f"; {ADVICE[not vectorized]}" if works else ""
         try:
             out = call_host(f, space, values[:1], not vectorized)
             if out is None or (isinstance(out, list) and all(v is None for v in out)):
@@ -293,10 +303,13 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
+                if nfev == 0 and pool is not None and isinstance(exc, (TypeError, ValueError)):
+                    # A pool records the rows that raise, and raises only for a wrong output:
+                    # on the first batch that is the objective's form, an argument error as
+                    # in-process (errors="record" is the in-process pool).
+                    raise type(exc)(f"{exc}{other_form(values)}") from None
                 msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations"
-                in_process = pool is None or isinstance(pool, RecordingEvaluator)  # f may be called once more
-                # errors="record" lets only wrong outputs through (rows that raise are recorded).
-                if nfev == 0 and in_process and (form_mistake(exc, vectorized) or isinstance(pool, RecordingEvaluator)):
+                if nfev == 0 and pool is None and form_mistake(exc, vectorized):
                     msg += other_form(values)
                 msg += ")."
                 raise OptimizationError(msg, so_far(msg)) from exc
@@ -315,21 +328,20 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
                                     for (part_y, _, _), (a, b) in zip(raw, parts)])
                 errors = {a + int(row): msg for (_, part, _), (a, _) in zip(raw, parts) for row, msg in part.items()}
-                if nfev == 0 and isinstance(pool, RecordingEvaluator):  # errors="record": f is ours to call
-                    if vectorized:
-                        try:
-                            one_point_form([a for (_, _, bare), (a, b) in zip(raw, parts)
-                                            if b - a == 1 and bare and a not in errors], values, y)
-                        except ValueError as exc:  # as with errors="raise": an argument error
-                            raise ValueError(f"{exc}{other_form(values)}") from None
-                    # Every row of the first batch raised: an objective of the other form (a
-                    # function of one point fails on the split (dim, dim) batch and would sum
-                    # rows of every later one) is a mistake to name, not failures to record.
-                    advice = other_form(values) if len(errors) == n else ""
-                    if advice:
-                        info["error"] = errors[0]
-                        msg = f"f raised on every row of the first batch ({errors[0]}){advice}."
-                        raise OptimizationError(msg, so_far(msg))
+                if nfev == 0 and vectorized and isinstance(pool, RecordingEvaluator):  # errors="record": f is ours
+                    try:
+                        one_point_form([a for (_, _, bare), (a, b) in zip(raw, parts)
+                                        if b - a == 1 and bare and a not in errors], values, y)
+                    except ValueError as exc:  # as with errors="raise": an argument error
+                        raise ValueError(f"{exc}{other_form(values)}") from None
+                # Every row of the first batch raised: an objective of the other form (a
+                # function of one point fails on the split (dim, dim) batch and would sum
+                # rows of every later one) is a mistake to name, not failures to record.
+                advice = other_form(values) if nfev == 0 and len(errors) == n else ""
+                if advice:
+                    info["error"] = errors[0]
+                    msg = f"f raised on every row of the first batch ({errors[0]}){advice}."
+                    raise OptimizationError(msg, so_far(msg))
                 if errors:
                     y[np.fromiter(errors, np.int64)] = np.nan  # a row that raised is a failure
                     info["n_errors"] += len(errors)
