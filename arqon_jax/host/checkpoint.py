@@ -186,7 +186,8 @@ def _config(solver, path_kind: str, checkpoint_every: int, run_key: list | None 
 
 
 def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kind: str, checkpoint_every: int,
-                     best: dict | None = None, run_key: list | None = None, failures: dict | None = None) -> None:
+                     best: dict | None = None, run_key: list | None = None, failures: dict | None = None,
+                     pending_values=None) -> None:
     """Writes a checkpoint atomically.
 
     Args:
@@ -206,6 +207,10 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
             resume with another seed is refused instead of silently ignored.
         failures: The host path's record of rows that raised (a pool, ``errors="record"``):
             ``{"n_errors": int, "retries": int, "errors": {evaluation index: message}}``.
+        pending_values: The host path's user values of ``pending_X``, ``(batch, dim)``, as
+            the compiled step computed them: recomputing them from ``pending_X`` outside
+            that program can round differently in the last bit (XLA fuses the step's
+            arithmetic), and the resumed run would then evaluate other points.
     """
     text = state_to_json(
         KIND,
@@ -215,7 +220,8 @@ def write_checkpoint(path, solver, state, pending_X, curve, nfev_curve, path_kin
         extra={"curve": np.asarray(curve, np.float64).tolist(), "nfev_curve": np.asarray(nfev_curve, np.int64).tolist(),
                "best": best, "failures": None if failures is None else {
                    "n_errors": int(failures["n_errors"]), "retries": int(failures["retries"]),
-                   "errors": [[int(k), str(v)] for k, v in failures["errors"].items()]}},
+                   "errors": [[int(k), str(v)] for k, v in failures["errors"].items()]},
+               "pending_values": None if pending_values is None else np.asarray(pending_values, np.float64).tolist()},
     )
     atomic_write_text(path, text)
 
@@ -229,8 +235,9 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
     so it does not change the result.
 
     Returns:
-        ``(state, pending_X, curve, nfev_curve, best, failures)``; ``best`` and
-        ``failures`` as given to :func:`write_checkpoint` (None for device runs).
+        ``(state, pending_X, curve, nfev_curve, best, failures, pending_values)``; the last
+        three as given to :func:`write_checkpoint` (None for device runs, and
+        ``pending_values`` None in checkpoints written before it was recorded).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -310,4 +317,11 @@ def read_checkpoint(path, solver, path_kind: str, checkpoint_every: int, run_key
         except (TypeError, ValueError, KeyError):
             raise ValueError("resume: corrupt checkpoint: field 'failures' must hold 'n_errors', 'retries' and "
                              "'errors'") from None
-    return state, np.asarray(pending), curve, nfev_curve, best, failures
+    pending_values = extra.get("pending_values")
+    if pending_values is not None:
+        try:
+            pending_values = np.asarray(pending_values, np.float64).reshape(np.shape(pending))
+        except (TypeError, ValueError):
+            raise ValueError(f"resume: corrupt checkpoint: field 'pending_values' must hold {np.shape(pending)[0]} rows "
+                             f"of {solver.space.dim} numbers") from None
+    return state, np.asarray(pending), curve, nfev_curve, best, failures, pending_values

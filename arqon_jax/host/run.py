@@ -89,10 +89,10 @@ class Checkpointing(NamedTuple):
 
 
 def _write(ckpt: "Checkpointing", solver: Solver, state, X, curve, nfev_curve, kind: str, best=None,
-           failures=None) -> None:
+           failures=None, V=None) -> None:
     try:
         write_checkpoint(ckpt.path, solver, state, X, curve, nfev_curve, kind, ckpt.every, best=best,
-                         run_key=ckpt.run_key, failures=failures)
+                         run_key=ckpt.run_key, failures=failures, pending_values=V)
     except (TypeError, ValueError, OSError) as exc:
         # An OSError names the temporary file the write goes through; the user named ckpt.path.
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -181,8 +181,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     nfev, it = 0, 0
     best = _HostBest(space.dim)
     if ckpt is not None and ckpt.resume:
-        state, X, done_curve, done_nfev, best_json, failures = read_checkpoint(ckpt.resume, solver, "host",
-                                                                               ckpt.every, ckpt.run_key)
+        state, X, done_curve, done_nfev, best_json, failures, V = read_checkpoint(ckpt.resume, solver, "host",
+                                                                                  ckpt.every, ckpt.run_key)
         if pool is not None and failures is not None:  # the rows that raised before the interruption
             info.update(failures)
             retries0 -= failures["retries"]
@@ -190,14 +190,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         curve[:it], nfev_curve[:it] = done_curve, done_nfev
         nfev = int(done_nfev[-1]) if it else 0
         best.load(best_json)
-        V = space.from_unit(jnp.asarray(X))
+        if V is None:  # an older checkpoint: the values may differ from the uninterrupted run's in the last bit
+            V = space.from_unit(jnp.asarray(X))
         info["resumed_from"] = str(ckpt.resume)
     else:
         state, X, V = first(key)
         if ckpt is not None and ckpt.path is not None:
             # Before the first evaluation: a folder that does not exist or a space JSON
             # cannot store fails now, not after the whole budget was spent.
-            _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host")
+            _write(ckpt, solver, state, X, curve[:0], nfev_curve[:0], "host", V=V)
     status, message = STATUS_OK, None
     # A finite space that the budget can cover ends the run once every point of it was
     # evaluated: more evaluations could only repeat points (of an expensive objective).
@@ -263,7 +264,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         """Writes the checkpoint of the batches done so far (a failed write ends the run)."""
         try:
             failures = None if pool is None else {k: info[k] for k in ("n_errors", "retries", "errors")}
-            _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", host_json(), failures)
+            _write(ckpt, solver, state, X, curve[:it], nfev_curve[:it], "host", host_json(), failures, V)
         except Exception as exc:
             msg = f"writing the checkpoint failed after {nfev} evaluations: {exc}"
             raise OptimizationError(msg, so_far(msg)) from exc
@@ -464,7 +465,7 @@ def run_device_chunked(f: Callable, solver: Solver, key, ckpt: Checkpointing):
     consts = jax.device_put(space.unit_constants(dtype))
     no_pending = np.zeros((batch, space.dim), np.dtype(dtype))
     if ckpt.resume is not None:
-        state, _, done_curve, _, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
+        state, _, done_curve, _, _, _, _ = read_checkpoint(ckpt.resume, solver, "device", ckpt.every, ckpt.run_key)
         curves = [np.asarray(done_curve)]
     else:
         state, curves = jax.jit(solver.init_with)(key, solver.probe_count), []  # the probe length as data
