@@ -119,7 +119,7 @@ def minimize(
     seed: int = 0,
     key: jax.Array | None = None,
     method: str = "auto",
-    vectorized: bool = True,
+    vectorized: bool | None = None,
     jit: bool | None = None,
     x64: bool | None = None,
     probe_ratio: float = PROBE_RATIO,
@@ -165,7 +165,9 @@ def minimize(
         method: ``"auto"`` (probe, classify, refine), ``"tpe"``, ``"nelder-mead"``,
             ``"cmaes"``, ``"gp"`` (Gaussian-process model, for small budgets of expensive
             evaluations; slow to compile) or ``"random"`` (uniform search, the baseline).
-        vectorized: Whether ``f`` takes a whole batch.
+        vectorized: Whether ``f`` takes a whole batch. ``None``: yes, or with a ``pool``
+            that has a ``vectorized`` attribute (a :class:`~arqon_jax.distributed.RayPool`),
+            the pool's setting.
         jit: ``True`` forces the device path (``f`` must be JAX-traceable), ``False`` the
             host path; ``None`` detects traceability (``result.info["path"]`` says
             which ran; a numpy objective may trace and run on the device).
@@ -272,8 +274,13 @@ def minimize(
         key = seed_key(seed)
     else:
         key = check_key(key)
+    if vectorized is None:
+        # RayPool(f, n, vectorized=False) says how f is called once; a True here would override it.
+        vectorized = getattr(pool, "vectorized", True) if pool is not None else True
+        if not isinstance(vectorized, (bool, np.bool_)):
+            raise TypeError(f"pool.vectorized: expected a bool, got {vectorized!r}")
     if not isinstance(vectorized, (bool, np.bool_)):
-        raise TypeError(f"vectorized: expected a bool, got {vectorized!r}")
+        raise TypeError(f"vectorized: expected None or a bool, got {vectorized!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback: expected a callable")
     if jit not in (None, True, False):

@@ -422,6 +422,23 @@ def test_a_ray_pool_names_a_function_of_one_point(ray_cluster):
     with RayPool(_one_point_indexed, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
         with pytest.raises(OptimizationError, match="pass vectorized=False"):
             minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=100, pool=pool)
+        # minimize's own vectorized= still decides when given.
+        r = minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=20, pool=pool, vectorized=False)
+        assert r.nfev == 20 and r.n_failed == 0 and r.fun == pytest.approx(_one_point_indexed(np.asarray(r.x)))
+
+
+def test_minimize_follows_the_pools_vectorized_setting():
+    # minimize's vectorized=True default overrode RayPool(f, n, vectorized=False), so a
+    # function of one point failed there unless vectorized=False was given twice.
+    pool = _InProcessWorkers(_one_point_indexed)
+    pool.vectorized = False
+    r = minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=30, pool=pool)
+    assert r.nfev == 30 and r.n_failed == 0 and r.fun == pytest.approx(_one_point_indexed(np.asarray(r.x)))
+    pool.vectorized = "no"
+    with pytest.raises(TypeError, match="pool.vectorized: expected a bool"):
+        minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=30, pool=pool)
+    with pytest.raises(TypeError, match="vectorized: expected None or a bool"):
+        minimize(lambda X: np.sum(X, axis=1), [(-5, 5)] * 2, budget=30, vectorized="yes")
 
 
 def test_no_leaked_actors(ray_cluster, gpu_pool, fault_pool):
