@@ -315,6 +315,29 @@ def _nested_space(spec: Mapping, full: bool) -> NestedSpace:
     return NestedSpace(tree, params, full=full, show=_show)
 
 
+def _check_same_space(mine: Mapping | None, saved: Any) -> None:
+    """Refuses a saved state whose search space differs from the one this searcher already has.
+
+    Restoring would silently replace it: the trials would sample the saved space, not
+    the one the searcher was given (``minimize``'s resume refuses another space too).
+    """
+    if mine is None or saved is None:
+        return
+    try:
+        theirs = convert_search_space(saved)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"restore: corrupt ArqonSearch state (its search space: {exc})") from None
+    ours = convert_search_space(mine)
+    if ours == theirs:
+        return
+    what = ([f"only in the state: {sorted(set(theirs) - set(ours))}"] if set(theirs) - set(ours) else []) + \
+           ([f"only in this searcher: {sorted(set(ours) - set(theirs))}"] if set(ours) - set(theirs) else []) + \
+           [f"{k}: state {theirs[k]!r}, this searcher {ours[k]!r}" for k in sorted(set(ours) & set(theirs))
+            if ours[k] != theirs[k]][:4]
+    raise ValueError("restore: the state was saved with another search space (" + "; ".join(what) + "); restore "
+                     "it into a searcher built without a space, or with the same one")
+
+
 def convert_search_space(spec: Mapping) -> dict:
     """Converts a Tune search space to arqon_jax dict bounds (for inspection).
 
@@ -752,7 +775,9 @@ class ArqonSearch(Searcher):
         """Restores a state from :meth:`get_state` (rebuilding the session from its config).
 
         Raises:
-            ValueError: If ``state`` is not an ArqonSearch state of this format.
+            ValueError: If ``state`` is not an ArqonSearch state of this format, or this
+                searcher has a search space (from its constructor or Tune) and the
+                state's differs (the message names the parameters that differ).
         """
         found = state.get("format", state.get("_format")) if isinstance(state, Mapping) else None
         if found != _FORMAT:
@@ -770,6 +795,7 @@ class ArqonSearch(Searcher):
             # the other would hand out proposals its ledger does not know.
             raise ValueError("restore: corrupt ArqonSearch state ('session', JSON text, and 'searcher.cfg' must "
                              "be given together)")
+        _check_same_space(getattr(self, "_spec", None), state["searcher"]["spec"])
         # Restored on a copy, so that a state refused half-way leaves this searcher as it was.
         new = object.__new__(type(self))  # not copy.copy: that would go through get_state/set_state
         new.__dict__.update(self.__dict__)

@@ -385,6 +385,29 @@ def test_save_restore_and_pickle_continue_identically(tmp_path):
         b.restore(str(tmp_path / "missing.pkl"))
 
 
+def test_restore_refuses_a_state_of_another_space(tmp_path):
+    # A searcher built with a space took the saved one silently and sampled it.
+    from ray import tune
+
+    a = make(seed=1)
+    for i in range(3):
+        a.suggest(f"t{i}")
+    path = tmp_path / "a.pkl"
+    a.save(str(path))
+    other = ArqonSearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min")
+    with pytest.raises(ValueError, match=r"another search space \(only in the state: .*only in this searcher: \['x'\]"):
+        other.restore(str(path))
+    assert other.suggest("z").keys() == {"x"}  # left as it was
+    wider = {**all_domains(), "u": tune.uniform(-2.0, 4.0)}
+    with pytest.raises(ValueError, match=r"u: state .*'max': 3.0.*this searcher .*'max': 4.0"):
+        ArqonSearch(wider, metric="loss", mode="min").restore(str(path))
+    # Without a space of its own, or with the same one, it continues the saved search.
+    expected = a.suggest("t3")
+    for b in (ArqonSearch(metric="loss", mode="min"), make(seed=9)):
+        b.restore(str(path))
+        assert b.suggest("t3") == expected
+
+
 def test_nelder_mead_waits_for_its_batch():
     s = ArqonSearch({"x": tune.uniform(-1, 1), "y": tune.uniform(-1, 1)}, metric="loss", mode="min",
                     budget=40, batch_size=4, method="nelder-mead")
