@@ -608,8 +608,8 @@ class ArqonSearch(Searcher):
         """The trial's value to minimize; NaN (a failure) for errors, missing and invalid metrics.
 
         A metric that is not one real number (a bool, a string, a complex number, an
-        array of several values) is a failure too, with a warning: raising here would
-        stop the whole Tune run.
+        array of several values), or a result without the metric, is a failure too,
+        with a warning: raising here would stop the whole Tune run.
         """
         if error:
             return math.nan
@@ -617,6 +617,17 @@ class ArqonSearch(Searcher):
         if raw is None:
             raw = self._last.get(trial_id)
         if raw is None:
+            if isinstance(result, Mapping) and result and self._metric not in result:
+                # A misspelled metric= makes every trial a failure; the same words for every
+                # trial, so Python shows the warning once.
+                keys = sorted(map(str, result))
+                warnings.warn(
+                    f"ArqonSearch: a trial's result has no {self._metric!r} (its keys: {keys[:12]}"
+                    f"{', ...' if len(keys) > 12 else ''}); it is recorded as a failed evaluation. Is metric= "
+                    "the name the trainable reports?",
+                    UserWarning,
+                    stacklevel=3,
+                )
             return math.nan
         v = raw if isinstance(raw, float) else _metric_number(raw)
         if v is None:

@@ -457,7 +457,12 @@ def test_non_numeric_metrics_are_failures_with_a_warning():
     s.on_trial_result("r", {"loss": "nan?"})
     with pytest.warns(UserWarning, match=r"trial r reported loss=str 'nan\?'"):
         s.on_trial_complete("r", None)
-    # Real numbers of any numeric type are values; a missing metric or an error is a
+    # A result without the metric (a misspelled metric= fails every trial) is a failure
+    # with a warning that names the result's keys.
+    s.suggest("m")
+    with pytest.warns(UserWarning, match=r"result has no 'loss' \(its keys: \['other'\]\).*metric="):
+        s.on_trial_complete("m", {"other": 1.0})
+    # Real numbers of any numeric type are values; an error, or no result at all, is a
     # failure without a warning.
     good = [np.float32(0.25), np.int64(2), np.array(0.5), 3]
     with warnings.catch_warnings():
@@ -465,11 +470,11 @@ def test_non_numeric_metrics_are_failures_with_a_warning():
         for i, value in enumerate(good):
             s.suggest(f"g{i}")
             s.on_trial_complete(f"g{i}", {"loss": value})
-        s.suggest("m")
-        s.on_trial_complete("m", {"other": 1.0})
         s.suggest("e")
         s.on_trial_complete("e", error=True)
-    assert s.stats["failed"] == len(bad) + 1 + 2
+        s.suggest("n")
+        s.on_trial_complete("n", None)
+    assert s.stats["failed"] == len(bad) + 1 + 3
     assert s.best[1] == 0.25
     with pytest.raises(TypeError, match="value"):
         s.add_evaluated_point({"x": 0.5}, 1 + 0j)
