@@ -210,7 +210,9 @@ class RayPool:
             raise TypeError(f"f: expected a callable objective, got {type(f).__name__}")
         num_workers, max_retries = check_int("num_workers", num_workers, 1), check_int("max_retries", max_retries, 0)
         for name, v in (("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise TypeError(f"{name}: expected a number >= 0 or None, got {type(v).__name__} {v!r}")
+            if v is not None and (not math.isfinite(v) or v < 0):
                 raise ValueError(f"{name}: expected a number >= 0 or None, got {v!r}")
         if gpus_per_worker is not None and gpus_per_worker > 1 and gpus_per_worker != int(gpus_per_worker):
             raise ValueError(f"gpus_per_worker: above 1 it must be a whole number, got {gpus_per_worker!r}")
@@ -220,7 +222,10 @@ class RayPool:
             raise TypeError(f"vectorized: expected a bool, got {vectorized!r}")
         if env_vars is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(env_vars).items()):
             raise TypeError("env_vars: expected a dict of str -> str")
-        if not isinstance(startup_timeout, (int, float)) or startup_timeout <= 0:
+        if isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float)):
+            raise TypeError(f"startup_timeout: expected a number of seconds > 0, got {type(startup_timeout).__name__} "
+                            f"{startup_timeout!r}")
+        if not startup_timeout > 0:
             raise ValueError(f"startup_timeout: expected a number of seconds > 0, got {startup_timeout!r}")
         if actor_options is not None and not isinstance(actor_options, Mapping):
             raise TypeError(f"actor_options: expected a dict, got {type(actor_options).__name__}")

@@ -80,7 +80,8 @@ def make_minimizer(
     a little above ``minimize``'s on smooth problems.
 
     Raises:
-        TypeError: If ``f`` is not JAX-traceable or returns the wrong type.
+        TypeError: If ``f`` is not JAX-traceable or returns the wrong type; ``run``
+            raises it for a ``key`` that is not a JAX PRNG key.
         ValueError: For invalid arguments, or bounds the current default float type
             cannot represent or resolve (enable x64 with
             ``jax.config.update("jax_enable_x64", True)``).
@@ -103,7 +104,7 @@ def make_minimizer(
     steps = solver.n_batches
 
     def run(key):
-        state, curve = runner(key, consts)
+        state, curve = runner(check_key(key), consts)  # works on traced keys too (jit, vmap)
         return space.from_unit(state.best_x[None, :])[0], state.best_y, curve[:steps]
 
     return run

@@ -135,6 +135,11 @@ def test_invalid_arguments(ray_cluster):
         RayPool(np.sum, 0)
     with pytest.raises(ValueError, match="gpus_per_worker"):
         RayPool(np.sum, 2, gpus_per_worker=-0.5)
+    for name in ("gpus_per_worker", "cpus_per_worker", "startup_timeout"):  # a wrong type is a TypeError
+        with pytest.raises(TypeError, match=name):
+            RayPool(np.sum, 2, **{name: "a"})
+    with pytest.raises(ValueError, match="startup_timeout"):
+        RayPool(np.sum, 2, startup_timeout=0)
     with pytest.raises(TypeError, match="f:"):
         RayPool("not callable", 2)
 

@@ -438,6 +438,28 @@ def test_no_persistent_cache_warning_on_import_and_run(tmp_path):
 
 
 # ------------------------------------------------- found by a fresh user's trial
+@pytest.mark.parametrize("bounds", [[(-1e300, 1e300)], [(0.0, 1e300)] * 2, [(-3e38, 3e38)]])
+def test_bounds_beyond_float32_run_in_float64_without_numpy_warnings(bounds):
+    # Casting them to float32 constants printed numpy's "overflow encountered in cast".
+    # Recorded, not raised: code that catches exceptions would take another path.
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = aj.minimize(lambda X: np.sum((np.asarray(X) / 1e160) ** 2, axis=1), bounds, budget=20, seed=0)
+    assert [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)] == []
+    assert r.nfev == 20 and "float32" in r.info["x64"] and np.isfinite(r.fun)
+
+
+def test_make_minimizers_run_names_a_bad_key():
+    # JAX's own "invalid PRNG key data ... ndim=0" did not name the argument.
+    run = aj.make_minimizer(lambda X: jnp.sum((X - 0.3) ** 2, 1), [(-1, 1)] * 2, budget=20, batch_size=10)
+    for bad in (3, "k", jnp.zeros(3, jnp.uint32)):
+        with pytest.raises(TypeError, match="key: expected a JAX PRNG key"):
+            run(bad)
+    x, y, _ = run(jax.random.PRNGKey(1))  # a raw key, as jax.random.split of one gives
+    x2, y2, _ = jax.jit(run)(jax.random.PRNGKey(1))
+    assert float(y) == pytest.approx(float(y2), rel=1e-5, abs=1e-7)
+
+
 def test_make_minimizer_keeps_its_objective_alive():
     run = aj.make_minimizer(lambda X: jnp.sum((X - 0.3) ** 2, 1), [(-1, 1)] * 2, budget=50)
     gc.collect()

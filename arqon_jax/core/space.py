@@ -581,22 +581,25 @@ def _consts(space: Space, dtype) -> dict[str, np.ndarray]:
     """
     lo = np.asarray(space.low, np.float64)
     hi = np.asarray(space.high, np.float64)
-    clip_lo, clip_hi = _inward(lo, hi, dtype)
     sc = np.asarray(space.scales)
     is_log = sc == LOG
     safe_lo = np.where(is_log, lo, 1.0)
     safe_hi = np.where(is_log, hi, 2.0)
     dt = np.dtype(dtype)
-    return {
-        "lo": lo.astype(dt),
-        "hi": hi.astype(dt),
-        "loglo": np.log(safe_lo).astype(dt),
-        "loghi": np.log(safe_hi).astype(dt),
-        "span": (hi - lo).astype(dt),
-        "k": np.maximum(hi - lo + 1, 1).astype(dt),
-        "clip_lo": clip_lo.astype(dt),
-        "clip_hi": clip_hi.astype(dt),
-    }
+    # Bounds beyond dtype's range (1e300 in float32) cast to inf here without numpy's
+    # warning: Space.float32_issues names them, and minimize runs such spaces in float64.
+    with np.errstate(over="ignore"):
+        clip_lo, clip_hi = _inward(lo, hi, dtype)
+        return {
+            "lo": lo.astype(dt),
+            "hi": hi.astype(dt),
+            "loglo": np.log(safe_lo).astype(dt),
+            "loghi": np.log(safe_hi).astype(dt),
+            "span": (hi - lo).astype(dt),
+            "k": np.maximum(hi - lo + 1, 1).astype(dt),
+            "clip_lo": clip_lo.astype(dt),
+            "clip_hi": clip_hi.astype(dt),
+        }
 
 
 def _masks(scales: tuple[int, ...]):
