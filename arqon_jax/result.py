@@ -22,6 +22,9 @@ class OptimizeResult:
 
     Attributes:
         x: Best parameters: an array ``(dim,)`` for array bounds, a dict for dict bounds.
+            When no evaluation was finite (``fun`` is ``inf``, ``status`` 2 or a run
+            stopped before one) it is the centre of the box, a placeholder of the right
+            type that need not have been evaluated.
         fun: Best finite objective value (``inf`` if every evaluation failed).
         nfev: Number of objective evaluations (never more than the budget).
         nit: Number of batches (ask/tell steps).

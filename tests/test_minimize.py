@@ -220,6 +220,13 @@ def test_non_finite_values_are_failures_and_never_best(method):
 def test_all_failures_give_unsuccessful_result():
     r = aj.minimize(lambda x: jnp.full((x.shape[0],), jnp.nan), BOUNDS2, budget=20, batch_size=10)
     assert not r.success and r.status == 2 and r.fun == math.inf and r.n_failed == 20
+    # x is the documented placeholder, the box's centre, on both paths and for dict bounds.
+    np.testing.assert_allclose(r.x, [(lo + hi) / 2 for lo, hi in BOUNDS2])
+    host = aj.minimize(lambda x: np.full(len(x), np.nan), [(1, 3), (2, 6)], budget=20, jit=False)
+    np.testing.assert_array_equal(host.x, [2.0, 4.0])
+    d = aj.minimize(lambda p: float("nan"), {"a": {"min": 1, "max": 9, "scale": "integer"}, "c": {"choices": ["x", "y", "z"]}},
+                    budget=12, vectorized=False)
+    assert d.status == 2 and d.x == {"a": 5, "c": "y"}
 
 
 def test_all_failed_run_skips_the_polish_and_counts_what_it_spent():
@@ -638,8 +645,8 @@ def test_wrong_output_shape_and_type():
     (dict(key=5), "key: expected a JAX PRNG key"),
     (dict(key=np.zeros(2)), "key: expected a JAX PRNG key"),
     (dict(key=jax.random.split(jax.random.PRNGKey(0), 2)), "key: expected a JAX PRNG key"),
-    (dict(vectorized="False"), "vectorized: expected a bool"),
-    (dict(vectorized=None), "vectorized: expected a bool"),
+    (dict(vectorized="False"), "vectorized: expected None or a bool"),
+    (dict(vectorized=1), "vectorized: expected None or a bool"),
 ])
 def test_key_and_vectorized_are_checked(kw, match):
     with pytest.raises(TypeError, match=match):

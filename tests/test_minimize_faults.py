@@ -649,6 +649,15 @@ def test_a_function_of_one_point_is_caught_on_the_host_path_when_the_batch_equal
         aj.minimize(f, [(-5, 5)] * dim, budget=budget, jit=False, polish=False, errors=errors)
 
 
+def test_a_shape_error_of_the_split_first_batch_says_why_its_row_count_differs():
+    # "expected (2,)" for a run whose batch is 3 rows named a size the user never chose.
+    with pytest.raises(ValueError, match=r"expected \(2,\).*first batch of 3 rows goes to f in calls of 1 and 2 rows"):
+        aj.minimize(lambda X: np.asarray(X)[:1, 0], [(-5, 5)] * 3, budget=3, jit=False)
+    with pytest.raises(ValueError, match=r"expected \(10,\)") as info:  # no split: no note
+        aj.minimize(lambda X: np.asarray(X)[:1, 0], [(-5, 5)] * 3, budget=300, jit=False)
+    assert "calls of 1" not in str(info.value)
+
+
 def _rosenbrock_of_one_point(x):
     x = np.asarray(x)
     return sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)  # (1, dim): sums nothing, 0

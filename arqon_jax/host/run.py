@@ -275,6 +275,13 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
     # which such a function cannot answer with the right shapes.
     split_first = vectorized and min(batch, budget) == space.dim > 1
 
+    def split_note(parts: tuple) -> str:
+        """Why a shape error of the split first batch names a row count the run's batch does not have."""
+        if len(parts) < 2:
+            return ""
+        return (f" (the first batch of {parts[-1][1]} rows goes to f in calls of 1 and {parts[-1][1] - 1} rows, "
+                "so that a function of one point cannot pass for a batch function)")
+
     try:
         while nfev < budget and not exhausted:
             n = min(batch, budget - nfev)
@@ -308,7 +315,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     # A pool records the rows that raise, and raises only for a wrong output:
                     # on the first batch that is the objective's form, an argument error as
                     # in-process (errors="record" is the in-process pool).
-                    raise type(exc)(f"{exc}{other_form(values)}") from None
+                    raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
                 msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations"
                 if nfev == 0 and pool is None and form_mistake(exc, vectorized):
                     msg += other_form(values)
@@ -322,7 +329,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                         one_point_form([a for r, (a, b) in zip(raw, parts) if b - a == 1 and np.ndim(r) == 0], values, y)
                 except (TypeError, ValueError) as exc:
                     if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
-                        raise type(exc)(f"{exc}{other_form(values)}") from None
+                        raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
                     msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}."
                     raise OptimizationError(msg, so_far(msg)) from exc
             else:
