@@ -484,6 +484,14 @@ def test_tell_by_params_books_the_choice_of_the_same_type():
     assert s.get_history_len() == 4 and s.ask() is None
 
 
+def test_list_bounds_in_a_config_say_which_form_it_takes():
+    # minimize takes [(low, high), ...]; a config names its parameters (proposals are dicts).
+    with pytest.raises(TypeError, match=r"got list \(ArqonHPO's config form names each parameter.*is for minimize"):
+        ArqonSolver({"budget": 4, "bounds": [[0, 1], [0, 2]]})
+    with pytest.raises(TypeError, match=r"got str$"):
+        ArqonSolver({"budget": 4, "bounds": "x"})
+
+
 def test_deeply_nested_config_json_is_a_clear_value_error():
     with pytest.raises(ValueError, match="nested too deeply"):
         ArqonSolver("[" * 100000 + "]" * 100000)

@@ -61,7 +61,11 @@ def _scale_of(scale: Any) -> int | None:
 def check_bounds(bounds: Any) -> Space:
     """Validates ArqonHPO-style bounds with messages naming the parameter, then builds the Space."""
     if not isinstance(bounds, Mapping):
-        raise TypeError(f"bounds: expected a dict name -> {{'min', 'max', 'scale'}}, got {type(bounds).__name__}")
+        # The config's parameters are named (the proposals are dicts), so a list of
+        # (low, high) pairs, which minimize takes, has no names to hand out.
+        hint = (" (ArqonHPO's config form names each parameter, e.g. {'x0': {'min': -5, 'max': 5}}; a list of "
+                "(low, high) pairs is for minimize)") if isinstance(bounds, (list, tuple)) else ""
+        raise TypeError(f"bounds: expected a dict name -> {{'min', 'max', 'scale'}}, got {type(bounds).__name__}{hint}")
     if not bounds:
         raise ValueError("bounds: the search space is empty; give at least one parameter")
     for name, spec in bounds.items():
