@@ -346,9 +346,34 @@ class RayPool:
         if self._closed:
             raise RuntimeError("RayPool: the pool is closed")
 
-    def _chunks(self, n: int) -> tuple[int, list[tuple[int, int]]]:
-        width = -(-n // self.num_workers)
-        return width, [(a, min(a + width, n)) for a in range(0, n, width)]
+    def _chunks(self, n: int, dim: int) -> tuple[int, list[tuple[int, int]]]:
+        """Row ranges, one per worker as far as they go, of balanced sizes, none of ``dim`` rows.
+
+        A function of one point maps a ``(dim, dim)`` array to ``(dim,)`` values without
+        an error (``x[0] + x[1]`` adds rows), so a chunk of that size (or a compiled width
+        of it, the last chunk padded) would pass a wrong output; any other size shows the
+        mistake as a wrong shape. Returns the compiled width (the largest chunk) and the ranges.
+        """
+        m = min(self.num_workers, n)
+        q, r = divmod(n, m)
+        sizes = [q + 1] * r + [q] * (m - r)
+        while dim > 1 and dim in sizes:  # each pass leaves one chunk of dim rows fewer, and makes none
+            i = sizes.index(dim)
+            # Move one row between it and another chunk that does not become dim rows;
+            # of those moves, the one that leaves the largest chunk (the compiled width) smallest.
+            moves = [(j, -1) for j, k in enumerate(sizes) if j != i and k + 1 != dim] + \
+                    [(j, +1) for j, k in enumerate(sizes) if j != i and k - 1 not in (0, dim)]
+            if not moves:  # the only chunk: two calls, of 1 and dim - 1 rows
+                sizes[i:i + 1] = [1, dim - 1]
+                continue
+
+            def after(move):
+                j, d = move
+                return [k + d if t == i else k - d if t == j else k for t, k in enumerate(sizes)]
+
+            sizes = min((after(mv) for mv in moves), key=max)
+        ends = np.cumsum(sizes).tolist()
+        return max(sizes), [(b - k, b) for k, b in zip(sizes, ends)]
 
     def _run(self, n: int, width: int, chunks: list[tuple[int, int]], submit: Callable, extra: bool):
         """Runs every chunk, re-running those whose worker died; returns y, errors (, extra)."""
@@ -448,7 +473,7 @@ class RayPool:
         if n == 0:
             return np.zeros(0, np.float64), {}
         x64 = bool(jax.config.jax_enable_x64)
-        width, chunks = self._chunks(n)
+        width, chunks = self._chunks(n, values.shape[1])
 
         def submit(actor, a, b):
             return actor.evaluate.remote(values[a:b], space, vectorized, x64, width)
@@ -509,7 +534,7 @@ class RayPool:
                 spice_key = jax.random.key_data(spice_key)
             gen = ("core", offsets, np.asarray(spice_key, dtype=np.uint32), plan.key())
         x64 = bool(jax.config.jax_enable_x64)
-        width, chunks = self._chunks(count)
+        width, chunks = self._chunks(count, space.dim)
 
         def submit(actor, a, b):
             return actor.evaluate_probe.remote(start + a, b - a, space, gen, vectorized, x64, width, return_points)

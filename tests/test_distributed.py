@@ -8,6 +8,7 @@ About 50-70 s on 2 busy cores, most of it starting JAX in the worker processes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -359,8 +360,10 @@ def test_wrong_shape_raises_after_collecting_sibling_chunks(ray_cluster, flag_di
 
     marker = os.path.join(flag_dir, "slow_chunk_done")
     with RayPool(make_shape_bug(marker), 2, cpus_per_worker=0, gpus_per_worker=0, jit=False, env_vars=ENV) as pool:
-        values = np.repeat([[0.0, 0.0], [1.0, 1.0]], 2, axis=0)  # chunk 0 fails at once, chunk 1 later
-        with pytest.raises(ValueError, match=r"f: returned shape \(2, 2\)"):  # a bug in f stops the run
+        # Chunks of 3 rows (2-row chunks would be the dimension's, which the pool avoids):
+        # chunk 0 fails at once, chunk 1 later.
+        values = np.repeat([[0.0, 0.0], [1.0, 1.0]], 3, axis=0)
+        with pytest.raises(ValueError, match=r"f: returned shape \(3, 2\)"):  # a bug in f stops the run
             pool.evaluate(values)
         # The error was raised only after the slow sibling chunk had finished and its
         # (equally failed) result was fetched: no error object is left for Ray to
@@ -419,17 +422,41 @@ def test_a_pool_names_an_objective_of_the_other_form(f, vectorized, exc, advice)
     assert r.nfev == 100 and r.n_failed >= 10 and np.isfinite(r.fun)
 
 
-def test_a_ray_pool_names_a_function_of_one_point(ray_cluster):
-    # One worker: its chunks are the whole (dim, dim) batch, where this function ran
-    # silently wrong (fun 11.8 reported, f(x) 101).
+def _first_two(x):
+    return (x[0] - 0.3) ** 2 + (x[1] + 0.2) ** 2  # traceable: the workers compile it
+
+
+def test_chunks_never_have_the_dimensions_rows():
+    # A chunk of dim rows (or a compiled width of dim) lets a function of one point add
+    # rows without an error; the chunks stay balanced, one per worker where they go.
     from arqon_jax.distributed import RayPool
 
-    with RayPool(_one_point_indexed, 1, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
-        with pytest.raises(OptimizationError, match="pass vectorized=False"):
-            minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=100, pool=pool)
+    pool = object.__new__(RayPool)
+    for k, n, dim in itertools.product(range(1, 9), range(1, 50), range(1, 14)):
+        pool.num_workers = k
+        width, chunks = pool._chunks(n, dim)
+        sizes = [b - a for a, b in chunks]
+        assert chunks[0][0] == 0 and chunks[-1][1] == n and min(sizes) >= 1 and width == max(sizes)
+        assert all(b == c for (_, b), (c, _) in zip(chunks, chunks[1:]))
+        assert dim == 1 or dim not in sizes, (k, n, dim, chunks)
+        assert width <= -(-n // min(k, n)) + 2, (k, n, dim, chunks)
+    pool.num_workers = 4
+    assert pool._chunks(12, 2) == (3, [(0, 3), (3, 6), (6, 9), (9, 12)])  # unchanged where nothing is dim
+
+
+@pytest.mark.parametrize("f, workers, dim", [(_one_point_indexed, 1, _ONE_POINT_DIM), (_first_two, 2, 5)])
+def test_a_ray_pool_names_a_function_of_one_point(ray_cluster, f, workers, dim):
+    # A worker's chunk of dim rows (one worker and a (dim, dim) batch; two workers and
+    # a batch of 2 dim) ran silently wrong: fun 11.8 reported, f(x) 101; fun 0.013, f(x) 0.119.
+    from arqon_jax.distributed import RayPool
+
+    with RayPool(f, workers, cpus_per_worker=0, gpus_per_worker=0, env_vars=ENV) as pool:
+        assert aj.default_batch_size(100, dim, wide=True) == 10
+        with pytest.raises((ValueError, OptimizationError), match="pass vectorized=False"):
+            minimize(None, [(-5, 5)] * dim, budget=100, pool=pool)
         # minimize's own vectorized= still decides when given.
-        r = minimize(None, [(-5, 5)] * _ONE_POINT_DIM, budget=20, pool=pool, vectorized=False)
-        assert r.nfev == 20 and r.n_failed == 0 and r.fun == pytest.approx(_one_point_indexed(np.asarray(r.x)))
+        r = minimize(None, [(-5, 5)] * dim, budget=20, pool=pool, vectorized=False)
+        assert r.nfev == 20 and r.n_failed == 0 and r.fun == pytest.approx(f(np.asarray(r.x)))
 
 
 def test_minimize_follows_the_pools_vectorized_setting():
