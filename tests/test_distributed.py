@@ -444,6 +444,17 @@ def test_chunks_never_have_the_dimensions_rows():
     assert pool._chunks(12, 2) == (3, [(0, 3), (3, 6), (6, 9), (9, 12)])  # unchanged where nothing is dim
 
 
+def test_a_pools_own_error_is_named_as_the_pools():
+    class Closed:
+        f = staticmethod(_first_two)
+
+        def evaluate(self, values, *, space=None, vectorized=True):
+            raise RuntimeError("RayPool: the pool is closed")
+
+    with pytest.raises(OptimizationError, match=r"^the pool raised RuntimeError: RayPool: the pool is closed"):
+        minimize(None, [(-5, 5)] * 3, budget=20, pool=Closed())
+
+
 @pytest.mark.parametrize("f, workers, dim", [(_one_point_indexed, 1, _ONE_POINT_DIM), (_first_two, 2, 5)])
 def test_a_ray_pool_names_a_function_of_one_point(ray_cluster, f, workers, dim):
     # A worker's chunk of dim rows (one worker and a (dim, dim) batch; two workers and

@@ -658,6 +658,15 @@ def test_a_shape_error_of_the_split_first_batch_says_why_its_row_count_differs()
     assert "calls of 1" not in str(info.value)
 
 
+@pytest.mark.parametrize("errors", ["raise", "record"])
+def test_a_function_of_one_point_first_seen_on_a_later_batch_gets_the_advice(errors):
+    # 2-D in batches of 2: the split first batch is two calls of one row, which this
+    # function answers right; the second batch was refused without the advice.
+    with pytest.raises(aj.OptimizationError, match=r"after 2 evaluations.*pass vectorized=False"):
+        aj.minimize(lambda x: float(np.sum((np.asarray(x) - 0.3) ** 2)), [(-1, 1)] * 2, budget=10, batch_size=2,
+                    jit=False, errors=errors)
+
+
 def _rosenbrock_of_one_point(x):
     x = np.asarray(x)
     return sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)  # (1, dim): sums nothing, 0

@@ -311,12 +311,17 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
-                if nfev == 0 and pool is not None and isinstance(exc, (TypeError, ValueError)):
+                if pool is not None and isinstance(exc, (TypeError, ValueError)):
                     # A pool records the rows that raise, and raises only for a wrong output:
                     # on the first batch that is the objective's form, an argument error as
                     # in-process (errors="record" is the in-process pool).
-                    raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
-                msg = f"f raised {error_text(exc, None)} (after {nfev} evaluations"
+                    if nfev == 0:
+                        raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
+                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
+                    raise OptimizationError(msg, so_far(msg)) from exc
+                # A pool records the rows f raises on: what reaches here is the pool's own (closed, no workers).
+                who = "f" if pool is None else "the pool"
+                msg = f"{who} raised {error_text(exc, None)} (after {nfev} evaluations"
                 if nfev == 0 and pool is None and form_mistake(exc, vectorized):
                     msg += other_form(values)
                 msg += ")."
@@ -330,7 +335,10 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                 except (TypeError, ValueError) as exc:
                     if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
                         raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
-                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}."
+                    # A later batch too may be the first to show the form (2-D in batches of 2:
+                    # the split first batch is two calls of one row, which a function of one
+                    # point answers right); the advice costs one more call, as the run stops.
+                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
                     raise OptimizationError(msg, so_far(msg)) from exc
             else:
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
