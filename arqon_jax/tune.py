@@ -315,25 +315,55 @@ def _nested_space(spec: Mapping, full: bool) -> NestedSpace:
     return NestedSpace(tree, params, full=full, show=_show)
 
 
-def _check_same_space(mine: Mapping | None, saved: Any) -> None:
-    """Refuses a saved state whose search space differs from the one this searcher already has.
+_PLAIN = (str, int, float, bool, type(None))
 
-    Restoring would silently replace it: the trials would sample the saved space, not
+
+def _signature(value: Any) -> Any:
+    """What a Tune spec holds, comparable across processes: domains by type, range,
+    sampler (log, quantization, its parameters) and categories; plain constants by
+    value, other objects (functions, arrays) by type only, as their repr carries addresses."""
+    if isinstance(value, Domain):
+        inner = (tuple(_signature(c) for c in value.categories) if isinstance(value, Categorical)
+                 else value.domain_str)
+        return type(value).__name__, inner, _signature(value.sampler)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _signature(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__, tuple(_signature(v) for v in value)
+    if isinstance(value, _PLAIN):
+        return value
+    fields = getattr(value, "__dict__", None)
+    if type(value).__module__.startswith("ray.tune.search.sample") and isinstance(fields, dict):  # a sampler
+        return type(value).__qualname__, _signature(fields)
+    return type(value).__qualname__
+
+
+def _check_same_search(searcher: "ArqonSearch", saved: Mapping) -> None:
+    """Refuses a saved state whose search space, metric or mode differs from what this searcher was given.
+
+    Restoring would silently replace them: the trials would sample the saved space, not
     the one the searcher was given (``minimize``'s resume refuses another space too).
     """
-    if mine is None or saved is None:
+    for name in ("metric", "mode"):
+        mine, theirs = getattr(searcher, "_" + name, None), saved.get(name)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise ValueError(f"restore: the state was saved with {name}={theirs!r}, this searcher has {name}={mine!r}")
+    mine, saved_spec = getattr(searcher, "_spec", None), saved.get("spec")
+    if mine is None or saved_spec is None or _signature(mine) == _signature(saved_spec):
         return
     try:
-        theirs = convert_search_space(saved)
+        theirs = convert_search_space(saved_spec)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"restore: corrupt ArqonSearch state (its search space: {exc})") from None
     ours = convert_search_space(mine)
-    if ours == theirs:
-        return
     what = ([f"only in the state: {sorted(set(theirs) - set(ours))}"] if set(theirs) - set(ours) else []) + \
            ([f"only in this searcher: {sorted(set(ours) - set(theirs))}"] if set(ours) - set(theirs) else []) + \
            [f"{k}: state {theirs[k]!r}, this searcher {ours[k]!r}" for k in sorted(set(ours) & set(theirs))
             if ours[k] != theirs[k]][:4]
+    if not what:  # the same bounds: choices' values, quantization or constants differ
+        saved_top, mine_top = dict(_signature(saved_spec)), dict(_signature(mine))
+        what = [f"{k} differs (choices, quantization or a constant)" for k in sorted(set(saved_top) | set(mine_top))
+                if saved_top.get(k) != mine_top.get(k)][:4]
     raise ValueError("restore: the state was saved with another search space (" + "; ".join(what) + "); restore "
                      "it into a searcher built without a space, or with the same one")
 
@@ -787,8 +817,8 @@ class ArqonSearch(Searcher):
 
         Raises:
             ValueError: If ``state`` is not an ArqonSearch state of this format, or this
-                searcher has a search space (from its constructor or Tune) and the
-                state's differs (the message names the parameters that differ).
+                searcher has a search space, metric or mode (from its constructor or
+                Tune) and the state's differs (the message names what differs).
         """
         found = state.get("format", state.get("_format")) if isinstance(state, Mapping) else None
         if found != _FORMAT:
@@ -806,7 +836,7 @@ class ArqonSearch(Searcher):
             # the other would hand out proposals its ledger does not know.
             raise ValueError("restore: corrupt ArqonSearch state ('session', JSON text, and 'searcher.cfg' must "
                              "be given together)")
-        _check_same_space(getattr(self, "_spec", None), state["searcher"]["spec"])
+        _check_same_search(self, state["searcher"])
         # Restored on a copy, so that a state refused half-way leaves this searcher as it was.
         new = object.__new__(type(self))  # not copy.copy: that would go through get_state/set_state
         new.__dict__.update(self.__dict__)

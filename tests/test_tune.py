@@ -401,6 +401,13 @@ def test_restore_refuses_a_state_of_another_space(tmp_path):
     wider = {**all_domains(), "u": tune.uniform(-2.0, 4.0)}
     with pytest.raises(ValueError, match=r"u: state .*'max': 3.0.*this searcher .*'max': 4.0"):
         ArqonSearch(wider, metric="loss", mode="min").restore(str(path))
+    # Differences the converted bounds do not show (choices become indexes there).
+    for key, domain in (("act", tune.choice(["gelu", "silu", [1, 2], None])), ("const", 8),
+                        ("nested", {"k": "w"})):
+        with pytest.raises(ValueError, match=rf"another search space \({key} differs"):
+            ArqonSearch({**all_domains(), key: domain}, metric="loss", mode="min").restore(str(path))
+    with pytest.raises(ValueError, match=r"saved with metric='loss', this searcher has metric='acc'"):
+        ArqonSearch(metric="acc", mode="min").restore(str(path))
     # Without a space of its own, or with the same one, it continues the saved search.
     expected = a.suggest("t3")
     for b in (ArqonSearch(metric="loss", mode="min"), make(seed=9)):
