@@ -53,6 +53,7 @@ On a multi-node cluster ``arqon_jax`` must be importable on every node (install 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from typing import Any, Callable, Mapping
@@ -210,7 +211,7 @@ class RayPool:
             raise TypeError(f"f: expected a callable objective, got {type(f).__name__}")
         num_workers, max_retries = check_int("num_workers", num_workers, 1), check_int("max_retries", max_retries, 0)
         for name, v in (("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):
                 raise TypeError(f"{name}: expected a number >= 0 or None, got {type(v).__name__} {v!r}")
             if v is not None and (not math.isfinite(v) or v < 0):
                 raise ValueError(f"{name}: expected a number >= 0 or None, got {v!r}")
@@ -220,9 +221,13 @@ class RayPool:
             raise TypeError(f"jit: expected None, True or False, got {jit!r}")
         if not isinstance(vectorized, bool):
             raise TypeError(f"vectorized: expected a bool, got {vectorized!r}")
-        if env_vars is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(env_vars).items()):
-            raise TypeError("env_vars: expected a dict of str -> str")
-        if isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float)):
+        if env_vars is not None and (not isinstance(env_vars, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items())):
+            raise TypeError(f"env_vars: expected a dict of str -> str, got {type(env_vars).__name__} {env_vars!r}"[:300])
+        if address is not None and not isinstance(address, str):
+            raise TypeError(f"address: expected None or a Ray address string (e.g. 'auto'), got "
+                            f"{type(address).__name__} {address!r}")
+        if isinstance(startup_timeout, (bool, np.bool_)) or not isinstance(startup_timeout, numbers.Real):
             raise TypeError(f"startup_timeout: expected a number of seconds > 0, got {type(startup_timeout).__name__} "
                             f"{startup_timeout!r}")
         if not startup_timeout > 0:

@@ -141,6 +141,14 @@ def test_invalid_arguments(ray_cluster):
             RayPool(np.sum, 2, **{name: "a"})
     with pytest.raises(ValueError, match="startup_timeout"):
         RayPool(np.sum, 2, startup_timeout=0)
+    with pytest.raises(TypeError, match="env_vars: expected a dict"):
+        RayPool(np.sum, 2, env_vars=["A"])
+    with pytest.raises(TypeError, match="address: expected None or a Ray address"):
+        RayPool(np.sum, 2, address=5)
+    # numpy numbers are numbers (one worker of 0.5 CPU here, no GPU).
+    with RayPool(np.sum, 1, cpus_per_worker=np.float32(0.5), gpus_per_worker=np.int64(0), env_vars=ENV,
+                 startup_timeout=np.float64(120)) as pool:
+        assert (pool.cpus_per_worker, pool.gpus_per_worker) == (0.5, 0.0)
     with pytest.raises(TypeError, match="f:"):
         RayPool("not callable", 2)
 

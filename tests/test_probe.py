@@ -293,6 +293,9 @@ def test_integer_seeds_of_every_kind_give_the_same_points():
         (lambda: kronecker(0, 3, 2, dtype="x"), TypeError, "dtype"),
         (lambda: probe_points(0, 3, 2, dtype=jnp.uint8), TypeError, "dtype"),
         (lambda: probe_points(0, 3, 2, plan="center"), TypeError, "plan"),
+        (lambda: kronecker(0, 3, 2, seed=jax.random.key(0)), TypeError, "seed: .*got a JAX PRNG key"),  # numpy's words
+        (lambda: ProbePlan(anchors=[1]), TypeError, "anchors"),
+        (lambda: ProbePlan(anchors=[b"min"]), TypeError, "anchors"),
     ],
 )
 def test_bad_arguments_raise(call, exc, text):

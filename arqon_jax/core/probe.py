@@ -265,6 +265,8 @@ class ProbePlan:
             raise TypeError(f"anchors: expected a sequence of anchor names, e.g. ('center',), got "
                             f"{type(anchors).__name__} {anchors!r}")
         for a in anchors:
+            if not isinstance(a, str):
+                raise TypeError(f"anchors: expected anchor names ('min', 'center'), got {type(a).__name__} {a!r}")
             if a not in valid:
                 raise ValueError(f"anchors: unknown anchor {a!r}; expected 'min' or 'center'")
         spice = check_real("spice", spice, 0.0, 0.5)

@@ -36,7 +36,14 @@ def check_seed(seed: Any, where: str = "seed") -> int:
         ValueError: If it is negative or does not fit in 64 bits.
     """
     dtype = getattr(seed, "dtype", None)
-    if getattr(seed, "shape", None) == () and dtype is not None and np.issubdtype(dtype, np.integer):
+    try:
+        integer = dtype is not None and np.issubdtype(dtype, np.integer)
+    except TypeError:  # numpy does not know JAX's key<fry> dtype
+        if "key<" in str(dtype):
+            raise TypeError(f"{where}: expected an integer in [0, 2**64), got a JAX PRNG key (minimize and "
+                            "make_minimizer's run take one as key)") from None
+        integer = False
+    if getattr(seed, "shape", None) == () and integer:
         try:  # a 0-d integer array (jnp.int32(5)); a traced one cannot be a seed
             seed = int(seed)
         except Exception:  # noqa: BLE001 - jax's concretization errors
