@@ -182,7 +182,8 @@ def minimize(
             Bounds float32 cannot represent or resolve (fewer than 4096 float32
             values between them, or a subnormal bound) switch float64 on, with a
             warning unless ``x64=None`` chose it anyway; ``info["x64"]`` says why
-            float64 ran.
+            float64 ran. A float32 solver warns (``info["precision"]``) when values
+            of ``f`` beyond its range had to be clipped, so that it could not rank them.
         probe_ratio: Share of the budget spent probing, in ``(0, 1]``, rounded up to
             whole batches, and at least 2 points per dimension up to half the budget
             (:func:`~arqon_jax.core.solver.probe_size`; default 5%).

@@ -33,6 +33,21 @@ def test_finite_values_beyond_float32_are_not_failures(value):
     assert r.fun == value
 
 
+def test_values_clipped_for_a_float32_solver_are_announced():
+    # With x64=False the solver ranks values beyond 3.4e38 as equal: the search went
+    # blind without a word (relative error 9e-4 instead of 1.5e-13 on this function).
+    def f(X):
+        return 1e39 * (np.sum((np.asarray(X) - 0.3) ** 2, axis=1) + 1)
+
+    with pytest.warns(UserWarning, match=r"60 values of f lay beyond float32's range .*pass x64=True"):
+        r = aj.minimize(f, [(-1, 1)] * 3, budget=60, jit=False, x64=False)
+    assert "clipped" in r.info["precision"] and r.fun == f(np.asarray(r.x)[None])[0]
+    with warnings.catch_warnings(record=True) as seen:  # the default runs the host path in float64
+        warnings.simplefilter("always")
+        r = aj.minimize(f, [(-1, 1)] * 3, budget=60, jit=False)
+    assert "precision" not in r.info and not [w for w in seen if "float32's range" in str(w.message)]
+
+
 @pytest.mark.parametrize("vectorized", [True, False])
 @pytest.mark.parametrize("offset", [1e7, -1e9, 1e15])
 def test_reported_best_is_exactly_what_f_returned(vectorized, offset):

@@ -215,10 +215,15 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         out = best.to_json()
         return out if seen is None else {**(out or {}), "seen": sorted(seen)}
 
+    top = float(np.finfo(solver.dtype).max)
+    clipped = [0]  # finite values beyond the solver's dtype, which it sees as its largest value
+
     def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
         y_full = np.full(batch, np.nan, np.float64)
         y_full[: len(y)] = solver_values(y, solver.dtype)
+        clipped[0] += int(np.sum(np.abs(np.nan_to_num(np.asarray(y, np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+                                 > top))
         return y_full, np.arange(batch) < len(y)
 
     def so_far(msg: str) -> OptimizeResult:
@@ -407,6 +412,12 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                        f"{budget} evaluations.")
     prog.update(nfev, best.y, final=True)
     info["wall_time_s"] = time.perf_counter() - t0
+    if clipped[0]:
+        # The reported best is f's own float64 value; the search itself ranked these as equal.
+        info["precision"] = (f"{clipped[0]} values of f lay beyond {np.dtype(solver.dtype).name}'s range ({top:.3g}) "
+                             "and were clipped to it for the solver, which cannot rank them (the reported fun is f's "
+                             "own value); pass x64=True")
+        warnings.warn(info["precision"], UserWarning, stacklevel=3)
     return build_result(solver, state, curve[:it], nfev_curve[:it], status, message, info, best.as_tuple())
 
 
