@@ -331,7 +331,7 @@ def _signature(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value).__name__, tuple(_signature(v) for v in value)
     if isinstance(value, _PLAIN):
-        return value
+        return type(value).__name__, value  # 0, False and 0.0 are equal in Python, not to a trainable
     fields = getattr(value, "__dict__", None)
     if type(value).__module__.startswith("ray.tune.search.sample") and isinstance(fields, dict):  # a sampler
         return type(value).__qualname__, _signature(fields)

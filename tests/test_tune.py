@@ -402,7 +402,7 @@ def test_restore_refuses_a_state_of_another_space(tmp_path):
     with pytest.raises(ValueError, match=r"u: state .*'max': 3.0.*this searcher .*'max': 4.0"):
         ArqonSearch(wider, metric="loss", mode="min").restore(str(path))
     # Differences the converted bounds do not show (choices become indexes there).
-    for key, domain in (("act", tune.choice(["gelu", "silu", [1, 2], None])), ("const", 8),
+    for key, domain in (("act", tune.choice(["gelu", "silu", [1, 2], None])), ("const", 8), ("const", 7.0),
                         ("nested", {"k": "w"})):
         with pytest.raises(ValueError, match=rf"another search space \({key} differs"):
             ArqonSearch({**all_domains(), key: domain}, metric="loss", mode="min").restore(str(path))

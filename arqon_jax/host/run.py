@@ -321,7 +321,9 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     # on the first batch that is the objective's form, an argument error as
                     # in-process (errors="record" is the in-process pool).
                     if nfev == 0:
-                        raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
+                        chunks = "" if isinstance(pool, RecordingEvaluator) else \
+                            " (the pool calls f on chunks of the batch, one per worker)"
+                        raise type(exc)(f"{exc}{chunks}{split_note(parts)}{other_form(values)}") from None
                     msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
                     raise OptimizationError(msg, so_far(msg)) from exc
                 # A pool records the rows f raises on: what reaches here is the pool's own (closed, no workers).
