@@ -142,8 +142,9 @@ def minimize(
             ``(batch,)`` values (a ``(batch, 1)`` column is taken as the same). With
             ``vectorized=False``: takes one point (a ``(dim,)`` array or a dict of
             scalars) and returns one number. Integer parameters arrive as whole
-            numbers and categorical ones as the choices themselves, on both paths. A JAX objective gets numeric choices as their values; string or
-            object choices cannot be JAX values, so such a space runs on the host path
+            numbers and categorical ones as the choices themselves, on both paths. A
+            JAX objective gets numeric choices as their values; string or object
+            choices cannot be JAX values, so such a space runs on the host path
             (with ``jit=True`` it runs on the device and ``f`` gets the choice index).
             NaN, +-inf or None are recorded as failed evaluations; finite values are
             never failures (the host path tracks the best in float64, exactly as ``f``

@@ -23,7 +23,7 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, NoReturn
 
 import jax
 import jax.numpy as jnp
@@ -222,8 +222,8 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
         y_full = np.full(batch, np.nan, np.float64)
         y_full[: len(y)] = solver_values(y, solver.dtype)
-        clipped[0] += int(np.sum(np.abs(np.nan_to_num(np.asarray(y, np.float64), nan=0.0, posinf=0.0, neginf=0.0))
-                                 > top))
+        y = np.asarray(y, np.float64)
+        clipped[0] += int(np.sum(np.isfinite(y) & (np.abs(y) > top)))
         return y_full, np.arange(batch) < len(y)
 
     def so_far(msg: str) -> OptimizeResult:
@@ -287,6 +287,17 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
         return (f" (the first batch of {parts[-1][1]} rows goes to f in calls of 1 and {parts[-1][1] - 1} rows, "
                 "so that a function of one point cannot pass for a batch function)")
 
+    def wrong_output(exc: Exception, values: np.ndarray, parts: tuple, where: str = "") -> NoReturn:
+        """Ends the run on a wrong output of ``f`` (``where``: how it was called), with the
+        advice when ``f`` works in the other form. On the first batch it is an argument error
+        (nothing done yet); later an :class:`OptimizationError` with the run so far: a later
+        batch too may be the first to show the form (2-D in batches of 2, whose split first
+        batch is two calls of one row that a function of one point answers right)."""
+        if nfev == 0:
+            raise type(exc)(f"{exc}{where}{split_note(parts)}{other_form(values)}") from None
+        msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
+        raise OptimizationError(msg, so_far(msg)) from exc
+
     try:
         while nfev < budget and not exhausted:
             n = min(batch, budget - nfev)
@@ -317,15 +328,10 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     raise
                 info["error"] = f"{type(exc).__name__}: {exc}"
                 if pool is not None and isinstance(exc, (TypeError, ValueError)):
-                    # A pool records the rows that raise, and raises only for a wrong output:
-                    # on the first batch that is the objective's form, an argument error as
-                    # in-process (errors="record" is the in-process pool).
-                    if nfev == 0:
-                        chunks = "" if isinstance(pool, RecordingEvaluator) else \
-                            " (the pool calls f on chunks of the batch, one per worker)"
-                        raise type(exc)(f"{exc}{chunks}{split_note(parts)}{other_form(values)}") from None
-                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
-                    raise OptimizationError(msg, so_far(msg)) from exc
+                    # A pool records the rows that raise, and raises only for a wrong output
+                    # (errors="record" is the in-process pool).
+                    wrong_output(exc, values, parts, "" if isinstance(pool, RecordingEvaluator) else
+                                 " (the pool calls f on chunks of the batch, one per worker)")
                 # A pool records the rows f raises on: what reaches here is the pool's own (closed, no workers).
                 who = "f" if pool is None else "the pool"
                 msg = f"{who} raised {error_text(exc, None)} (after {nfev} evaluations"
@@ -340,13 +346,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                     if vectorized and nfev == 0:
                         one_point_form([a for r, (a, b) in zip(raw, parts) if b - a == 1 and np.ndim(r) == 0], values, y)
                 except (TypeError, ValueError) as exc:
-                    if nfev == 0:  # the objective's form is wrong: an argument error, nothing done yet
-                        raise type(exc)(f"{exc}{split_note(parts)}{other_form(values)}") from None
-                    # A later batch too may be the first to show the form (2-D in batches of 2:
-                    # the split first batch is two calls of one row, which a function of one
-                    # point answers right); the advice costs one more call, as the run stops.
-                    msg = f"f returned a wrong output after {nfev} evaluations: {error_text(exc, None)}{other_form(values)}."
-                    raise OptimizationError(msg, so_far(msg)) from exc
+                    wrong_output(exc, values, parts)
             else:
                 y = np.concatenate([as_values(part_y, b - a, "pool.evaluate")
                                     for (part_y, _, _), (a, b) in zip(raw, parts)])
@@ -356,7 +356,7 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
                         one_point_form([a for (_, _, bare), (a, b) in zip(raw, parts)
                                         if b - a == 1 and bare and a not in errors], values, y)
                     except ValueError as exc:  # as with errors="raise": an argument error
-                        raise ValueError(f"{exc}{other_form(values)}") from None
+                        wrong_output(exc, values, parts)
                 # Every row of the first batch raised: an objective of the other form (a
                 # function of one point fails on the split (dim, dim) batch and would sum
                 # rows of every later one) is a mistake to name, not failures to record.
