@@ -17,6 +17,7 @@ from arqon_jax.core.classify import rank_fdc
 from arqon_jax.core.history import history_init, history_insert
 from arqon_jax.host.steps import LONG_RUN_STEPS, fused_steps
 from arqon_jax.host.device import device_runner
+from arqon_jax.core.probe import ProbePlan
 from arqon_jax.core.solver import PROBE_RATIO, make_solver, probe_size
 from arqon_jax.core.strategies.base import Geometry
 
@@ -616,6 +617,28 @@ def test_probe_ratio_in_float32_gives_the_written_share(ratio, count):
     assert make_solver(space, 100, 10, probe_ratio=ratio).probe_count == count
 
 
+def test_zero_d_arrays_count_as_numbers_in_settings():
+    # jnp.float32(0.1) and jnp.array(100) were refused as "not a real number" / "not an integer"
+    # where np.float32(0.1) and 100 passed.
+    space = aj.Space.from_bounds(BOUNDS2)
+    ref = make_solver(space, 100, 10, probe_ratio=0.3)
+    for budget, batch, ratio in ((jnp.array(100), jnp.int32(10), jnp.float32(0.3)), (np.array(100), 10, np.array(0.3))):
+        s = make_solver(space, budget, batch, probe_ratio=ratio)
+        assert (s.budget, s.batch_size, s.probe_count) == (ref.budget, ref.batch_size, ref.probe_count)
+    assert ProbePlan(spice=jnp.array(0.25)).spice == 0.25
+    with pytest.raises(TypeError, match="^budget: "):
+        make_solver(space, jnp.array(True), 10)
+    with pytest.raises(TypeError, match="^probe_ratio: "):
+        make_solver(space, 100, 10, probe_ratio=jnp.array(0.3 + 0j))
+
+    @jax.jit
+    def traced(r):
+        return make_solver(space, 100, 10, probe_ratio=r).probe_count
+
+    with pytest.raises(TypeError, match="^probe_ratio: "):
+        traced(0.3)
+
+
 def test_strategy_options_as_a_dict_or_pairs_build_one_solver():
     space = aj.Space.from_bounds(BOUNDS2)
     a = make_solver(space, 100, 10, strategy_options={"tpe": {"gamma": 0.25, "max_good": 10}, "cmaes": {}})
@@ -644,7 +667,9 @@ def test_wrong_output_shape_and_type():
 @pytest.mark.parametrize("kw, match", [
     (dict(key=5), "key: expected a JAX PRNG key"),
     (dict(key=np.zeros(2)), "key: expected a JAX PRNG key"),
-    (dict(key=jax.random.split(jax.random.PRNGKey(0), 2)), "key: expected a JAX PRNG key"),
+    (dict(key=jax.random.split(jax.random.PRNGKey(0), 2)), r"key: expected one JAX PRNG key, got a batch of keys "
+                                                           r"of shape \(2,\)"),
+    (dict(key=jax.random.split(jax.random.key(0), 3)), r"key: .* batch of keys of shape \(3,\)"),
     (dict(vectorized="False"), "vectorized: expected None or a bool"),
     (dict(vectorized=1), "vectorized: expected None or a bool"),
 ])

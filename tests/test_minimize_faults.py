@@ -470,6 +470,9 @@ def test_make_minimizers_run_names_a_bad_key():
     for bad in (3, "k", jnp.zeros(3, jnp.uint32)):
         with pytest.raises(TypeError, match="key: expected a JAX PRNG key"):
             run(bad)
+    for keys in (jax.random.split(jax.random.key(0), 2), jax.random.split(jax.random.PRNGKey(0), 4)):
+        with pytest.raises(TypeError, match=r"batch of keys .* jax.vmap\(run\)\(keys\)"):
+            run(keys)
     x, y, _ = run(jax.random.PRNGKey(1))  # a raw key, as jax.random.split of one gives
     x2, y2, _ = jax.jit(run)(jax.random.PRNGKey(1))
     assert float(y) == pytest.approx(float(y2), rel=1e-5, abs=1e-7)

@@ -294,6 +294,8 @@ def test_integer_seeds_of_every_kind_give_the_same_points():
         (lambda: probe_points(0, 3, 2, dtype=jnp.uint8), TypeError, "dtype"),
         (lambda: probe_points(0, 3, 2, plan="center"), TypeError, "plan"),
         (lambda: kronecker(0, 3, 2, seed=jax.random.key(0)), TypeError, "seed: .*got a JAX PRNG key"),  # numpy's words
+        (lambda: kronecker(0, 3, 2, seed=jax.random.PRNGKey(0)), TypeError, "seed: .*form of a raw JAX PRNG key"),
+        (lambda: kronecker(0, 3, 2, seed=np.zeros(2, np.uint32)), TypeError, "seed: .*form of a raw JAX PRNG key"),
         (lambda: ProbePlan(anchors=[1]), TypeError, "anchors"),
         (lambda: ProbePlan(anchors=[b"min"]), TypeError, "anchors"),
     ],

@@ -12,13 +12,29 @@ __all__ = ["MAX_SEED", "check_int", "check_seed", "check_fraction", "check_real"
 MAX_SEED = 2**64
 
 
+def _scalar(value: Any) -> Any:
+    """The Python number in a concrete 0-d NumPy or JAX array (``jnp.float32(0.1)``); anything else as is.
+
+    A traced value has no concrete number and stays as it is, to be refused by the check.
+    """
+    if getattr(value, "shape", None) == () and hasattr(value, "dtype") and not isinstance(value, np.generic):
+        try:
+            return value.item()
+        except Exception:  # noqa: BLE001 - JAX's concretization errors for traced values
+            return value
+    return value
+
+
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """Validates an integer setting in ``[low, high]`` (``high=None``: no upper bound).
+
+    Concrete 0-d integer arrays count as integers.
 
     Raises:
         TypeError: If ``value`` is not an integer (bools are refused).
         ValueError: If it is out of range; the message names ``name``.
     """
+    value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -49,6 +65,9 @@ def check_seed(seed: Any, where: str = "seed") -> int:
         except Exception:  # noqa: BLE001 - jax's concretization errors
             raise TypeError(f"{where}: expected a concrete integer, got a traced value {seed!r}") from None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
+        if integer and getattr(seed, "shape", None) == (2,) and np.dtype(dtype) == np.uint32:
+            raise TypeError(f"{where}: expected an integer in [0, 2**64), got a uint32 array of shape (2,), the "
+                            "form of a raw JAX PRNG key (minimize and make_minimizer's run take one as key)")
         raise TypeError(f"{where}: expected an integer in [0, 2**64), got {type(seed).__name__} {seed!r}")
     seed = int(seed)
     if not 0 <= seed < MAX_SEED:
@@ -63,6 +82,7 @@ def check_fraction(name: str, value: Any) -> float:
         TypeError: For a bool or a value that is not a real number.
         ValueError: For a number outside ``(0, 1]`` (NaN included); the messages name ``name``.
     """
+    value = _scalar(value)
     _check_real_type(name, value, "a number in (0, 1]")
     if not 0 < float(value) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
@@ -76,6 +96,7 @@ def check_real(name: str, value: Any, low: float = -np.inf, high: float = np.inf
         TypeError: For a bool or a value that is not a real number.
         ValueError: For NaN or a number outside ``[low, high]``; the messages name ``name``.
     """
+    value = _scalar(value)
     _check_real_type(name, value, "a real number")
     if not low <= float(value) <= high:
         wanted = "a number, not NaN" if np.isinf(low) and np.isinf(high) else f"a number in [{low}, {high}]"

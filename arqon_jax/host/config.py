@@ -50,6 +50,13 @@ def check_key(key: Any, where: str = "key") -> jax.Array:
                 return key
         elif np.dtype(dtype) == np.uint32 and shape == (2,):
             return jax.numpy.asarray(key)
+        if is_typed_key(key):
+            batch = shape
+        else:
+            batch = shape[:-1] if np.dtype(dtype) == np.uint32 and shape[-1:] == (2,) else ()
+        if batch:  # jax.random.split's output, passed where one key goes
+            raise TypeError(f"{where}: expected one JAX PRNG key, got a batch of keys of shape {batch}; run one "
+                            "key per call (make_minimizer's run maps over a batch with jax.vmap(run)(keys))")
     raise TypeError(f"{where}: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), "
                     f"got {type(key).__name__} {key!r}"[:300])
 
