@@ -54,6 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .core.validate import as_scalar
+
 __all__ = [
     "TestFunction",
     "Problem",
@@ -86,6 +88,7 @@ STYBLINSKI_TANG_F_OPT_PER_DIM = -39.16616570377142
 
 def _check_dim(dim: Any, min_dim: int = 1, where: str = "dim") -> int:
     """Validates a dimension count and returns it as ``int``."""
+    dim = as_scalar(dim)
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (numbers.Integral, np.integer)):
         raise TypeError(f"{where} must be an integer, got {type(dim).__name__} {dim!r}")
     dim = int(dim)
@@ -537,6 +540,7 @@ def make_problem(
     """
     base = get_function(name)
     dim = _check_dim(dim, base.min_dim)
+    seed = as_scalar(seed)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
     if seed < 0:

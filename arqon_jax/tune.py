@@ -763,10 +763,9 @@ class ArqonSearch(Searcher):
             raise RuntimeError("add_evaluated_point: set the search space first (space= or set_search_properties)")
         if not isinstance(parameters, Mapping):
             raise TypeError(f"parameters: expected a dict, got {type(parameters).__name__}")
-        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
-            raise TypeError(f"value: expected a real number or None, got {type(value).__name__} {value!r}")
+        v = told_value(value, "value")  # None, NaN and +-inf: a failure
         values, config = self._nested.encode(parameters, "parameters")
-        v = math.nan if error or value is None else float(value)
+        v = math.nan if error else v
         if self._session is None:
             # The sign for mode="max" is applied when the solver starts (mode may come later).
             self._warm.append((values, v, config))

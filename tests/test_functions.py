@@ -330,6 +330,8 @@ def test_make_problem_identity_and_errors():
         F.make_problem("bogus", 3)
     with pytest.raises(TypeError):
         F.make_problem("sphere", 2.0)
+    q = F.make_problem("rosenbrock", jnp.int32(3), seed=np.array(7))  # 0-d arrays as numbers
+    np.testing.assert_array_equal(q.x_opt, F.make_problem("rosenbrock", 3, seed=7).x_opt)
     with pytest.raises(ValueError):
         F.make_problem("sphere", 2, seed=-1)
 

@@ -626,6 +626,10 @@ def test_zero_d_arrays_count_as_numbers_in_settings():
         s = make_solver(space, budget, batch, probe_ratio=ratio)
         assert (s.budget, s.batch_size, s.probe_count) == (ref.budget, ref.batch_size, ref.probe_count)
     assert ProbePlan(spice=jnp.array(0.25)).spice == 0.25
+    f = lambda X: jnp.sum((X - 0.2) ** 2, 1)  # noqa: E731
+    a = aj.minimize(f, [(jnp.array(-1.0), np.array(1.0))] * 2, budget=20, batch_size=np.array(5), seed=1)
+    b = aj.minimize(f, [(-1.0, 1.0)] * 2, budget=20, batch_size=5, seed=1)
+    assert a.fun == b.fun and np.array_equal(a.x, b.x)
     with pytest.raises(TypeError, match="^budget: "):
         make_solver(space, jnp.array(True), 10)
     with pytest.raises(TypeError, match="^probe_ratio: "):

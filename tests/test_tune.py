@@ -22,6 +22,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -317,6 +318,8 @@ def test_points_to_evaluate_warm_starts_and_add_evaluated_point():
     flat = {"u": 0.0, "opt/lr": 1e-2, "opt/mom": 0.1, "ql": 0.01, "n": 1, "qi": 0, "li": 1, "qli": 2, "act": None}
     s.add_evaluated_point(flat, 0.125)
     s.add_evaluated_point(flat, None, error=True)
+    with pytest.raises(TypeError, match="^value: "):
+        s.add_evaluated_point(flat, "0.1")
     with pytest.raises(ValueError, match="act"):
         s.add_evaluated_point(dict(flat, act="gelu"), 1.0)
     s.suggest("t1")
@@ -327,6 +330,11 @@ def test_points_to_evaluate_warm_starts_and_add_evaluated_point():
     w = make(points_to_evaluate=[point], evaluated_rewards=[0.5])
     c = w.suggest("t0")
     assert w.stats["observed"] == 1 and c != point
+    # Values and parameters as a JAX or NumPy program gives them: 0-d arrays (refused before).
+    j = make()
+    j.add_evaluated_point({k: np.asarray(v) if isinstance(v, float) else v for k, v in flat.items()}, jnp.float32(0.25))
+    j.suggest("t0")
+    assert j.stats["observed"] == 1 and float(j._session.state.best_y) == 0.25
 
 
 def test_save_restore_and_pickle_continue_identically(tmp_path):

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validate import as_scalar
+
 __all__ = ["Space", "as_space", "from_unit_with", "snap_with", "SCALES"]
 
 LINEAR, LOG, PERIODIC, INTEGER, CATEGORICAL = 0, 1, 2, 3, 4
@@ -54,6 +56,7 @@ def _scale_code(value: Any, where: str) -> int:
 
 
 def _number(value: Any, where: str) -> float:
+    value = as_scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
         raise TypeError(f"{where}: expected a real number, got {type(value).__name__} {value!r}")
     out = float(value)

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SEED", "check_int", "check_seed", "check_fraction", "check_real"]
+__all__ = ["MAX_SEED", "as_scalar", "check_int", "check_seed", "check_fraction", "check_real"]
 
 MAX_SEED = 2**64
 
 
-def _scalar(value: Any) -> Any:
+def as_scalar(value: Any) -> Any:
     """The Python number in a concrete 0-d NumPy or JAX array (``jnp.float32(0.1)``); anything else as is.
 
     A traced value has no concrete number and stays as it is, to be refused by the check.
@@ -34,7 +34,7 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
         TypeError: If ``value`` is not an integer (bools are refused).
         ValueError: If it is out of range; the message names ``name``.
     """
-    value = _scalar(value)
+    value = as_scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -82,7 +82,7 @@ def check_fraction(name: str, value: Any) -> float:
         TypeError: For a bool or a value that is not a real number.
         ValueError: For a number outside ``(0, 1]`` (NaN included); the messages name ``name``.
     """
-    value = _scalar(value)
+    value = as_scalar(value)
     _check_real_type(name, value, "a number in (0, 1]")
     if not 0 < float(value) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}")
@@ -96,7 +96,7 @@ def check_real(name: str, value: Any, low: float = -np.inf, high: float = np.inf
         TypeError: For a bool or a value that is not a real number.
         ValueError: For NaN or a number outside ``[low, high]``; the messages name ``name``.
     """
-    value = _scalar(value)
+    value = as_scalar(value)
     _check_real_type(name, value, "a real number")
     if not low <= float(value) <= high:
         wanted = "a number, not NaN" if np.isinf(low) and np.isinf(high) else f"a number in [{low}, {high}]"

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..core.space import Space
+from ..core.validate import as_scalar
 
 __all__ = ["NestedSpace", "path_name", "same", "qround", "decode_value", "encode_value"]
 
@@ -112,6 +113,7 @@ def encode_value(rec: dict, value: Any, where: str) -> float:
             if same(cat, value):
                 return float(k)
         raise ValueError(f"{where}[{name!r}]: {value!r} is not one of {rec['categories']}")
+    value = as_scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}[{name!r}]: expected a real number, got {type(value).__name__} {value!r}")
     v = float(value)
