@@ -200,6 +200,8 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
         s["bounds"] = _user(parse_json, args.bounds, "--bounds")
         _user(check_depth, s["bounds"], "--bounds")
         _user(check_plain, s["bounds"], "--bounds")
+    if isinstance(s["method"], str):
+        s["method"] = s["method"].lower()
     for name in ("budget", "batch_size", "seed", "capacity"):
         v = s[name]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
