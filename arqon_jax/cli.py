@@ -201,6 +201,8 @@ def _minimize_settings(args: argparse.Namespace) -> dict:
         _user(check_depth, s["bounds"], "--bounds")
         _user(check_plain, s["bounds"], "--bounds")
     if isinstance(s["method"], str):
+        # ArqonSolver's config semantics (ArqonHPO's schema: names in any case), so that one
+        # config file means the same to `ask` and to `minimize`.
         s["method"] = s["method"].lower()
     for name in ("budget", "batch_size", "seed", "capacity"):
         v = s[name]

@@ -57,7 +57,7 @@ SPACE_TOML = textwrap.dedent(
     """
     budget = 40
     seed = 3
-    method = "random"
+    method = "Random"  # ArqonSolver's config semantics: any case
 
     [bounds.lr]
     min = 1e-5
@@ -242,6 +242,9 @@ def test_minimize_user_objective_with_toml_config(cli_env, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["nfev"] == 40 and doc["method"] == "random" and doc["path"] == "host"  # from the config
+    r = run_cli(cli_env, "ask", "--state", "s.json", "--config", "space.toml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # the same file means the same to ask
+    assert json.loads((tmp_path / "s.json").read_text())["config"]["method"] == "random"
     x = doc["x"]
     assert set(x) == {"lr", "layers", "act"}
     assert isinstance(x["layers"], int) and 1 <= x["layers"] <= 8 and x["act"] in ("relu", "gelu")
