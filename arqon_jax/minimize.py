@@ -159,7 +159,8 @@ def minimize(
             where wide batches cost little; sized for generations
             (``budget // (50 dim)``) on the host path and on the CPU, where every row
             costs the same; within ``[10, 4096]``, except 5 on the host path and the
-            CPU at small budgets (``budget <= 25 dim``, ``dim <= 16``);
+            CPU below ``auto``'s switch to CMA-ES (up to 10-D; 11-D to 16-D up to
+            ``budget = 25 dim``);
             ``info["batch_size"]`` says which.
         seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
             given).

@@ -414,11 +414,11 @@ def test_config_text_errors_and_unknown_fields():
 
 
 
-@pytest.mark.parametrize("budget, dim, expected", [(40, 2, 5), (50, 2, 5), (51, 2, 10), (3, 2, 3), (200, 8, 5),
-                                                   (400, 20, 12), (100_000, 10, 200)])
+@pytest.mark.parametrize("budget, dim, expected", [(40, 2, 5), (50, 2, 5), (1059, 2, 5), (1060, 2, 10), (3, 2, 3),
+                                                   (200, 8, 5), (400, 20, 12), (100_000, 10, 200)])
 def test_default_batch_is_minimizes_host_path_rule(budget, dim, expected):
     # The caller evaluates ArqonSolver's proposals itself, as minimize's host path does:
-    # 5 at small budgets (budget <= 25 dim, dim <= 16), then budget // (50 dim) within
+    # 5 below auto's CMA-ES switch (dim <= 16), then budget // (50 dim) within
     # [max(10, CMA-ES's lambda), 4096] (20-D: lambda = 12), not the wide budget // 50.
     config = {"seed": 0, "budget": budget, "bounds": {f"x{i}": {"min": 0, "max": 1} for i in range(dim)}}
     s = ArqonSolver(config)

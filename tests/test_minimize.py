@@ -120,11 +120,25 @@ def test_host_path_ranks_in_float64_by_default():
 
 
 @pytest.mark.parametrize("budget, dim, wide, expected", [
-    (100, 5, True, 10), (100, 5, False, 5), (200, 10, False, 5), (250, 10, False, 5), (251, 10, False, 10),
+    (100, 5, True, 10), (100, 5, False, 5), (200, 10, False, 5), (250, 10, False, 5), (251, 10, False, 5),
+    # 5 until auto's CMA-ES switch: the refine budget (with the wider batch) reaches max(100 dim, 1000)
+    (1050, 5, False, 5), (1060, 5, False, 10), (1059, 10, False, 5), (1060, 10, False, 10), (400, 16, False, 5),
+    (401, 16, False, 12), (275, 11, False, 5), (276, 11, False, 11), (1062, 1, False, 5), (1063, 1, False, 21),
     (400, 17, False, 12), (3, 2, False, 3), (10**5, 10, True, 2000), (10**5, 10, False, 200),
     (2 * 10**5, 20, False, 200), (1000, 20, False, 12), (10**8, 2, False, 4096), (5, 30, False, 5)])
 def test_default_batch_size_follows_the_path(budget, dim, wide, expected):
     assert aj.default_batch_size(budget, dim, wide=wide) == expected
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5, 10])
+def test_the_small_batch_ends_where_auto_switches_to_cmaes(dim):
+    # A batch of 5 holds no CMA-ES population from 2-D on: it must not keep auto from
+    # CMA-ES, nor end before auto would take it (the budgets between would lose its gain).
+    space = aj.Space.from_bounds([(0.0, 1.0)] * dim)
+    first = next(b for b in range(5, 5000) if aj.default_batch_size(b, dim, wide=False) != 5)
+    wide = aj.default_batch_size(first, dim, wide=False)
+    assert make_solver(space, first, wide).strategy_names == ("cmaes",)
+    assert "cmaes" not in make_solver(space, first - 1, wide).strategy_names
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [
@@ -737,7 +751,7 @@ def test_tpe_does_not_repeat_points_while_a_finite_space_has_new_ones():
     # TPE's reserve of uniform candidates finds the points not evaluated yet.
     f = _Recorder([2, 2, 2])
     space = aj.Space.from_bounds([(0, 4)] * 3, scale="int")  # 125 points
-    r = aj.minimize(f, space, budget=300, method="tpe", jit=False)
+    r = aj.minimize(f, space, budget=300, method="tpe", batch_size=10, jit=False)
     repeats = len(f.rows) - len(set(f.rows))
     assert len(set(f.rows)) == 125 and r.nfev < 300
     # Only the probe's draws repeat, and the last batch, which has fewer new points

@@ -632,7 +632,7 @@ def test_an_exception_without_a_message_is_named_by_its_type(exc):
         raise exc
 
     with pytest.raises(aj.OptimizationError) as info:
-        aj.minimize(lambda X: np.sum(X**2, axis=1), [(-1, 1)], budget=40, jit=False, callback=callback)
+        aj.minimize(lambda X: np.sum(X**2, axis=1), [(-1, 1)], budget=40, batch_size=10, jit=False, callback=callback)
     assert f"callback raised {type(exc).__name__} (after 10 evaluations)" in str(info.value)
 
 
@@ -659,7 +659,7 @@ def test_a_wrong_shape_gets_advice_only_when_the_other_form_works(f, jit):
     lambda x: np.sum(np.asarray(x) ** 2),
     lambda x: sum(float(v) ** 2 for v in np.asarray(x)),
 ])
-@pytest.mark.parametrize("dim, budget", [(10, 300), (5, 100)])
+@pytest.mark.parametrize("dim, budget", [(10, 1100), (5, 100)])
 @pytest.mark.parametrize("errors", ["raise", "record"])
 def test_a_function_of_one_point_is_caught_on_the_host_path_when_the_batch_equals_the_dimension(f, dim, budget, errors):
     # The default batch equals the dimension here, so a (dim, dim) batch fits a function of
@@ -675,7 +675,7 @@ def test_a_shape_error_of_the_split_first_batch_says_why_its_row_count_differs()
     with pytest.raises(ValueError, match=r"expected \(2,\).*first batch of 3 rows goes to f in calls of 1 and 2 rows"):
         aj.minimize(lambda X: np.asarray(X)[:1, 0], [(-5, 5)] * 3, budget=3, jit=False)
     with pytest.raises(ValueError, match=r"expected \(10,\)") as info:  # no split: no note
-        aj.minimize(lambda X: np.asarray(X)[:1, 0], [(-5, 5)] * 3, budget=300, jit=False)
+        aj.minimize(lambda X: np.asarray(X)[:1, 0], [(-5, 5)] * 3, budget=300, batch_size=10, jit=False)
     assert "calls of 1" not in str(info.value)
 
 
@@ -727,9 +727,9 @@ def test_a_batch_function_runs_as_before_when_the_batch_equals_the_dimension():
         calls.append(len(X))
         return np.sum(np.asarray(X) ** 2, axis=1)
 
-    r = aj.minimize(f, [(-5, 5)] * 10, budget=300, jit=False, polish=False)
-    assert r.info["batch_size"] == 10  # the default here, equal to the dimension
-    assert calls[:3] == [1, 9, 10] and sum(calls) == r.nfev == 300  # the first batch in two calls, no extra row
+    r = aj.minimize(f, [(-5, 5)] * 5, budget=100, jit=False, polish=False)
+    assert r.info["batch_size"] == 5  # the default here, equal to the dimension
+    assert calls[:3] == [1, 4, 5] and sum(calls) == r.nfev == 100  # the first batch in two calls, no extra row
     assert r.fun == float(f(r.x[None, :])[0])
     g = aj.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-5, 5)] * 10, budget=100, jit=False,
                     polish=False, batch_size=20)
@@ -747,7 +747,7 @@ DICT10 = {f"x{i}": (-5.0, 5.0) for i in range(10)}
     (lambda x: np.asarray(x)[0] ** 2 + np.asarray(x)[1] ** 2, [(-5, 5)] * 10, {"errors": "record"}),
 ])
 def test_a_function_of_one_point_never_runs_silently_when_the_batch_equals_the_dimension(f, bounds, extra):
-    assert aj.default_batch_size(300, 10, wide=False) == 10  # the batch equals the dimension
+    assert aj.default_batch_size(1100, 10, wide=False) == 10  # the batch equals the dimension
     with pytest.raises((ValueError, TypeError, aj.OptimizationError)) as info:
-        aj.minimize(f, bounds, budget=300, polish=False, **extra)
+        aj.minimize(f, bounds, budget=1100, polish=False, **extra)
     assert "returned shape" in str(info.value) or "vectorized=False" in str(info.value)

@@ -52,8 +52,11 @@ __all__ = ["SolverState", "Solver", "make_solver", "METHODS", "PROBE_RATIO", "PR
 
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
 NM_EVALS_PER_DIM = 100
-# default_batch_size's small-budget batch (measured there) and where it applies.
+# default_batch_size's batch below auto's CMA-ES switch (measured there): at every such
+# budget up to SMALL_BATCH_MAX_DIM dimensions, above it (to 16-D) up to
+# SMALL_BUDGET_PER_DIM evaluations per dimension, the budgets measured there.
 SMALL_BATCH = 5
+SMALL_BATCH_MAX_DIM = 10
 SMALL_BUDGET_PER_DIM = 25
 # From this dimension on, auto leaves Nelder-Mead out where TPE has its quadratic rows.
 NM_QUAD_MIN_DIM = 5
@@ -204,17 +207,27 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
     in any batch (a host objective, a JAX objective on the CPU), the batch is chosen
     for generations: ``budget // (50 dim)`` within ``[max(10, lambda), 4096]``
     (``lambda = 4 + floor(3 ln dim)``, CMA-ES's default population), about ``40 dim``
-    refine steps; at small budgets, ``budget <= 25 dim`` with ``dim <= 16`` (where
-    ``auto`` refines with TPE and its quadratic model rows), 5, so the model and its
-    trust region are updated twice as often. Measured on BBOB with ``auto`` (24
+    refine steps; below ``auto``'s switch to CMA-ES (a refine budget, with that batch,
+    under ``max(100 dim, 1000)``: budgets up to 1059 in 2-D to 10-D), where ``auto``
+    refines with TPE and its quadratic model rows (or Nelder-Mead), 5, so the model and
+    its trust region are updated twice as often: up to 10-D at every such budget, in
+    11-D to 16-D up to ``25 dim`` (budgets above were not measured there). Measured
+    on BBOB with ``auto`` (24
     functions, instances 1-30 paired, 5-D at budget 100 / 10-D at 200; per function
     Wilcoxon p < 0.05): batch 5 against 10 better on 11 / 12 functions (f2, f8-f14,
     f19 among them, medians down 1.4-11x), worse on 0 / 2 (f7, f17 in 10-D); runs
     better / worse 457 / 203 and 434 / 226. Batch 3: 5-D better still, 10-D worse
     than 5 (runs 312 / 348). Forced methods, instances 1-10, batch 5 against 10:
     Nelder-Mead better on 7 / 9 functions, worse on 0 / 0; CMA-ES better on 2 / 4,
-    worse on 0 / 1. Larger budgets were not measured with batch 5, nor
-    ``method="gp"`` (about 4 minutes per function and 10 instances here).
+    worse on 0 / 1. Larger budgets, ``auto``, instances 1-10 paired, batch 5 against
+    the wider rule's 10 (``benchmarks/results/bbob_batch5_300_paired.md``,
+    ``bbob_batch5_1000_paired.md``): 5-D / 10-D at budget 300 better on 9 / 9
+    functions, worse on 1 / 0 (runs 145 / 75, 138 / 82); at 1000 better on 4 / 6,
+    worse on 1 / 2 (runs 119 / 73, 129 / 88), 2-D better on 3, worse on 0, at twice
+    the optimizer time per evaluation (10-D at 1000: 4.9 against 2.2 ms). Not
+    measured with batch 5: 11-D to 16-D above ``25 dim`` (a 16-D run at 1000 took
+    minutes per function), ``method="gp"`` (about 4 minutes per function and 10
+    instances here).
     Measured on BBOB 10-D at budget ``10^5`` in float64
     (``benchmarks/results/large_budget_bbob_d10_batches.md``): batch 100 / 200 / 400 /
     2000 solve 46 / 50 / 44 / 13 of 72 problems; 20-D at ``2 10^5``: batch 200 / 400
@@ -242,10 +255,17 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
         return int(min(budget, max(10, min(4096, budget // 50))))
     if dim is None:
         raise TypeError("dim: required with wide=False")
-    if dim <= QUAD_MAX_DIM and budget <= SMALL_BUDGET_PER_DIM * dim:
-        return int(min(budget, SMALL_BATCH))
     low = max(10, default_lambda(dim))
-    return int(min(budget, max(low, min(4096, budget // (50 * dim)))))
+    batch = int(min(budget, max(low, min(4096, budget // (50 * dim)))))
+    if dim <= QUAD_MAX_DIM:
+        # Up to where ``auto`` would switch to CMA-ES with this batch (make_solver's rule for
+        # spaces with quadratic rows); a batch of 5 holds no CMA-ES population, so past the
+        # switch the batch above stays.
+        refine = budget - probe_size(budget, batch, dim)
+        below_switch = refine < max(QUAD_CMAES_EVALS_PER_DIM * dim, QUAD_CMAES_MIN_REFINE)
+        if below_switch and (dim <= SMALL_BATCH_MAX_DIM or budget <= SMALL_BUDGET_PER_DIM * dim):
+            return int(min(budget, SMALL_BATCH))
+    return batch
 
 
 def make_solver(
