@@ -128,6 +128,7 @@ def test_host_path_ranks_in_float64_by_default():
     (2 * 10**5, 20, False, 200), (1000, 20, False, 12), (10**8, 2, False, 4096), (5, 30, False, 5)])
 def test_default_batch_size_follows_the_path(budget, dim, wide, expected):
     assert aj.default_batch_size(budget, dim, wide=wide) == expected
+    assert aj.default_batch_size(budget, dim, wide=np.bool_(wide)) == expected
 
 
 @pytest.mark.parametrize("dim", [1, 2, 5, 10])
@@ -139,6 +140,19 @@ def test_the_small_batch_ends_where_auto_switches_to_cmaes(dim):
     wide = aj.default_batch_size(first, dim, wide=False)
     assert make_solver(space, first, wide).strategy_names == ("cmaes",)
     assert "cmaes" not in make_solver(space, first - 1, wide).strategy_names
+
+
+@pytest.mark.parametrize("budget", [1060, 1200])
+def test_with_a_polish_reserve_the_small_batch_still_ends_at_the_cmaes_switch(budget):
+    # The device path's polish reserve comes off the solver's budget: the batch sized on the
+    # whole budget (10 at 1060) ran TPE with it, auto's switch not reached (helper-46).
+    if jax.default_backend() != "cpu":
+        pytest.skip("the rule is the CPU's (wide batches elsewhere)")
+    r = aj.minimize(lambda X: jnp.sum((X - 0.3) ** 2, 1), [(-5, 5)] * 5, budget=budget, seed=0)
+    reserve = r.info["polish"]["evaluations"]
+    assert r.info["path"] == "device" and reserve > 0
+    assert (r.info["batch_size"] == 5) == (r.decision["strategy"] != "cmaes")
+    assert r.info["batch_size"] == aj.default_batch_size(budget - reserve, 5, wide=False)
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [

@@ -36,6 +36,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .classify import STRUCTURED_THRESHOLD, rank_fdc
 from .validate import check_fraction, check_int, check_real
@@ -208,7 +209,8 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
     for generations: ``budget // (50 dim)`` within ``[max(10, lambda), 4096]``
     (``lambda = 4 + floor(3 ln dim)``, CMA-ES's default population), about ``40 dim``
     refine steps; below ``auto``'s switch to CMA-ES (a refine budget, with that batch,
-    under ``max(100 dim, 1000)``: budgets up to 1059 in 2-D to 10-D), where ``auto``
+    under ``max(100 dim, 1000)``: solver budgets up to 1059 in 2-D to 10-D; ``minimize``
+    applies the rule to the budget left after a polish reserve), where ``auto``
     refines with TPE and its quadratic model rows (or Nelder-Mead), 5, so the model and
     its trust region are updated twice as often: up to 10-D at every such budget, in
     11-D to 16-D up to ``25 dim`` (budgets above were not measured there). Measured
@@ -247,7 +249,7 @@ def default_batch_size(budget: int, dim: int | None = None, *, wide: bool = True
         ValueError: ``budget`` or ``dim`` below 1.
     """
     budget = check_int("budget", budget, 1)
-    if not isinstance(wide, bool):
+    if not isinstance(wide, (bool, np.bool_)):
         raise TypeError(f"wide: expected a bool, got {wide!r}")
     if dim is not None:
         dim = check_int("dim", dim, 1)
