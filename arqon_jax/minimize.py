@@ -35,7 +35,7 @@ from .host.progress import Progress
 from .host.polish import decide_polish
 from .host.run import Checkpointing, run_device, run_host
 from .result import OptimizeResult
-from .core.solver import PROBE_RATIO, check_method, default_batch_size, make_solver
+from .core.solver import PROBE_RATIO, SMALL_BATCH, check_method, default_batch_size, make_solver
 from .core.validate import as_scalar, check_int
 from .core.space import Space
 from .surfaces_adapter import from_surfaces
@@ -160,8 +160,8 @@ def minimize(
             (``budget // (50 dim)``) on the host path and on the CPU, where every row
             costs the same; within ``[10, 4096]``, except 5 on the host path and the
             CPU below ``auto``'s switch to CMA-ES (up to 10-D; 11-D to 16-D up to
-            ``budget = 25 dim``); with a polish the rule reads the budget left after
-            its reserve; ``info["batch_size"]`` says which.
+            ``budget = 25 dim``; with a polish, where the solver's budget after the
+            polish reserve is below that switch); ``info["batch_size"]`` says which.
         seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
             given).
         key: A JAX PRNG key.
@@ -347,9 +347,12 @@ def minimize(
     polish_plan, polish_info = decide_polish(polish, f, space, int(budget), solver, host_reason)
     if polish_plan is not None:
         if not wide and not batch_given:
-            # The default batch follows the budget the solver gets, as auto's choice does: sized
-            # on the whole budget it left batch 5 before auto's CMA-ES switch had come.
-            batch_size = default_batch_size(int(budget) - polish_plan.evaluations, space.dim, wide=False)
+            # Batch 5 lasts until auto's CMA-ES switch, which the solver's budget decides: sized
+            # on the whole budget it ended before the switch had come. Wider batches stay as
+            # sized on the whole budget (as measured at large budgets).
+            narrow = default_batch_size(int(budget) - polish_plan.evaluations, space.dim, wide=False)
+            if narrow == SMALL_BATCH:
+                batch_size = narrow
         solver = make_solver(space, int(budget) - polish_plan.evaluations, int(batch_size), method=method,
                              probe_ratio=probe_ratio, capacity=capacity)
 

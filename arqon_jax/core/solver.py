@@ -48,7 +48,7 @@ from .strategies.base import Geometry, Strategy
 from .strategies.cmaes import default_lambda
 from .strategies.quadratic import MAX_DIM as QUAD_MAX_DIM, models
 
-__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "PROBE_RATIO", "PROBE_PER_DIM", "probe_size",
+__all__ = ["SolverState", "Solver", "make_solver", "METHODS", "PROBE_RATIO", "PROBE_PER_DIM", "SMALL_BATCH", "probe_size",
            "check_method", "default_batch_size"]
 
 METHODS = ("auto", "tpe", "nelder-mead", "random", "cmaes", "gp")
