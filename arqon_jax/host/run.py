@@ -220,9 +220,9 @@ def run_host(f, solver: Solver, key, vectorized: bool, callback, prog: Progress,
 
     def padded(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host values of the first rows as the solver's ``(batch,)`` values and mask."""
+        y = np.asarray(y, np.float64)
         y_full = np.full(batch, np.nan, np.float64)
         y_full[: len(y)] = solver_values(y, solver.dtype)
-        y = np.asarray(y, np.float64)
         clipped[0] += int(np.sum(np.isfinite(y) & (np.abs(y) > top)))
         return y_full, np.arange(batch) < len(y)
 
