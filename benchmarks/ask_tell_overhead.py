@@ -170,7 +170,9 @@ def render(doc: dict) -> str:
         "- Against Optuna's TPE ask/tell: see the last column (how many times faster arqon_jax is).",
         "- Where the time goes (arqon_jax): one jitted solver step per batch (dispatch of the ~30-leaf state "
         "plus the history re-sort and the strategy), then a few microseconds of Python per evaluation for "
-        "the dicts and JSON. Small default batches (10-20 points below budget 1000) pay the step often.",
+        "the dicts and JSON. Small default batches pay the step often: 5 points up to auto's switch to "
+        "CMA-ES (better answers per evaluation, benchmarks/results/bbob_batch5_*), a larger batch_size "
+        "trades them for speed (the batch=budget/10 column).",
         "",
     ]
     return "\n".join(out)
