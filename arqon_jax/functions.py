@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -54,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core.validate import as_scalar
+from .core.validate import check_int
 
 __all__ = [
     "TestFunction",
@@ -88,13 +87,7 @@ STYBLINSKI_TANG_F_OPT_PER_DIM = -39.16616570377142
 
 def _check_dim(dim: Any, min_dim: int = 1, where: str = "dim") -> int:
     """Validates a dimension count and returns it as ``int``."""
-    dim = as_scalar(dim)
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (numbers.Integral, np.integer)):
-        raise TypeError(f"{where} must be an integer, got {type(dim).__name__} {dim!r}")
-    dim = int(dim)
-    if dim < min_dim:
-        raise ValueError(f"{where} must be >= {min_dim}, got {dim}")
-    return dim
+    return check_int(where, dim, min_dim)
 
 
 def _as_batch(x: Any, name: str, min_dim: int = 1) -> jax.Array:
@@ -540,11 +533,7 @@ def make_problem(
     """
     base = get_function(name)
     dim = _check_dim(dim, base.min_dim)
-    seed = as_scalar(seed)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    seed = check_int("seed", seed, 0)
     bounds = base.bounds(dim)
     x_opt_base = base.x_opt(dim)
     rng = np.random.default_rng(int(seed))

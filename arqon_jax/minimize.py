@@ -36,7 +36,7 @@ from .host.polish import decide_polish
 from .host.run import Checkpointing, run_device, run_host
 from .result import OptimizeResult
 from .core.solver import PROBE_RATIO, SMALL_BATCH, check_method, default_batch_size, make_solver
-from .core.validate import as_scalar, check_int
+from .core.validate import check_int
 from .core.space import Space
 from .surfaces_adapter import from_surfaces
 
@@ -270,11 +270,7 @@ def minimize(
         # below must see the batch the run will use (its shape errors name it).
         on_cpu = pool is None and jax.default_backend() == "cpu"
         batch_size = default_batch_size(int(budget), space.dim, wide=False) if on_cpu else default_batch_size(int(budget))
-    batch_size = as_scalar(batch_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size: expected an integer, got {type(batch_size).__name__} {batch_size!r}")
-    if not 1 <= batch_size <= budget:
-        raise ValueError(f"batch_size: expected an integer in [1, budget={budget}], got {batch_size}")
+    batch_size = check_int("batch_size", batch_size, 1, budget)
     if key is None:
         key = seed_key(seed)
     else:

@@ -324,15 +324,17 @@ def test_make_problem_identity_and_errors():
     np.testing.assert_array_equal(p.x_opt, np.ones(3))
     with pytest.raises(ValueError):
         p(_f32([[0.1, 0.2]]))  # wrong dim
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"dim: expected an integer >= 2, got 1"):
         F.make_problem("rosenbrock", 1)
     with pytest.raises(ValueError, match="valid names"):
         F.make_problem("bogus", 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="dim: expected an integer"):
         F.make_problem("sphere", 2.0)
+    with pytest.raises(TypeError, match="seed: expected an integer"):
+        F.make_problem("sphere", 2, seed=True)
     q = F.make_problem("rosenbrock", jnp.int32(3), seed=np.array(7))  # 0-d arrays as numbers
     np.testing.assert_array_equal(q.x_opt, F.make_problem("rosenbrock", 3, seed=7).x_opt)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"seed: expected an integer >= 0, got -1"):
         F.make_problem("sphere", 2, seed=-1)
 
 
