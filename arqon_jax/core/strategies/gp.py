@@ -74,7 +74,7 @@ or not (masked rows cost as much), which is why a GP solver's default history is
 budget's power of two up to ``n_model`` rows (``core.solver.make_solver``). Measured on
 a shared 2-core CPU, whole runs on a quadratic (device path, batch 10): 5-D at budget
 100, 7 ms per evaluation with ``n = 128`` (39 ms with 256); 10-D at 200, 40 ms
-(``n = 256``); Optuna's GPSampler takes 115-168 ms per trial on BBOB at these sizes
+(``n = 256``); Optuna's GPSampler takes 28-45 ms per trial on BBOB at these sizes
 (``benchmarks/results/bbob_small_with_gp.md``).
 """
 
