@@ -18,6 +18,7 @@ and reported apart).
     python benchmarks/bbob_small.py                                  # everything
     python benchmarks/bbob_small.py --instances 2 --functions 1,8 --optimizers arqon_auto,random --out /tmp/b  # a smoke run
     python benchmarks/bbob_small.py --optimizers optuna_gp --gp-instances 2 --name bbob_small_optuna_gp
+    python benchmarks/bbob_small.py --optimizers arqon_auto,optuna_gp --dims 5:300,10:300 --instances 1 --name bbob_small_time_300  # time per trial at budget 300
 
 Writes <out>/<name>.{json,md} and <name>.png (``--out`` defaults to benchmarks/results,
 ``--name`` to bbob_small); ``--merge a.json b.json`` combines runs of disjoint optimizers into one
