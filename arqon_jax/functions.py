@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .core.validate import check_int
+from .core.validate import check_int, check_seed
 
 __all__ = [
     "TestFunction",
@@ -85,9 +85,12 @@ STYBLINSKI_TANG_F_OPT_PER_DIM = -39.16616570377142
 # ---------------------------------------------------------------------------
 
 
+_MAX_DIM = 2**31 - 1  # JAX indexes array axes with int32; beyond it numpy only overflows
+
+
 def _check_dim(dim: Any, min_dim: int = 1, where: str = "dim") -> int:
     """Validates a dimension count and returns it as ``int``."""
-    return check_int(where, dim, min_dim)
+    return check_int(where, dim, min_dim, _MAX_DIM)
 
 
 def _as_batch(x: Any, name: str, min_dim: int = 1) -> jax.Array:
@@ -509,8 +512,9 @@ def make_problem(
 
     The new optimum is drawn with ``numpy.random.default_rng(seed)`` uniformly
     in the inner 80% of the base box (``low + (0.1 + 0.8 u) (high - low)``);
-    the rotation is then drawn from the same generator (so a given seed always
-    gives the same shift and the same rotation, whichever flags are set).
+    the rotation, with ``rotate=True``, is then drawn from the same generator (so a
+    given seed always gives the same shift, whichever flags are set, and the same
+    rotation).
     ``f(x) = base(x_opt_base + R (x - x_opt))``: the optimum value is exactly the
     base ``f_opt``. Rotated points may leave the base box; every base function
     is defined everywhere and keeps its global minimum there, except Schwefel,
@@ -518,31 +522,34 @@ def make_problem(
 
     Args:
         name: Registry name or a :class:`TestFunction`.
-        dim: Number of dimensions.
+        dim: Number of dimensions, at most ``2**31 - 1`` (a rotated problem holds a
+            ``(dim, dim)`` matrix).
         shift: Move the optimum (else it stays at the base optimum).
         rotate: Apply a fixed random rotation about the optimum.
-        seed: Non-negative integer seed.
+        seed: Integer seed in ``[0, 2**64)``, as everywhere in the library.
 
     Returns:
         A :class:`Problem`.
 
     Raises:
-        ValueError: Unknown name, ``dim`` below the function's minimum, or a
-            negative seed.
+        ValueError: Unknown name, ``dim`` below the function's minimum or above
+            ``2**31 - 1``, or a seed outside ``[0, 2**64)``.
         TypeError: Non-integer ``dim`` or ``seed``.
     """
     base = get_function(name)
     dim = _check_dim(dim, base.min_dim)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed(seed)
     bounds = base.bounds(dim)
     x_opt_base = base.x_opt(dim)
     rng = np.random.default_rng(int(seed))
     u = rng.uniform(size=dim)
-    rotation = random_rotation(dim, rng)
+    # Drawn after the shift, so the shift does not depend on `rotate`; only drawn when
+    # used, since the (dim, dim) matrix is what would limit an unrotated problem's dim.
+    rotation = random_rotation(dim, rng) if rotate else None
     low, high = bounds[:, 0], bounds[:, 1]
     x_opt = low + (0.1 + 0.8 * u) * (high - low) if shift else x_opt_base.copy()
     tag = f"{base.name}-d{dim}" + ("-shift" if shift else "") + ("-rot" if rotate else "") + f"-s{int(seed)}"
-    for arr in (bounds, x_opt, x_opt_base, rotation):
+    for arr in (bounds, x_opt, x_opt_base) + ((rotation,) if rotate else ()):
         arr.setflags(write=False)
     return Problem(
         name=tag,
@@ -551,7 +558,7 @@ def make_problem(
         bounds=bounds,
         x_opt=x_opt,
         f_opt=base.f_opt(dim),
-        rotation=rotation if rotate else None,
+        rotation=rotation,
         seed=int(seed),
         _x_opt_base=x_opt_base,
     )

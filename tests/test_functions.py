@@ -324,7 +324,7 @@ def test_make_problem_identity_and_errors():
     np.testing.assert_array_equal(p.x_opt, np.ones(3))
     with pytest.raises(ValueError):
         p(_f32([[0.1, 0.2]]))  # wrong dim
-    with pytest.raises(ValueError, match=r"dim: expected an integer >= 2, got 1"):
+    with pytest.raises(ValueError, match=r"dim: expected an integer in \[2, 2147483647\], got 1"):
         F.make_problem("rosenbrock", 1)
     with pytest.raises(ValueError, match="valid names"):
         F.make_problem("bogus", 3)
@@ -334,8 +334,33 @@ def test_make_problem_identity_and_errors():
         F.make_problem("sphere", 2, seed=True)
     q = F.make_problem("rosenbrock", jnp.int32(3), seed=np.array(7))  # 0-d arrays as numbers
     np.testing.assert_array_equal(q.x_opt, F.make_problem("rosenbrock", 3, seed=7).x_opt)
-    with pytest.raises(ValueError, match=r"seed: expected an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\*\*64\), got -1"):
         F.make_problem("sphere", 2, seed=-1)
+    with pytest.raises(ValueError, match=r"seed: expected an integer in \[0, 2\*\*64\)"):
+        F.make_problem("sphere", 2, seed=2**64)  # minimize's seeds end there too
+
+
+@pytest.mark.parametrize("call", [lambda d: F.make_problem("sphere", d), lambda d: F.SPHERE.f_opt(d),
+                                  lambda d: F.ROSENBROCK.bounds(d), lambda d: F.STYBLINSKI_TANG.x_opt(d)])
+@pytest.mark.parametrize("dim", [2**31, 2**63, 2**70])
+def test_dims_beyond_an_array_axis_are_refused_by_name(call, dim):
+    # numpy's OverflowError / "maximum allowed dimension" did not say which argument, and
+    # f_opt answered -4.6e22 for Styblinski-Tang at 2**70 dimensions.
+    with pytest.raises(ValueError, match=r"^dim: expected an integer in \[\d, 2147483647\]"):
+        call(dim)
+
+
+def test_the_shift_does_not_depend_on_rotate():
+    plain, rotated = F.make_problem("rastrigin", 6, seed=3), F.make_problem("rastrigin", 6, seed=3, rotate=True)
+    np.testing.assert_array_equal(plain.x_opt, rotated.x_opt)
+    assert plain.rotation is None and rotated.rotation.shape == (6, 6)
+    np.testing.assert_array_equal(rotated.rotation, F.random_rotation(6, _after_shift(3, 6)))
+
+
+def _after_shift(seed, dim):
+    rng = np.random.default_rng(seed)
+    rng.uniform(size=dim)
+    return rng
 
 
 # ---------------------------------------------------------------------------
