@@ -164,7 +164,14 @@ def _make_problem(name: str, dim: int, shift: bool, rotate: bool, seed: int):
     try:
         return make_problem(name, dim, shift=shift, rotate=rotate, seed=seed)
     except (ValueError, TypeError) as exc:
-        raise CLIError(f"--function: {exc}") from None
+        text = str(exc)  # make_problem names its argument; the user typed a flag
+        for arg, flag in (("dim: ", "--dim"), ("seed: ", "--problem-seed")):
+            if text.startswith(arg):
+                raise CLIError(f"{flag}: {text[len(arg):]}") from None
+        raise CLIError(f"--function: {text}") from None
+    except MemoryError:
+        held = "its bounds" + (" and a (dim, dim) rotation (--rotate)" if rotate else "")
+        raise CLIError(f"--dim: {dim} dimensions of --function {name} do not fit in memory ({held})") from None
 
 
 def _load_objective(spec: str) -> Callable:

@@ -415,13 +415,16 @@ def random_rotation(dim: int, seed: int | np.random.Generator = 0) -> np.ndarray
 
     Args:
         dim: Matrix size.
-        seed: Seed for ``numpy.random.default_rng`` or a Generator.
+        seed: An integer in ``[0, 2**64)`` for ``numpy.random.default_rng``, or a Generator.
 
     Returns:
         float64 array of shape ``(dim, dim)`` with ``R @ R.T == I``.
+
+    Raises:
+        TypeError, ValueError: For a ``dim`` or ``seed`` of the wrong type or range.
     """
     dim = _check_dim(dim)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     signs = np.sign(np.diag(r))
     signs[signs == 0] = 1.0

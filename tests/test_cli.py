@@ -220,6 +220,26 @@ def test_demo_rejects_budget_not_multiple_of_batch(capsys):
 
 
 # ----------------------------------------------------------------------- minimize
+@pytest.mark.parametrize("args, flag, says", [
+    (("--dim", 1), "--dim", "expected an integer in [2, 2147483647], got 1"),
+    (("--dim", 10**20), "--dim", "expected an integer in [2, 2147483647]"),
+    (("--problem-seed", -1), "--problem-seed", "expected an integer in [0, 2**64), got -1"),
+])
+def test_minimize_names_the_flag_of_a_bad_problem_setting(capsys, args, flag, says):
+    # make_problem names its argument (dim, seed); the user typed a flag (it said --function).
+    rc, _, err = call(capsys, "minimize", "--function", "rosenbrock", *args, "--budget", 20, "--json")
+    assert_one_line_error(rc, err, "minimize", f"error: {flag}: {says}")
+
+
+def test_minimize_a_problem_too_large_for_memory_is_one_line(capsys, monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 32.0 GiB")
+
+    monkeypatch.setattr(cli, "make_problem", too_big)
+    rc, _, err = call(capsys, "minimize", "--function", "sphere", "--dim", 40, "--rotate", "--budget", 20, "--json")
+    assert_one_line_error(rc, err, "minimize", "--dim: 40 dimensions", "(dim, dim) rotation")
+
+
 def test_minimize_function_json_matches_library(cli_env):
     r = run_cli(cli_env, "minimize", "--function", "sphere", "--dim", 3, "--budget", 200, "--batch-size", 20,
                 "--method", "random", "--seed", 5, "--json")
@@ -467,7 +487,7 @@ def test_error_paths(capsys, tmp_path):
          "ask", ["Lgo"]),
         (("tell", "--state", state, tmp_path / "none.jsonl"), "tell", ["no such file", "none.jsonl"]),
         (("minimize", "--function", "rastrign"), "minimize", ["--function", "unknown test function", "rastrigin"]),
-        (("minimize", "--function", "rosenbrock", "--dim", "1"), "minimize", ["--function"]),
+        (("minimize", "--function", "rosenbrock", "--dim", "1"), "minimize", ["--dim: expected an integer in [2, "]),
         (("minimize", "--objective", "m:f", "--bounds", "[[0, 1], [2]]"), "minimize", ["bounds[1]"]),
         (("minimize", "--objective", "m:f", "--bounds", "[[0, 1],"), "minimize", ["--bounds", "not valid JSON"]),
         (("minimize", "--objective", "m:f"), "minimize", ["needs bounds"]),

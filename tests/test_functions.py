@@ -357,6 +357,12 @@ def test_the_shift_does_not_depend_on_rotate():
     np.testing.assert_array_equal(rotated.rotation, F.random_rotation(6, _after_shift(3, 6)))
 
 
+@pytest.mark.parametrize("seed, exc", [(-1, ValueError), (2**64, ValueError), (True, TypeError), (1.0, TypeError)])
+def test_random_rotation_checks_its_seed(seed, exc):
+    with pytest.raises(exc, match="^seed: "):  # numpy's "expected non-negative integer" named nothing
+        F.random_rotation(3, seed)
+
+
 def _after_shift(seed, dim):
     rng = np.random.default_rng(seed)
     rng.uniform(size=dim)
