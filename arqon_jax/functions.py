@@ -544,16 +544,17 @@ def make_problem(
     seed = check_seed(seed)
     bounds = base.bounds(dim)
     x_opt_base = base.x_opt(dim)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(seed)
     u = rng.uniform(size=dim)
     # Drawn after the shift, so the shift does not depend on `rotate`; only drawn when
     # used, since the (dim, dim) matrix is what would limit an unrotated problem's dim.
     rotation = random_rotation(dim, rng) if rotate else None
     low, high = bounds[:, 0], bounds[:, 1]
     x_opt = low + (0.1 + 0.8 * u) * (high - low) if shift else x_opt_base.copy()
-    tag = f"{base.name}-d{dim}" + ("-shift" if shift else "") + ("-rot" if rotate else "") + f"-s{int(seed)}"
-    for arr in (bounds, x_opt, x_opt_base) + ((rotation,) if rotate else ()):
-        arr.setflags(write=False)
+    tag = f"{base.name}-d{dim}" + ("-shift" if shift else "") + ("-rot" if rotate else "") + f"-s{seed}"
+    for arr in (bounds, x_opt, x_opt_base, rotation):
+        if arr is not None:
+            arr.setflags(write=False)
     return Problem(
         name=tag,
         dim=dim,
@@ -562,6 +563,6 @@ def make_problem(
         x_opt=x_opt,
         f_opt=base.f_opt(dim),
         rotation=rotation,
-        seed=int(seed),
+        seed=seed,
         _x_opt_base=x_opt_base,
     )
