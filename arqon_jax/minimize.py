@@ -165,7 +165,8 @@ def minimize(
         seed: Integer seed in ``[0, 2**64)``, all bits used (ignored when ``key`` is
             given).
         key: A JAX PRNG key.
-        method: ``"auto"`` (probe, classify, refine), ``"tpe"``, ``"nelder-mead"``,
+        method: ``"auto"`` (probe, classify, refine; ``result.decision["rule"]`` says
+            which strategy refines and why), ``"tpe"``, ``"nelder-mead"``,
             ``"cmaes"``, ``"gp"`` (Gaussian-process model, for small budgets of expensive
             evaluations; slow to compile) or ``"random"`` (uniform search, the baseline).
         vectorized: Whether ``f`` takes a whole batch. ``None``: yes, or with a ``pool``

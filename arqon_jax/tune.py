@@ -56,8 +56,9 @@ Tune domain                     arqon_jax dimension
                                 (``hi`` exclusive when ``q == 1``, as in Tune)
 ``lograndint(lo, hi)``          log ``[lo, hi]``, value ``floor`` in ``[lo, hi - 1]``
 ``qlograndint(lo, hi, q)``      log on the grid bounds, rounded to a multiple of q
-``choice([...])``               categorical (TPE's keep-or-resample kernel); any
-                                values, also lists, dicts and objects
+``choice([...])``               categorical (TPE: keep-or-resample kernel; GP:
+                                overlap kernel); any values, also lists, dicts
+                                and objects
 ``choice`` of domains           conditional parameters, see below
 constants                       passed through (returned in the config when the
                                 space came through the constructor)
@@ -439,7 +440,8 @@ class ArqonSearch(Searcher):
             it, else for 100 trials, and keeps refining past that.
         seed: Seed of the solver's PRNG key, an integer in ``[0, 2**64)`` (all 64
             bits count; see :func:`arqon_jax.host.config.seed_key`).
-        method: ``"auto"`` (classify, then Nelder-Mead or TPE), ``"tpe"``,
+        method: ``"auto"`` (classify, then Nelder-Mead or TPE; the GP where
+            categorical and continuous parameters mix, up to 256 trials), ``"tpe"``,
             ``"nelder-mead"``, ``"cmaes"``, ``"gp"`` or ``"random"``. ``"gp"`` (a
             Gaussian process, :mod:`arqon_jax.core.strategies.gp`) had the lowest
             median of ArqonSearch, Optuna TPE and random on a 5-parameter

@@ -106,3 +106,22 @@ def test_minimize_method_gp_runs_in_other_dimensions_and_reports_the_strategy(di
     r = arqon_jax.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 2)] * dim, budget=50, method="gp")
     assert r.nfev == 50 and np.isfinite(r.fun)
     assert r.decision["strategy"] == "gp"
+
+
+_MIXED = {"a": (-1.0, 1.0), "lr": {"min": 1e-4, "max": 1.0, "scale": "log"}, "c": {"choices": ["x", "y", "z"]}}
+
+
+@pytest.mark.parametrize("bounds, budget, capacity, picked", [
+    (_MIXED, 100, None, ("gp",)),
+    (_MIXED, 256, None, ("gp",)),  # the GP's n_model rows hold the whole history
+    (_MIXED, 257, None, ("tpe",)),
+    (_MIXED, 100, 128, ("gp",)),  # a GP solver's own default capacity, passed back (a checkpoint)
+    (_MIXED, 100, 1024, ("tpe",)),  # a larger history (an open-ended Tune search's)
+    ({"a": (-1.0, 1.0), "b": (0.0, 1.0)}, 100, None, ("tpe",)),  # no categorical dimension
+    ({"n": {"min": 0, "max": 99, "scale": "integer"}, "c": {"choices": [1, 2, 3]}}, 100, None, ("tpe",)),  # finite
+])
+def test_auto_refines_mixed_categorical_spaces_with_the_gp_at_small_budgets(bounds, budget, capacity, picked):
+    solver = arqon_jax.make_solver(arqon_jax.Space.from_bounds(bounds), budget, 5, capacity=capacity)
+    assert solver.strategy_names == picked, solver.rule
+    assert solver.rule.startswith("gp: categorical and continuous dimensions") == (picked == ("gp",))
+
