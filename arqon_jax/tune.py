@@ -441,7 +441,8 @@ class ArqonSearch(Searcher):
         seed: Seed of the solver's PRNG key, an integer in ``[0, 2**64)`` (all 64
             bits count; see :func:`arqon_jax.host.config.seed_key`).
         method: ``"auto"`` (classify, then Nelder-Mead or TPE; the GP where
-            categorical and continuous parameters mix, up to 256 trials), ``"tpe"``,
+            categorical and continuous parameters mix and ``budget`` or
+            ``num_samples`` is at most 256), ``"tpe"``,
             ``"nelder-mead"``, ``"cmaes"``, ``"gp"`` or ``"random"``. ``"gp"`` (a
             Gaussian process, :mod:`arqon_jax.core.strategies.gp`) had the lowest
             median of ArqonSearch, Optuna TPE and random on a 5-parameter

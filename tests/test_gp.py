@@ -124,4 +124,3 @@ def test_auto_refines_mixed_categorical_spaces_with_the_gp_at_small_budgets(boun
     solver = arqon_jax.make_solver(arqon_jax.Space.from_bounds(bounds), budget, 5, capacity=capacity)
     assert solver.strategy_names == picked, solver.rule
     assert solver.rule.startswith("gp: categorical and continuous dimensions") == (picked == ("gp",))
-
