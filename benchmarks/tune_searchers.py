@@ -425,7 +425,8 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         "problem": (f"rastrigin {DIM}-D, shifted (arqon_jax.functions.make_problem(seed=s))" if args.task == "rastrigin"
                     else title),
         "settings": {"sizes": sizes, "seeds": seeds, "concurrency": args.concurrency,
-                     "searchers": args.searchers, "quick": args.quick, "nevergrad_optimizer": "CMA"},
+                     "searchers": args.searchers, "quick": args.quick,
+                     "nevergrad_optimizer": "CMA" if args.task == "rastrigin" else "NGOpt"},
         "machine": info,
         "runs": runs,
         "summary": summary,
