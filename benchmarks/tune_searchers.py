@@ -255,12 +255,19 @@ def make_searcher(name: str, n: int, seed: int, concurrency: int, task: str = "r
 
         np.random.seed(seed)  # nevergrad's parametrization draws from numpy's global generator
         cls = timed(NevergradSearch, ["suggest", "on_trial_result", "on_trial_complete"])
-        # Rastrigin: CMA, not the NGOpt wizard: at budget 300 NGOpt picks a metamodel that
-        # raises "TypeError: only 0-dimensional arrays can be converted" (nevergrad 1.0.12,
-        # numpy 2). The mixed spaces of the other tasks get the wizard.
-        opt = ng.optimizers.CMA if task == "rastrigin" else ng.optimizers.NGOpt
+        opt = getattr(ng.optimizers, nevergrad_optimizer(task))
         return cls(optimizer=opt, optimizer_kwargs={"budget": n, "num_workers": concurrency})
     raise ValueError(f"unknown searcher {name!r}")
+
+
+def nevergrad_optimizer(task: str) -> str:
+    """The ``ng.optimizers`` name NevergradSearch runs on ``task``.
+
+    Rastrigin: CMA, not the NGOpt wizard: at budget 300 NGOpt picks a metamodel that
+    raises "TypeError: only 0-dimensional arrays can be converted" (nevergrad 1.0.12,
+    numpy 2). The mixed spaces of the other tasks get the wizard.
+    """
+    return "CMA" if task == "rastrigin" else "NGOpt"
 
 
 def run_one(name: str, n: int, seed: int, concurrency: int, storage: str, task: str = "rastrigin") -> dict:
@@ -426,7 +433,7 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
                     else title),
         "settings": {"sizes": sizes, "seeds": seeds, "concurrency": args.concurrency,
                      "searchers": args.searchers, "quick": args.quick,
-                     "nevergrad_optimizer": "CMA" if args.task == "rastrigin" else "NGOpt"},
+                     "nevergrad_optimizer": nevergrad_optimizer(args.task)},
         "machine": info,
         "runs": runs,
         "summary": summary,
@@ -453,9 +460,9 @@ def write_report(out_dir: Path, runs: list, args, sizes: list, seeds: list, info
         + ("Nevergrad runs `ng.optimizers.CMA` (the NGOpt wizard crashes at budget 300 in nevergrad 1.0.12 "
            "with numpy 2). Random search with the same seed repeats its first 100 points at 300 samples, so "
            "its best can be the same." if args.task == "rastrigin" else
-           ("Nevergrad runs the NGOpt wizard. The data and CV folds are fixed; the seed is the searcher's."
-            if args.task in ("svm", "gbm") else
-            "Nevergrad runs the NGOpt wizard. The function is fixed; the seed is the searcher's.")),
+           "Nevergrad runs the NGOpt wizard. "
+           + ("The data and CV folds are fixed" if args.task in ("svm", "gbm") else "The function is fixed")
+           + "; the seed is the searcher's."),
         "",
         table,
         "",
