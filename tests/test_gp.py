@@ -101,6 +101,33 @@ def test_integer_and_categorical_dimensions_give_valid_values():
         h = history_insert(h, jnp.asarray(X), f(jnp.asarray(X)), jnp.ones(8, bool))
 
 
+@pytest.mark.parametrize("geometry", [Geometry.continuous(3), Geometry(3, (0, 3, 0), (False, False, True), (False, True, False))],
+                         ids=["continuous", "categorical-periodic"])
+def test_fit_on_the_smallest_model_that_holds_the_history_matches_the_full_model(geometry, monkeypatch):
+    # An ask fits on the first 32/64/96/128 rows, the fewest that hold every ok row (they
+    # sort first, failed rows next); a size one short would leave a point out of the fit.
+    import arqon_jax.core.strategies.gp as gp_module
+
+    assert gp_module.model_sizes(128) == (32, 64, 96, 128)
+    sized = make_strategy("gp", geometry, 4, 128, jnp.float32)
+    monkeypatch.setattr(gp_module, "model_sizes", lambda n: (n,))
+    full = make_strategy("gp", geometry, 4, 128, jnp.float32)
+    rng = np.random.default_rng(3)
+    X = rng.random((97, 3))
+    y = np.sin(4 * X[:, 0]) + (X[:, 1] > 0.5) + np.cos(6.3 * X[:, 2])
+    fails = y.copy()
+    fails[::9] = np.nan  # 12 failed rows: 85 ok rows fit on 96
+    for size, values in [(32, y), (33, y), (64, y), (65, y), (96, y), (97, y), (97, fails)]:
+        h = _history(X[:size], values[:size], capacity=128)
+        assert int(h.size) == size
+        thetas = []
+        for st in (sized, full):
+            s = st.init(jax.random.key(0), h)
+            _, s = jax.jit(st.ask)(s, jax.random.key(1), h)
+            thetas.append(np.asarray(s.theta))
+        np.testing.assert_allclose(thetas[0], thetas[1], rtol=2e-3, atol=2e-3, err_msg=f"{size} rows")
+
+
 @pytest.mark.parametrize("dim", [2, 7])
 def test_minimize_method_gp_runs_in_other_dimensions_and_reports_the_strategy(dim):
     r = arqon_jax.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 2)] * dim, budget=50, method="gp")

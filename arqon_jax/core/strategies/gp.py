@@ -62,20 +62,26 @@ new points while the space has them.
 
 Shapes and cost, with ``n = n_model``, ``m = n_candidates``, ``d = dim``, ``S =
 n_starts``, ``T = fit_steps``: the state holds ``d + 6`` scalars. An ``ask`` holds
-``O(n^2 S + n m + m d)`` floats (plus ``O(m n d)`` for spaces with periodic,
-integer or categorical dimensions, whose distances or repeat tests are formed per
-dimension; in a finite space ``m`` grows by the reserve and the repeat test reads all
-``c`` rows of the history: ``O(m c d)`` time, in blocks of at most ``2**24`` floats,
-:func:`~.base.repeats`) and takes
-``O(S T (n^3 + n^2 d))`` for the fit, ``O(m n (n + d))`` for the posterior,
-``O(grad_steps n_polish n^2)`` for the polish, ``O(batch m n)`` for the batch and
-``O(p^2 min(n, 2 p))`` for the quadratic step. ``n`` counts the model's rows, filled
-or not (masked rows cost as much), which is why a GP solver's default history is the
-budget's power of two up to ``n_model`` rows (``core.solver.make_solver``). Measured on
-a shared 2-core CPU, whole runs on a quadratic (device path, batch 10): 5-D at budget
-100, 7 ms per evaluation with ``n = 128`` (39 ms with 256); 10-D at 200, 40 ms
-(``n = 256``); Optuna's GPSampler takes 28-45 ms per trial on BBOB at these sizes
-(``benchmarks/results/bbob_small_with_gp.md``).
+``O(n^2 (S + d) + n m + m d)`` floats (the fit forms the ``n^2 d`` per-dimension
+differences once; continuous spaces weigh the inputs at every step instead above
+``2**22`` of them), plus ``O(m n d)`` for spaces with periodic, integer or
+categorical dimensions, whose distances or repeat tests are formed per dimension (in
+a finite space ``m`` grows by the reserve and the repeat test reads all ``c`` rows of
+the history: ``O(m c d)`` time, in blocks of at most ``2**24`` floats,
+:func:`~.base.repeats`), and takes ``O(S T (n^3 + n^2 d))`` for the fit,
+``O(m n (n + d))`` for the posterior, ``O(grad_steps n_polish n^2)`` for the polish,
+``O(batch m n)`` for the batch and ``O(p^2 min(n, 2 p))`` for the quadratic step.
+``n`` counts the model's rows, filled or not (masked rows cost as much), except in the
+fit, most of an ask's time: its ``n`` is the smallest of :func:`model_sizes`
+(quarters of ``n_model`` from 64 rows) that holds the ok rows, so its cost follows the
+history (each size is one more compiled copy of the fit: a first 4-D ask at ``n =
+128`` compiles for ~4 s instead of ~2.6 s). A GP solver's default history is the
+budget's power of two up to ``n_model`` rows (``core.solver.make_solver``). Measured
+on a shared 2-core CPU, whole runs of ``minimize(method="gp")`` on a quadratic with
+the default batch, after a first run: 5-D at budget 100, 4.3 ms per evaluation (``n
+= 128``; 14.8 ms with one fit size and the differences formed at every fit step);
+10-D at 200, 22 ms (74 ms; ``n = 256``). Optuna's GPSampler takes 28-45 ms per trial
+on BBOB at these sizes (``benchmarks/results/bbob_small_with_gp.md``).
 """
 
 from __future__ import annotations
@@ -217,7 +223,22 @@ def make_gp(
 
     model = _model(geometry, n, fit_steps, n_starts, learning_rate, warp)
     snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
-    fit, transform = model.fit, model.transform
+    # The hyperparameter fit, most of an ask's time, once per size: an ask fits on the
+    # smallest that holds every ok row, so its cost follows the history, not the
+    # capacity (the posterior keeps all ``n`` rows: cheap, and one compiled copy).
+    fitters = [_model(geometry, k, fit_steps, n_starts, learning_rate, warp) for k in model_sizes(n)]
+
+    def fit(theta0, history: History):
+        def fit_rows(mdl, theta0):
+            Xk, zk, mask_k, _ = mdl.transform(history)
+            return mdl.fit(theta0, Xk, zk, mask_k)
+
+        # History rows are sorted ok, failed, empty, and the fit reads the ok ones: a
+        # model with at least that many rows sees exactly what the largest would (its
+        # extra rows are masked identity rows).
+        n_ok = jnp.sum(history.status == OK)
+        which = jnp.searchsorted(jnp.asarray([f.n for f in fitters[:-1]], jnp.int32), n_ok, side="left")
+        return jax.lax.switch(which, [partial(fit_rows, f) for f in fitters], theta0)
 
     def init(key, history: History):
         del key
@@ -233,9 +254,9 @@ def make_gp(
         )
 
     def ask(state: GPState, key, history: History):
-        Xm, z, mask, z_best = transform(history)
+        Xm, z, mask, z_best = model.transform(history)
         dt = Xm.dtype
-        theta = fit(state.theta.astype(dt), Xm, z, mask)
+        theta = fit(state.theta.astype(dt), history)
         ls, sf2, sn2 = unpack(theta)
         post = model.posterior(theta, Xm, z, mask)
 
@@ -337,6 +358,16 @@ def make_gp(
     return Strategy(name="gp", init=init, ask=ask, tell=tell)
 
 
+def model_sizes(n: int) -> tuple[int, ...]:
+    """Model sizes (rows) compiled for an ask of at most ``n`` rows: quarters of ``n`` from 64 rows.
+
+    The fit's time grows about as ``n^2.3`` (4-D, ``n`` 32 to 256, 2-core CPU: 1.6, 9,
+    35, 180 ms), so a history a quarter full costs ~1/20 of a full one; each size is one
+    more compiled branch of the ask, not worth it below 64 rows.
+    """
+    return (n,) if n < 64 else tuple(-(-n * q // 4) for q in (1, 2, 3, 4))
+
+
 def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_rate: float, warp: bool):
     """The GP's pieces over ``n`` model rows, as closures over the static geometry."""
     dim = geometry.dim
@@ -344,6 +375,9 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
     is_cat = np.asarray(geometry.categorical, bool)
     k_lev = np.maximum(levels, 1)
     plain = not (any(geometry.periodic) or is_cat.any())
+    # Continuous spaces need no per-dimension differences elsewhere: form them for the
+    # fit only while they stay small (2**22 floats), else weigh the inputs at every step.
+    pairwise = not plain or n * n * dim <= 2**22
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
     snap = partial(snap_to_bins, geometry)  # discrete dimensions to bin centres, in the kernel and proposals
 
@@ -357,6 +391,21 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         diff = jnp.where(jnp.asarray(is_cat), (jnp.abs(diff) > 0.25 / jnp.asarray(k_lev, A.dtype)).astype(A.dtype), diff)
         return jnp.sum((diff / ls) ** 2, -1)
 
+    def pair_terms(A):
+        """What the Gram matrix of the rows of ``A (n, d)`` needs besides the hyperparameters.
+
+        The per-dimension squared differences ``(n, n, d)`` do not depend on the
+        hyperparameters, so the fit forms them once and each of its steps only weighs
+        them by the lengthscales (a matrix-vector product; half the time of a fit in
+        a 4-D mixed space at ``n = 128``). Without ``pairwise``, the rows themselves.
+        """
+        if not pairwise:
+            return A
+        diff = wrap_diff(geometry, A[:, None, :], A[None, :, :])
+        if is_cat.any():
+            diff = jnp.where(jnp.asarray(is_cat), (jnp.abs(diff) > 0.25 / jnp.asarray(k_lev, A.dtype)).astype(A.dtype), diff)
+        return diff**2
+
     def matern(d2, sf2):
         r = jnp.sqrt(d2 + 1e-12)
         return sf2 * (1.0 + _SQRT5 * r + (5.0 / 3.0) * d2) * jnp.exp(-_SQRT5 * r)
@@ -367,16 +416,17 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         sn2 = _NOISE_FLOOR + jnp.exp(theta[dim + 1])
         return ls, sf2, sn2
 
-    def gram(theta, Xm, mask):
+    def gram(theta, P, mask):
+        """``K + sn^2 I`` from the rows' :func:`pair_terms` ``P``, masked rows identity rows."""
         ls, sf2, sn2 = unpack(theta)
-        K = matern(sqdist(Xm, Xm, ls), sf2)
+        K = matern(P @ (1.0 / ls**2) if pairwise else sqdist(P, P, ls), sf2)
         both = mask[:, None] & mask[None, :]
-        eye = jnp.eye(n, dtype=Xm.dtype)
+        eye = jnp.eye(n, dtype=P.dtype)
         return jnp.where(both, K, 0.0) + eye * jnp.where(mask, sn2 + _JITTER * sf2, 1.0)
 
-    def neg_log_post(theta, Xm, z, mask):
+    def neg_log_post(theta, P, z, mask):
         """Negative log marginal likelihood (R&W eq. 5.8) plus the log priors."""
-        L = jnp.linalg.cholesky(gram(theta, Xm, mask))
+        L = jnp.linalg.cholesky(gram(theta, P, mask))
         a = solve_triangular(L, z, lower=True)
         nll = 0.5 * jnp.sum(a**2) + jnp.sum(jnp.log(jnp.diagonal(L)))
         prior = (jnp.sum((theta[:dim] - ls_mu) ** 2) / 6.0 + 0.5 * theta[dim] ** 2
@@ -393,18 +443,19 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         ])[: max(1, n_starts)]
         opt = optax.adam(learning_rate)
         loss_grad = jax.value_and_grad(neg_log_post)
+        P = pair_terms(Xm)
 
         def run(th):
             def step(carry, _):
                 th, os = carry
-                _, g = loss_grad(th, Xm, z, mask)
+                _, g = loss_grad(th, P, z, mask)
                 g = jnp.where(jnp.isfinite(g), g, 0.0)
                 upd, os = opt.update(g, os, th)
                 th = jnp.clip(optax.apply_updates(th, upd), -12.0, 8.0)
                 return (th, os), None
 
             (th, _), _ = jax.lax.scan(step, (th, opt.init(th)), None, length=fit_steps)
-            return th, neg_log_post(th, Xm, z, mask)
+            return th, neg_log_post(th, P, z, mask)
 
         ths, losses = jax.vmap(run)(starts)
         return ths[jnp.argmin(losses)]
@@ -430,7 +481,7 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
     def posterior(theta, Xm, z, mask):
         """``post(C) -> (mean, variance, L^-1 k(X, C))`` at points ``C (c, d)``, and ``L``."""
         ls, sf2, _ = unpack(theta)
-        L = jnp.linalg.cholesky(gram(theta, Xm, mask))
+        L = jnp.linalg.cholesky(gram(theta, pair_terms(Xm), mask))
         alpha = solve_triangular(L.T, solve_triangular(L, z, lower=True), lower=False)
 
         def post(C):
@@ -441,7 +492,7 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
 
         return post
 
-    return SimpleNamespace(snap=snap, sqdist=sqdist, matern=matern, unpack=unpack, gram=gram, fit=fit,
+    return SimpleNamespace(n=n, snap=snap, sqdist=sqdist, matern=matern, unpack=unpack, gram=gram, fit=fit,
                            transform=transform, posterior=posterior, ls_mu=ls_mu)
 
 
