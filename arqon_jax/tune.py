@@ -441,8 +441,9 @@ class ArqonSearch(Searcher):
         seed: Seed of the solver's PRNG key, an integer in ``[0, 2**64)`` (all 64
             bits count; see :func:`arqon_jax.host.config.seed_key`).
         method: ``"auto"`` (classify, then Nelder-Mead or TPE; the GP where
-            categorical and continuous parameters mix and ``budget`` or
-            ``num_samples`` is at most 256), ``"tpe"``,
+            categorical and continuous parameters mix, no parameter is conditional
+            (inside a ``tune.choice`` category) and ``budget`` or ``num_samples`` is
+            at most 256), ``"tpe"``,
             ``"nelder-mead"``, ``"cmaes"``, ``"gp"`` or ``"random"``. ``"gp"`` (a
             Gaussian process, :mod:`arqon_jax.core.strategies.gp`) had the lowest
             median of ArqonSearch, Optuna TPE and random on a 5-parameter
@@ -633,7 +634,7 @@ class ArqonSearch(Searcher):
             self._nested.space, seed=self._seed, budget=cfg["budget"], batch_size=cfg["batch_size"],
             method=cfg["method"], probe_ratio=probe_ratio, capacity=cfg["capacity"], solver_options=opts,
             limited=self._budget is not None,
-            key_of=self._nested.key, _restoring=restoring,
+            key_of=self._nested.key, conditional=self._nested.conditional, _restoring=restoring,
         )
 
     # --------------------------------------------------------- conversions

@@ -151,3 +151,12 @@ def test_auto_refines_mixed_categorical_spaces_with_the_gp_at_small_budgets(boun
     solver = arqon_jax.make_solver(arqon_jax.Space.from_bounds(bounds), budget, 5, capacity=capacity)
     assert solver.strategy_names == picked, solver.rule
     assert solver.rule.startswith("gp: categorical and continuous dimensions") == (picked == ("gp",))
+
+
+def test_auto_keeps_tpe_when_the_space_is_conditional():
+    space = arqon_jax.Space.from_bounds(_MIXED)
+    solver = arqon_jax.make_solver(space, 100, 5, conditional=True)
+    assert solver.strategy_names == ("tpe",) and "not the GP: conditional dimensions" in solver.rule
+    assert arqon_jax.make_solver(space, 100, 5, method="gp", conditional=True).strategy_names == ("gp",)  # forced
+    with pytest.raises(TypeError, match="conditional: expected a bool"):
+        arqon_jax.make_solver(space, 100, 5, conditional="yes")

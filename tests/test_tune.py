@@ -550,6 +550,24 @@ def conditional_loss(c):
     return base + abs(c["dropout"] - 0.1) + 0.1 * c["layers"][0]
 
 
+@pytest.mark.parametrize("space, conditional", [
+    (conditional_space(), True),
+    ({"c": tune.choice([1, [tune.uniform(0, 1)]]), "x": tune.uniform(0, 1)}, True),
+    ({"a": tune.uniform(0, 1), "c": tune.choice(["x", "y"]), "d": {"e": tune.loguniform(1e-3, 1)}}, False),
+    # branches without parameters, and a one-category choice (its parameter always used)
+    ({"c": tune.choice([{"k": "x"}, {"k": "y"}]), "one": tune.choice([tune.uniform(0, 1)])}, False),
+])
+def test_auto_refines_conditional_spaces_with_tpe_and_other_mixed_spaces_with_the_gp(space, conditional):
+    # Measured (core.solver.make_solver): in a conditional space an unchosen branch's
+    # parameters are noise to the GP's kernel, and TPE finds the minimum more often.
+    s = ArqonSearch(space, metric="loss", mode="min", budget=100, seed=0)
+    assert s.suggest("t0") is not None
+    solver = s._session.solver
+    assert s._nested.conditional is conditional
+    assert solver.strategy_names == (("tpe",) if conditional else ("gp",)), solver.rule
+    assert ("not the GP: conditional dimensions" in solver.rule) is conditional
+
+
 def test_conditional_space_conversion():
     bounds = convert_search_space(conditional_space())
     assert bounds["dropout"] == {"choices": [0, 1]}

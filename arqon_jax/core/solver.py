@@ -70,8 +70,9 @@ CMAES_MIN_REFINE = 400
 # (see make_solver and benchmarks/results/auto_rule_bbob.md).
 QUAD_CMAES_EVALS_PER_DIM = 100
 QUAD_CMAES_MIN_REFINE = 1000
-# auto refines with the GP in spaces with categorical and continuous dimensions up to
-# this budget (see make_solver and benchmarks/results/tune_func2c_direct_100.md).
+# auto refines with the GP in spaces with categorical and continuous dimensions and no
+# conditional ones up to this budget (see make_solver and
+# benchmarks/results/tune_func2c_direct_100.md).
 GP_AUTO_MAX_BUDGET = N_MODEL
 _PROBE_BUFFER_MAX = 512
 #: Default history rows of a solver whose strategies read only the best few (CMA-ES).
@@ -286,6 +287,7 @@ def make_solver(
     spice: float = 0.1,
     threshold: float = STRUCTURED_THRESHOLD,
     strategy_options: tuple = (),
+    conditional: bool = False,
 ) -> Solver:
     """Builds (or fetches from the cache) a solver for one problem shape.
 
@@ -310,12 +312,17 @@ def make_solver(
         strategy_options: Keyword options of the strategies' factories,
             ``{strategy_name: {option: value}}`` or the same as ``(name, value)`` pairs
             (:func:`~arqon_jax.core.strategies.check_options`).
+        conditional: Whether some dimensions are the parameters of a choice's
+            branches, unused by the points that choose another branch (a Tune space
+            with conditional parameters): ``auto`` then refines with TPE, not the GP.
 
     Raises:
         ValueError, TypeError: For invalid arguments, naming them.
     """
     if not isinstance(space, Space):
         raise TypeError(f"space: expected a Space, got {type(space).__name__}")
+    if not isinstance(conditional, (bool, np.bool_)):
+        raise TypeError(f"conditional: expected a bool, got {type(conditional).__name__}")
     budget = check_int("budget", budget, 1, 2**31 - 2**25)
     batch_size = check_int("batch_size", batch_size, 1, budget)
     check_method(method)
@@ -389,11 +396,16 @@ def make_solver(
     # while the GP's kernel carries the trend across both. Up to GP_AUTO_MAX_BUDGET
     # evaluations, where the GP's n_model rows hold the whole history (measured at 100
     # and 250), and not with a larger history (an open-ended Tune search's), nor in a
-    # finite space (not measured). A conditional space (tune_func2c_cond_direct_100.md)
-    # gains nothing: medians -0.0667 against TPE's -0.0576.
+    # finite space (not measured). Not in a conditional space either
+    # (tune_func2c_cond_direct_100.md: Func2C's first term a choice of branches with
+    # their own parameters, 30 seeds): TPE's median -0.0907, within 0.013 of the minimum
+    # on 7 seeds, the GP's -0.0204 and none; an unchosen branch's parameters are noise to
+    # the GP's kernel (setting them to the cube's centre before the fit: -0.0478 over 10
+    # seeds, none near the minimum either).
     cap_arg = None if capacity is None else check_int("capacity", capacity, 1)
-    auto_gp = (method == "auto" and any(geometry.categorical) and not finite and budget <= GP_AUTO_MAX_BUDGET
-               and (cap_arg is None or cap_arg <= GP_AUTO_MAX_BUDGET))
+    gp_space = (method == "auto" and any(geometry.categorical) and not finite and budget <= GP_AUTO_MAX_BUDGET
+                and (cap_arg is None or cap_arg <= GP_AUTO_MAX_BUDGET))
+    auto_gp = gp_space and not conditional
     # Measured (benchmarks/results/bbob_small_with_arqonhpo.md: the 24 BBOB functions,
     # default arguments, mean rank of the median f - f* among gp, tpe, NGOpt, Optuna TPE
     # and random): the GP beat TPE without its quadratic step (5-D/100: 2.52 vs 2.77;
@@ -473,6 +485,9 @@ def make_solver(
         else:
             rule = (f"tpe: {no_cmaes}; under {NM_EVALS_PER_DIM} refine evaluations per dimension batched "
                     "Nelder-Mead does not pay off")
+        if gp_space:
+            rule += ("; not the GP: conditional dimensions (a choice's branch parameters, unused by the points "
+                     "that choose another branch) would be noise to its kernel")
     # Sizes that follow the budget are bucketed to powers of two, so that nearby budgets
     # share one compiled solver: the probe length itself is data (SolverState.probe_count).
     n_buf = min(max(pow2(probe_count), 128), _PROBE_BUFFER_MAX)

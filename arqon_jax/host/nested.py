@@ -190,6 +190,24 @@ class NestedSpace:
         centre = np.asarray(self.space.snap(np.full((1, self.space.dim), 0.5)), np.float64)
         return np.asarray(self.space.from_unit(centre), np.float64)[0]
 
+    @cached_property
+    def conditional(self) -> bool:
+        """Whether some dimensions are parameters of a choice's branches (unused when another is chosen)."""
+
+        def walk(node: tuple, in_branch: bool) -> bool:
+            kind = node[0]
+            if kind == "param":
+                return in_branch
+            if kind == "cat":
+                return any(walk(b, in_branch or node[1] is not None) for b in node[2])
+            if kind == "dict":
+                return any(walk(child, in_branch) for _, child in node[1])
+            if kind == "seq":
+                return any(walk(child, in_branch) for child in node[2])
+            return False
+
+        return walk(self.tree, False)
+
     def _build(self, node: tuple, values: np.ndarray, active: np.ndarray, full: bool) -> Any:
         """The config value of a template node for one row of Space values; marks the active dimensions.
 

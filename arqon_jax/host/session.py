@@ -156,7 +156,7 @@ class Session:
         seed: Seed of the solver's key, already checked (:func:`~arqon_jax.host.config.check_seed`).
         budget: The solver's budget (its probe and strategy sizes follow from it).
         batch_size: Rows per solver step.
-        method, probe_ratio, capacity: As for :func:`arqon_jax.make_solver`.
+        method, probe_ratio, capacity, conditional: As for :func:`arqon_jax.make_solver`.
         x64: Run the solver in float64.
         solver_options: Further keyword arguments of :func:`arqon_jax.make_solver`.
         limited: Whether proposals stop at ``budget`` (``False``: the solver keeps
@@ -172,13 +172,14 @@ class Session:
     def __init__(self, space: Space, *, seed: int, budget: int, batch_size: int, method: str = "auto",
                  probe_ratio: float = PROBE_RATIO, capacity: int | None = None, x64: bool = False,
                  solver_options: Mapping | None = None, limited: bool = True,
-                 key_of: Callable[[np.ndarray], tuple] | None = None, _restoring: bool = False):
+                 key_of: Callable[[np.ndarray], tuple] | None = None, conditional: bool = False,
+                 _restoring: bool = False):
         self.space = space
         self.seed, self.budget, self.limited, self.x64 = seed, budget, limited, x64
         self._key_of = key_of
         with precision(x64):
             self.solver = make_solver(space, budget, batch_size, method=method, probe_ratio=probe_ratio,
-                                      capacity=capacity, **dict(solver_options or {}))
+                                      capacity=capacity, conditional=conditional, **dict(solver_options or {}))
             self.steps = fused_steps(self.solver)
             self.consts = bound_constants(space, self.solver.dtype)
             self.state = None if _restoring else self.steps.init(seed_key(seed), self.solver.probe_count)
