@@ -432,10 +432,11 @@ def make_solver(
             # history: merging a batch of 4096 into 2048 rows costs 0.3 ms per batch on this
             # CPU, a sixth of a 10-D CMA-ES step; 64 rows also cover the polish's and the
             # result's reads (at most 10), and keep the same best rows as any larger buffer.
-            # The GP's Cholesky and hyperparameter fit take O(rows^3) whether the rows
-            # hold points or not, so its history is the budget's power of two, from 64 up
-            # to its n_model rows (a 5-D GP at budget 100, batch 4: 37 ms per evaluation with 128 rows,
-            # 160-190 ms with 256), at the cost of a compile per power of two, and never
+            # The GP's posterior costs O(rows^2) per candidate whether the rows hold
+            # points or not (its fit only the quarters that do), so its history is the
+            # budget's power of two, from 64 up to its n_model rows (a 5-D GP at budget
+            # 100, batch 4, before the fit was sized by the history: 37 ms per evaluation
+            # with 128 rows, 160-190 ms with 256), at the cost of a compile per power of two, and never
             # above the 2048 rows of the other strategies' default (a larger n_model
             # would ask for a Cholesky as large as the budget).
             if "gp" in wanted:
