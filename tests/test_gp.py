@@ -34,6 +34,19 @@ def test_posterior_interpolates_training_points():
     assert float(var[30]) > 10 * float(np.max(var[:30]))
 
 
+def test_outputs_are_warped_by_the_upper_quartile_then_standardized():
+    # The upper quartile, not the median, sets the warp's scale (measured: gp.py's docstring).
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 2))
+    y = np.concatenate([rng.random(30), 1e6 * rng.random(10)])  # a heavy tail
+    y[5] = np.nan  # left out
+    h = _history(X, y)
+    _, _, z, mask = jax.jit(lambda h: fit_predict(Geometry.continuous(2), h, h.X[:1], fit_steps=1))(h)
+    ok = np.sort(y[np.isfinite(y)])
+    w = np.log1p((ok - ok[0]) / (ok[3 * len(ok) // 4] - ok[0]))
+    np.testing.assert_allclose(np.asarray(z)[np.asarray(mask)], (w - w.mean()) / w.std(), rtol=1e-4, atol=1e-4)
+
+
 def test_log_h_is_finite_and_matches_the_direct_form():
     log_h_jit = jax.jit(log_h)  # eager, its branches run op by op: 10x slower
     z = jnp.linspace(-40.0, 5.0, 1000)
