@@ -388,9 +388,9 @@ def make_solver(
     # arguments otherwise; benchmarks/results/tune_func2c_direct_100.md, _func3c_, _svm_):
     # in spaces that mix categorical and continuous dimensions the GP finds what TPE
     # misses. CoCaBO's Func2C / Func3C (Ru et al. 2020), median best of 10 seeds at 100
-    # samples, minima -0.2063 / -0.7221: GP -0.2063 / -0.7216, TPE -0.1212 / 0.0229
+    # samples, minima -0.2063 / -0.7221: GP -0.2062 / -0.7218, TPE -0.1212 / 0.0229
     # (Optuna's GP -0.1874 / -0.4848); at 250 samples (5 seeds) -0.2063 / -0.7221
-    # against -0.2058 / -0.1394. The SVC task: the 0.02393 plateau on 29 of 40 seeds
+    # against -0.2058 / -0.1394. The SVC task: the 0.02393 plateau on 39 of 40 seeds
     # against 25 (medians tie). TPE's densities are per dimension: a category that is
     # best only in a small region of the continuous dimensions never fills its good set,
     # while the GP's kernel carries the trend across both. Up to GP_AUTO_MAX_BUDGET
@@ -399,7 +399,7 @@ def make_solver(
     # finite space (not measured). Not in a conditional space either
     # (tune_func2c_cond_direct_100.md: Func2C's first term a choice of branches with
     # their own parameters, 30 seeds): TPE's median -0.0907, within 0.013 of the minimum
-    # on 7 seeds, the GP's -0.0204 and none; an unchosen branch's parameters are noise to
+    # on 7 seeds, the GP's -0.0019 and none; an unchosen branch's parameters are noise to
     # the GP's kernel (setting them to the cube's centre before the fit: -0.0478 over 10
     # seeds, none near the minimum either).
     cap_arg = None if capacity is None else check_int("capacity", capacity, 1)
