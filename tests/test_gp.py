@@ -141,6 +141,32 @@ def test_fit_on_the_smallest_model_that_holds_the_history_matches_the_full_model
         np.testing.assert_allclose(thetas[0], thetas[1], rtol=2e-3, atol=2e-3, err_msg=f"{size} rows")
 
 
+def test_under_vmap_the_ask_fits_once_on_all_rows_instead_of_every_size(monkeypatch):
+    # Under vmap the size switch would become a select running all four fits, whose
+    # batched Choleskys XLA's CPU pool runs side by side and can deadlock on (3 of 6
+    # vmapped test runs hung on a loaded 2-core machine): the batching rule fits once.
+    import arqon_jax.core.strategies.gp as gp_module
+
+    geometry = Geometry.continuous(3)
+    X = jnp.asarray(np.random.default_rng(0).random((70, 3)), jnp.float32)
+
+    def program(strategy, batched):
+        def one(k):
+            h = history_init(128, 3, jnp.float32)
+            h = history_insert(h, X, jnp.sum(X**2, 1) + jax.random.uniform(k, (70,)), jnp.ones(70, bool))
+            return strategy.ask(strategy.init(k, h), k, h)[0]
+
+        keys = jax.random.split(jax.random.key(1), 3)
+        return str(jax.make_jaxpr(jax.vmap(one))(keys) if batched else jax.make_jaxpr(one)(keys[0]))
+
+    sized = make_strategy("gp", geometry, 4, 128, jnp.float32)
+    monkeypatch.setattr(gp_module, "model_sizes", lambda n: (n,))
+    single = make_strategy("gp", geometry, 4, 128, jnp.float32)
+    once = program(single, True).count("cholesky")
+    assert program(sized, False).count("cholesky") > program(single, False).count("cholesky")  # a branch per size
+    assert program(sized, True).count("cholesky") == once
+
+
 @pytest.mark.parametrize("dim", [2, 7])
 def test_minimize_method_gp_runs_in_other_dimensions_and_reports_the_strategy(dim):
     r = arqon_jax.minimize(lambda X: np.sum(np.asarray(X) ** 2, axis=1), [(-1, 2)] * dim, budget=50, method="gp")

@@ -101,6 +101,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.custom_batching import custom_vmap
 from jax.scipy.linalg import solve_triangular
 
 from ..history import EMPTY, OK, History
@@ -235,17 +236,31 @@ def make_gp(
     # capacity (the posterior keeps all ``n`` rows: cheap, and one compiled copy).
     fitters = [_model(geometry, k, fit_steps, n_starts, learning_rate, warp) for k in model_sizes(n)]
 
-    def fit(theta0, history: History):
-        def fit_rows(mdl, theta0):
-            Xk, zk, mask_k, _ = mdl.transform(history)
-            return mdl.fit(theta0, Xk, zk, mask_k)
+    def fit_rows(mdl, theta0, history: History):
+        Xk, zk, mask_k, _ = mdl.transform(history)
+        return mdl.fit(theta0, Xk, zk, mask_k)
 
+    @custom_vmap
+    def fit(theta0, history: History):
         # History rows are sorted ok, failed, empty, and the fit reads the ok ones: a
         # model with at least that many rows sees exactly what the largest would (its
         # extra rows are masked identity rows).
         n_ok = jnp.sum(history.status == OK)
         which = jnp.searchsorted(jnp.asarray([f.n for f in fitters[:-1]], jnp.int32), n_ok, side="left")
-        return jax.lax.switch(which, [partial(fit_rows, f) for f in fitters], theta0)
+        return jax.lax.switch(which, [partial(fit_rows, f) for f in fitters], theta0, history)
+
+    @fit.def_vmap
+    def _fit_batched(axis_size, in_batched, theta0, history):
+        # Under vmap a switch becomes a select that runs every branch, and XLA's CPU
+        # runtime runs their batched Choleskys side by side on its thread pool, where
+        # LAPACK's batch map waits for work queued behind itself: 3 of 6 vmapped runs
+        # hung on a loaded 2-core machine. One fit of all the rows, as the largest
+        # branch would run, is exact for every lane.
+        def batched(x, b):
+            return x if b else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+        args = jax.tree_util.tree_map(batched, (theta0, history), tuple(in_batched))
+        return jax.vmap(partial(fit_rows, fitters[-1]))(*args), True
 
     def init(key, history: History):
         del key
