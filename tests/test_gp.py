@@ -39,10 +39,12 @@ def test_outputs_are_warped_by_the_upper_quartile_then_standardized():
     rng = np.random.default_rng(2)
     X = rng.random((40, 2))
     y = np.concatenate([rng.random(30), 1e6 * rng.random(10)])  # a heavy tail
-    y[5] = np.nan  # left out
+    y[5] = np.nan  # a failure: the worst value
     h = _history(X, y)
     _, _, z, mask = jax.jit(lambda h: fit_predict(Geometry.continuous(2), h, h.X[:1], fit_steps=1))(h)
     ok = np.sort(y[np.isfinite(y)])
+    ok = np.append(ok, ok[-1])
+    assert int(np.sum(np.asarray(mask))) == 40
     w = np.log1p((ok - ok[0]) / (ok[3 * len(ok) // 4] - ok[0]))
     np.testing.assert_allclose(np.asarray(z)[np.asarray(mask)], (w - w.mean()) / w.std(), rtol=1e-4, atol=1e-4)
 
@@ -117,8 +119,8 @@ def test_integer_and_categorical_dimensions_give_valid_values():
 @pytest.mark.parametrize("geometry", [Geometry.continuous(3), Geometry(3, (0, 3, 0), (False, False, True), (False, True, False))],
                          ids=["continuous", "categorical-periodic"])
 def test_fit_on_the_smallest_model_that_holds_the_history_matches_the_full_model(geometry, monkeypatch):
-    # An ask fits on the first 32/64/96/128 rows, the fewest that hold every ok row (they
-    # sort first, failed rows next); a size one short would leave a point out of the fit.
+    # An ask fits on the first 32/64/96/128 rows, the fewest that hold every stored row
+    # (ok rows sort first, failed ones next); a size one short would leave a point out.
     import arqon_jax.core.strategies.gp as gp_module
 
     assert gp_module.model_sizes(128) == (32, 64, 96, 128)
@@ -129,7 +131,7 @@ def test_fit_on_the_smallest_model_that_holds_the_history_matches_the_full_model
     X = rng.random((97, 3))
     y = np.sin(4 * X[:, 0]) + (X[:, 1] > 0.5) + np.cos(6.3 * X[:, 2])
     fails = y.copy()
-    fails[::9] = np.nan  # 12 failed rows: 85 ok rows fit on 96
+    fails[::9] = np.nan  # 11 failed rows of 97: they are in the model too (at the worst value)
     for size, values in [(32, y), (33, y), (64, y), (65, y), (96, y), (97, y), (97, fails)]:
         h = _history(X[:size], values[:size], capacity=128)
         assert int(h.size) == size
