@@ -230,12 +230,12 @@ def make_gp(
     n_local = int(round(local_share * m))
     p_perturb = min(1.0, 20.0 / dim)
 
-    model = _model(geometry, n, fit_steps, n_starts, learning_rate, warp)
-    snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
     # The hyperparameter fit, most of an ask's time, once per size: an ask fits on the
     # smallest that holds every stored row, so its cost follows the history, not the
     # capacity (the posterior keeps all ``n`` rows: cheap, and one compiled copy).
     fitters = [_model(geometry, k, fit_steps, n_starts, learning_rate, warp) for k in model_sizes(n)]
+    model = fitters[-1]  # all n rows
+    snap, sqdist, matern, unpack = model.snap, model.sqdist, model.matern, model.unpack
 
     def fit_rows(mdl, theta0, history: History):
         Xk, zk, mask_k, _ = mdl.transform(history)
@@ -403,15 +403,20 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
     ls_mu = math.sqrt(2.0) + 0.5 * math.log(dim)
     snap = partial(snap_to_bins, geometry)  # discrete dimensions to bin centres, in the kernel and proposals
 
+    def differences(A, B):
+        """Per-dimension differences ``(a, b, d)``: wrapped on periodic dimensions, 0/1 on categorical ones."""
+        diff = wrap_diff(geometry, A[:, None, :], B[None, :, :])
+        if is_cat.any():
+            diff = jnp.where(jnp.asarray(is_cat), (jnp.abs(diff) > 0.25 / jnp.asarray(k_lev, A.dtype)).astype(A.dtype), diff)
+        return diff
+
     def sqdist(A, B, ls):
         """Scaled squared distances ``(a, b)`` between snapped points ``A (a, d)``, ``B (b, d)``."""
         if plain:
             As, Bs = A / ls, B / ls
             d2 = jnp.sum(As**2, -1)[:, None] - 2.0 * As @ Bs.T + jnp.sum(Bs**2, -1)[None, :]
             return jnp.maximum(d2, 0.0)
-        diff = wrap_diff(geometry, A[:, None, :], B[None, :, :])
-        diff = jnp.where(jnp.asarray(is_cat), (jnp.abs(diff) > 0.25 / jnp.asarray(k_lev, A.dtype)).astype(A.dtype), diff)
-        return jnp.sum((diff / ls) ** 2, -1)
+        return jnp.sum((differences(A, B) / ls) ** 2, -1)
 
     def pair_terms(A):
         """What the Gram matrix of the rows of ``A (n, d)`` needs besides the hyperparameters.
@@ -421,12 +426,7 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         them by the lengthscales (a matrix-vector product; half the time of a fit in
         a 4-D mixed space at ``n = 128``). Without ``pairwise``, the rows themselves.
         """
-        if not pairwise:
-            return A
-        diff = wrap_diff(geometry, A[:, None, :], A[None, :, :])
-        if is_cat.any():
-            diff = jnp.where(jnp.asarray(is_cat), (jnp.abs(diff) > 0.25 / jnp.asarray(k_lev, A.dtype)).astype(A.dtype), diff)
-        return diff**2
+        return differences(A, A) ** 2 if pairwise else A
 
     def matern(d2, sf2):
         r = jnp.sqrt(d2 + 1e-12)
