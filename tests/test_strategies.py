@@ -37,7 +37,9 @@ def _strategy(name, space, **options):
 
 
 def _objective(X):
-    return jnp.sum((X - 0.3) ** 2, axis=1)
+    # Not a quadratic: the quadratic step solves one to ~1e-14 in a round, after which
+    # the GP's proposals hinge on the last bits of values that small.
+    return jnp.sum((X - 0.3) ** 2 + jnp.abs(X - 0.3) ** 3, axis=1)
 
 
 def _run(strategy, dim, key, steps=6, cut=None):
@@ -66,6 +68,18 @@ def _run(strategy, dim, key, steps=6, cut=None):
 
     (s, _, _), asked = jax.lax.scan(round_, (s, h, key), jnp.arange(steps))
     return asked, s
+
+
+def _assert_same_picks(a, b, atol):
+    """Rounds ``(steps, batch, dim)`` propose the same points, in any order within a batch.
+
+    The GP picks a batch one point after the other by the acquisition: two points whose
+    scores tie within float32 rounding are picked in either order (a 4-D round swapped
+    two of them, 0.07 apart, between the vmapped and the single program).
+    """
+    for r, (x, y) in enumerate(zip(a, b)):
+        gap = np.max(np.abs(x[:, None, :] - y[None, :, :]), -1)
+        assert np.max(np.min(gap, 1)) <= atol and np.max(np.min(gap, 0)) <= atol, (r, np.round(gap, 4))
 
 
 @pytest.fixture(params=list(SPACES))
@@ -122,8 +136,10 @@ def test_vmap_over_keys_matches_single_runs(name):
     keys = jax.random.split(jax.random.key(3), 3)
     many = np.asarray(jax.jit(jax.vmap(lambda k: _run(st, space.dim, k, steps=3)[0]))(keys))
     one = np.asarray(jax.jit(lambda k: _run(st, space.dim, k, steps=3)[0])(keys[1]))
-    atol = GP_ACROSS_PROGRAMS_ATOL if name == "gp" else 1e-5
-    np.testing.assert_allclose(many[1], one, rtol=0, atol=atol)
+    if name == "gp":
+        _assert_same_picks(many[1], one, GP_ACROSS_PROGRAMS_ATOL)
+    else:
+        np.testing.assert_allclose(many[1], one, rtol=0, atol=1e-5)
 
 
 def test_every_strategy_runs_under_lax_switch():
@@ -143,8 +159,10 @@ def test_every_strategy_runs_under_lax_switch():
     for i, name in enumerate(STRATEGY_NAMES):
         X = np.asarray(ask(i, states, jax.random.key(9)))
         direct = np.asarray(jax.jit(lambda st, k, s=strategies[i]: s.ask(st, k, h)[0])(states[i], jax.random.key(9)))
-        atol = GP_ACROSS_PROGRAMS_ATOL if name == "gp" else 1e-6
-        np.testing.assert_allclose(X, direct, rtol=0, atol=atol, err_msg=name)
+        if name == "gp":
+            _assert_same_picks(X[None], direct[None], GP_ACROSS_PROGRAMS_ATOL)
+        else:
+            np.testing.assert_allclose(X, direct, rtol=0, atol=1e-6, err_msg=name)
 
 
 def test_nelder_mead_restarts_follow_the_tell_key():
