@@ -13,8 +13,9 @@ Model (Rasmussen & Williams 2006, *Gaussian Processes for Machine Learning*):
   in the unit cube, the short way round on periodic dimensions, ``0``/``1`` (overlap,
   i.e. Hamming) on categorical dimensions; integer and categorical inputs are snapped
   to their bin centres inside the kernel, so one value is one input;
-* outputs: failed points take the worst stored value (left out, a failing region
-  looks unexplored and draws the acquisition); the values are warped by ``log1p((y - y_min) / s)``
+* outputs: failed points take the worst stored value, or a value above it while the
+  finite values are all equal (left out, a failing region looks unexplored and draws
+  the acquisition); the values are warped by ``log1p((y - y_min) / s)``
   with ``s`` the upper quartile of ``y - y_min`` (so a 1e6-scale tail does not dominate
   and the region near the best point keeps its resolution), then standardized. The
   quartile, not the median: a warp that strong made the GP settle in a fair category
@@ -495,7 +496,13 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         cnt = jnp.maximum(jnp.sum(mask), 1)
         y_min = y[0]  # sorted best first: ok rows by value, then failed, then empty
         y_max = y[jnp.clip(n_ok - 1, 0, n - 1)]
-        y = jnp.where(ok, y, jnp.where(mask, y_max, y_min))
+        # With one distinct finite value the worst is the best, and failures imputed
+        # there gave a flat model (one success in 64 evaluations on a 4-D objective
+        # failing off a box around it, where TPE failed 32): any value above it will do,
+        # as the warp and the standardization make two distinct values scale-free.
+        above = jnp.minimum(y_min + jnp.maximum(jnp.abs(y_min), 1.0), jnp.finfo(y.dtype).max)
+        y_fail = jnp.where(y_max > y_min, y_max, above)
+        y = jnp.where(ok, y, jnp.where(mask, y_fail, y_min))
         if warp:
             quartile = y[jnp.clip(3 * cnt // 4, 0, n - 1)] - y_min
             scale = jnp.maximum(quartile, 1e-12 * jnp.maximum(jnp.abs(y_min), 1.0))
