@@ -218,6 +218,18 @@ class ArqonSolver:
         return copy.deepcopy(self._config)
 
     @property
+    def decision(self) -> dict:
+        """The refine strategy chosen from the probe, and why, as ``minimize``'s ``result.decision``.
+
+        A dict with ``strategy`` (``None`` until the solver has taken the probe's
+        results: the first ``ask`` after every probe point is told),
+        ``statistic``, ``statistic_name``, ``threshold`` and ``rule`` (the configuration
+        rule that picked the candidate strategies, e.g. why the GP or TPE); ``{}`` for
+        ``method="random"``, which has no probe.
+        """
+        return self._session.decision
+
+    @property
     def best(self) -> dict | None:
         """The best result recorded so far, or ``None`` while no finite value was told.
 

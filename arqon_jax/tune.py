@@ -546,6 +546,18 @@ class ArqonSearch(Searcher):
                    {"asks": 0, "tells": 0, "observed": 0, "skipped": 0})
         return out
 
+    @property
+    def decision(self) -> dict:
+        """The refine strategy chosen from the probe, and why, as ``minimize``'s ``result.decision``.
+
+        A dict with ``strategy`` (``None`` until the solver has taken the probe's
+        results: the first ``suggest`` after the probe's trials are in),
+        ``statistic``, ``statistic_name``, ``threshold`` and ``rule`` (e.g. why the GP
+        or TPE: a conditional search space keeps TPE); ``{}`` before the search space
+        is known (the first ``suggest``) and for ``method="random"``.
+        """
+        return {} if self._session is None else self._session.decision
+
     def _set_space(self, spec: Mapping, from_ctor: bool) -> None:
         nested = _nested_space(spec, from_ctor)
         self._spec, self._nested, self._from_ctor = spec, nested, from_ctor

@@ -229,6 +229,17 @@ def test_ask_tell_loop_spends_exact_budget_inside_bounds():
     assert min(vals[10:]) < min(vals[:10])
 
 
+def test_decision_names_the_rule_then_the_strategy_the_probe_chose():
+    s = ArqonSolver(json.dumps(CFG))
+    assert s.decision["strategy"] is None and s.decision["rule"].startswith("tpe: the refine budget (30)")
+    first = s.ask()
+    s.tell([{"eval_id": k, "params": p, "value": objective(p), "cost": 1.0} for k, p in enumerate(first)])
+    s.ask()  # the solver takes the probe's results on the next ask
+    d = s.decision
+    assert d["strategy"] == "tpe" and d["statistic"] > d["threshold"] and d["rule"] == s.decision["rule"]
+    assert ArqonSolver(json.dumps(cfg(method="random"))).decision == {}
+
+
 def test_every_scale_stays_inside_bounds():
     bounds = {
         "a": {"min": 10.0, "max": 20.0, "scale": "Linear"},

@@ -213,6 +213,12 @@ class Session:
             return math.inf
         return self.budget - self.n_handed - self.n_extra
 
+    @property
+    def decision(self) -> dict:
+        """The solver's strategy choice and its rule (:meth:`~arqon_jax.core.solver.Solver.decision`);
+        ``strategy`` is ``None`` until a ``propose`` has taken the probe's results."""
+        return {} if self.state is None else self.solver.decision(self.state)
+
     def key_of(self, row: np.ndarray) -> tuple:
         """The identity of the point with parameter values ``row``."""
         if self._key_of is None:
