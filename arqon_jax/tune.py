@@ -447,9 +447,11 @@ class ArqonSearch(Searcher):
             ``"nelder-mead"``, ``"cmaes"``, ``"gp"`` or ``"random"``. ``"gp"`` (a
             Gaussian process, :mod:`arqon_jax.core.strategies.gp`) had the lowest
             median of ArqonSearch, Optuna TPE and random on a 5-parameter
-            gradient-boosting search at 100 trials (20 seeds, ~23 ms per trial on a
-            CPU) but lost to ``"auto"`` on the 10-D Rastrigin benchmark
-            (``benchmarks/results/tune_gbm_100_20seeds.md``, ``tune_searchers.md``).
+            gradient-boosting search at 100 trials (20 seeds) but lost to ``"auto"``
+            on the 10-D Rastrigin benchmark
+            (``benchmarks/results/tune_gbm_100_20seeds.md``, ``tune_searchers.md``);
+            its searcher time there is ~7 ms per trial on a 2-core CPU (2 seeds,
+            2026-12-04; 23 ms before the fit was sized by the history).
         points_to_evaluate: Configs (dicts, nested or with ``"a/b"`` keys, every
             parameter given; for a conditional choice the chosen category's value)
             to run first. Each value must be one its domain can produce (inside the
