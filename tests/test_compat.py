@@ -231,12 +231,13 @@ def test_ask_tell_loop_spends_exact_budget_inside_bounds():
 
 def test_decision_names_the_rule_then_the_strategy_the_probe_chose():
     s = ArqonSolver(json.dumps(CFG))
-    assert s.decision["strategy"] is None and s.decision["rule"].startswith("tpe: the refine budget (30)")
+    before = s.decision
+    assert before["strategy"] is None and before["rule"].startswith("tpe: the refine budget (30)")
     first = s.ask()
     s.tell([{"eval_id": k, "params": p, "value": objective(p), "cost": 1.0} for k, p in enumerate(first)])
     s.ask()  # the solver takes the probe's results on the next ask
     d = s.decision
-    assert d["strategy"] == "tpe" and d["statistic"] > d["threshold"] and d["rule"] == s.decision["rule"]
+    assert d["strategy"] == "tpe" and d["statistic"] > d["threshold"] and d["rule"] == before["rule"]
     assert ArqonSolver(json.dumps(cfg(method="random"))).decision == {}
 
 

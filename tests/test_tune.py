@@ -561,7 +561,7 @@ def test_auto_refines_conditional_spaces_with_tpe_and_other_mixed_spaces_with_th
     # Measured (core.solver.make_solver): in a conditional space an unchosen branch's
     # parameters are noise to the GP's kernel, and TPE finds the minimum more often.
     s = ArqonSearch(space, metric="loss", mode="min", budget=100, seed=0)
-    assert s.decision == {}  # no space yet
+    assert s.decision == {}  # the solver starts at the first suggest
     assert s.suggest("t0") is not None
     solver = s._session.solver
     assert s._nested.conditional is conditional
