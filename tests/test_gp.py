@@ -49,7 +49,7 @@ def test_outputs_are_warped_by_the_upper_quartile_then_standardized():
     np.testing.assert_allclose(np.asarray(z)[np.asarray(mask)], (w - w.mean()) / w.std(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("best", [0.36, -2.5e4, 0.0])
+@pytest.mark.parametrize("best", [0.36, -2.5e4, 0.0, 1e-30, -1e38, float(np.finfo(np.float32).max)])
 def test_failures_beside_a_single_success_are_modelled_worse_than_it(best):
     # With one finite value the worst equals the best: failures imputed there made the
     # model flat, and method="gp" failed 63 of 64 evaluations where TPE failed 32.
@@ -64,6 +64,23 @@ def test_failures_beside_a_single_success_are_modelled_worse_than_it(best):
     assert z[0] < 0 and np.all(z[1:] > 0) and np.all(np.isfinite(z))
     mu = np.asarray(mu)
     assert mu[0] < np.min(mu[1:])  # h.X[0] is the success (rows sort ok first)
+
+
+def _targets(y):
+    X = np.random.default_rng(4).random((len(y), 2))
+    h = _history(X, y)
+    _, _, z, mask = jax.jit(lambda h: fit_predict(Geometry.continuous(2), h, h.X[:1], fit_steps=1))(h)
+    return np.asarray(z)[np.asarray(mask)]
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e30, 8e37])
+def test_the_warped_targets_do_not_depend_on_the_scale_of_the_values(scale):
+    # Values 1e-20 apart beside failures were flattened by an absolute floor on the warp's
+    # scale, and a scale beyond ~8.5e37 by XLA's flushed reciprocal (z all 0).
+    y = np.full(12, np.nan)
+    y[:5] = [0.0, 0.5, 1.0, 2.0, 3.5]
+    np.testing.assert_allclose(_targets(scale * y), _targets(y), rtol=1e-4, atol=1e-4)
+    assert np.ptp(_targets(scale * y)) > 1.0
 
 
 def test_log_h_is_finite_and_matches_the_direct_form():

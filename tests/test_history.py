@@ -32,7 +32,7 @@ _JIT_INSERT = jax.jit(H.history_insert)
 _JIT_INSERT_BY_SORT = jax.jit(_insert_by_sort)
 
 VALUES = st.one_of(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),  # XLA flushes subnormals
-                    st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0]))
+                    st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0, float(np.finfo(np.float32).max)]))
 
 
 @settings(max_examples=60, deadline=None)
@@ -87,3 +87,14 @@ def test_large_batches_merge_to_the_sorted_result():
     h = H.history_insert(h, jnp.asarray(y2[:, None]), jnp.asarray(y2), jnp.ones(batch, bool))
     np.testing.assert_array_equal(np.asarray(h.y), np.sort(np.concatenate([y1, y2]))[:cap])
     np.testing.assert_array_equal(np.asarray(h.X[:, 0]), np.asarray(h.y))
+
+
+def test_an_ok_value_at_the_largest_float_sorts_before_the_failures():
+    # Its key tied with the failures' and a failed row could lead the history (the GP's
+    # incumbent became inf and its model NaN).
+    big = np.finfo(np.float32).max
+    h = H.history_init(4, 1, jnp.float32)
+    h = H.history_insert(h, jnp.arange(2.0)[:, None], jnp.asarray([np.nan, np.inf], jnp.float32), jnp.ones(2, bool))
+    h = H.history_insert(h, jnp.full((1, 1), 5.0), jnp.asarray([big], jnp.float32), jnp.ones(1, bool))
+    assert list(np.asarray(h.status)) == [H.OK, H.FAILED, H.FAILED, H.EMPTY]
+    assert float(h.y[0]) == big and float(h.X[0, 0]) == 5.0

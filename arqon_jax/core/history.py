@@ -117,4 +117,6 @@ def _order_key(status: jax.Array, y: jax.Array) -> jax.Array:
     big = jnp.finfo(y.dtype).max
     # -0.0 == 0.0, but top_k orders by the bits (-0.0 first): one zero keeps ties in told order.
     y = jnp.where(y == 0, jnp.zeros_like(y), y)
-    return jnp.where(status == OK, jnp.minimum(y, big), jnp.where(status == FAILED, big, jnp.inf))
+    # An ok value at the largest float sorts before the failures (a tie let a failed row lead).
+    ok_key = jnp.minimum(y, jnp.nextafter(big, jnp.zeros_like(big)))
+    return jnp.where(status == OK, ok_key, jnp.where(status == FAILED, big, jnp.inf))

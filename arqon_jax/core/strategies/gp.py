@@ -496,17 +496,23 @@ def _model(geometry: Geometry, n: int, fit_steps: int, n_starts: int, learning_r
         cnt = jnp.maximum(jnp.sum(mask), 1)
         y_min = y[0]  # sorted best first: ok rows by value, then failed, then empty
         y_max = y[jnp.clip(n_ok - 1, 0, n - 1)]
-        # With one distinct finite value the worst is the best, and failures imputed
-        # there gave a flat model (one success in 64 evaluations on a 4-D objective
-        # failing off a box around it, where TPE failed 32): any value above it will do,
-        # as the warp and the standardization make two distinct values scale-free.
-        above = jnp.minimum(y_min + jnp.maximum(jnp.abs(y_min), 1.0), jnp.finfo(y.dtype).max)
-        y_fail = jnp.where(y_max > y_min, y_max, above)
-        y = jnp.where(ok, y, jnp.where(mask, y_fail, y_min))
+        # The model reads halved differences from the best value (the standardization below
+        # makes it shift-invariant), so a spread beyond the largest float does not overflow.
+        # Failures take the worst difference; while the finite values are all equal it is 0,
+        # and failures there made the model flat (one success in 64 evaluations on a 4-D
+        # objective failing off a box around it, where TPE failed 32): any positive value
+        # will do, as the warp and the standardization make two distinct values scale-free.
+        spread = jnp.where(y_max > y_min, 0.5 * y_max - 0.5 * y_min, 0.5 * jnp.maximum(jnp.abs(y_min), 1.0))
+        y = jnp.where(ok, 0.5 * y - 0.5 * y_min, jnp.where(mask, spread, 0.0))
         if warp:
-            quartile = y[jnp.clip(3 * cnt // 4, 0, n - 1)] - y_min
-            scale = jnp.maximum(quartile, 1e-12 * jnp.maximum(jnp.abs(y_min), 1.0))
-            y = jnp.log1p((y - y_min) / scale)
+            # The floor is relative to the spread (an absolute one flattened values 1e-20
+            # apart), and at least the smallest normal float, whose reciprocal is finite.
+            floor = jnp.maximum(1e-12 * spread, jnp.finfo(y.dtype).tiny)
+            scale = jnp.maximum(y[jnp.clip(3 * cnt // 4, 0, n - 1)], floor)
+            # XLA on the CPU divides by a scalar as a product with its reciprocal, which is
+            # flushed to zero beyond ~8.5e37 in float32: both sides are scaled down first.
+            c = jnp.where(scale > 2.0**100, 2.0**-32, 1.0).astype(y.dtype)
+            y = jnp.log1p((y * c) / (scale * c))
         mean = jnp.sum(jnp.where(mask, y, 0.0)) / cnt
         var = jnp.sum(jnp.where(mask, (y - mean) ** 2, 0.0)) / cnt
         z = jnp.where(mask, (y - mean) / jnp.sqrt(jnp.maximum(var, 1e-12)), 0.0)
