@@ -128,6 +128,11 @@ def _fmt(v: Any) -> str:
         return repr(v)
 
 
+def _fmt_stat(v) -> str:
+    """The classifier statistic; ``None`` when the run ended before the probe was classified."""
+    return "not computed (the run ended in the probe)" if v is None else f"{v:.3f}"
+
+
 def _fmt_x(x: Any) -> str:
     if isinstance(x, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in x.items()) + "}"
@@ -262,7 +267,7 @@ def _print_result(args: argparse.Namespace, res: Any, problem: Any) -> None:
     if res.decision:
         d = res.decision
         print(f"{'method':<12} {res.method}: {', '.join(f'{p} from {n}' for n, p in res.trace)}; "
-              f"{d['statistic_name']} = {d['statistic']:.3f} ({d['rule']})")
+              f"{d['statistic_name']} = {_fmt_stat(d['statistic'])} ({d['rule']})")
     else:
         print(f"{'method':<12} {res.method}")
     pol = res.info.get("polish")

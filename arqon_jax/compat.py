@@ -221,9 +221,10 @@ class ArqonSolver:
     def decision(self) -> dict:
         """The refine strategy chosen from the probe, and why, as ``minimize``'s ``result.decision``.
 
-        A dict with ``strategy`` (``None`` until the solver has taken the probe's
-        results: the first ``ask`` after every probe point is told),
-        ``statistic``, ``statistic_name``, ``threshold`` and ``rule`` (the configuration
+        A dict with ``strategy`` and ``statistic`` (``None`` until the first ``ask``
+        after the probe's points were handed out, which classifies the probe on the
+        results told by then: tell them first), ``statistic_name``, ``threshold`` and
+        ``rule`` (the configuration
         rule that picked the candidate strategies, e.g. why the GP or TPE); ``{}`` for
         ``method="random"``, which has no probe.
         """

@@ -187,7 +187,8 @@ def run_demo(problem: Any, budget: int, batch: int, seed: int, out: Path, *, as_
         print("  arqon_jax did not beat random search on this run (it can happen on small budgets).")
     if res.decision:
         d = res.decision
-        print(f"  classifier: {d['statistic_name']} = {d['statistic']:.3f} (threshold {d['threshold']:g}) -> {strat}")
+        stat = "not computed" if d["statistic"] is None else f"{d['statistic']:.3f}"
+        print(f"  classifier: {d['statistic_name']} = {stat} (threshold {d['threshold']:g}) -> {strat}")
     print(f"  time: compile {compile_s:.1f} s (paid once per problem shape), search {run_s:.2f} s")
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -552,9 +552,9 @@ class ArqonSearch(Searcher):
     def decision(self) -> dict:
         """The refine strategy chosen from the probe, and why, as ``minimize``'s ``result.decision``.
 
-        A dict with ``strategy`` (``None`` until the solver has taken the probe's
-        results: the first ``suggest`` after the probe's trials are in),
-        ``statistic``, ``statistic_name``, ``threshold`` and ``rule`` (e.g. why the GP
+        A dict with ``strategy`` and ``statistic`` (``None`` until the solver has
+        taken the probe's results: the first ``suggest`` after the probe's trials are
+        in), ``statistic_name``, ``threshold`` and ``rule`` (e.g. why the GP
         or TPE: a conditional search space keeps TPE); ``{}`` before the search space
         is known (the first ``suggest``) and for ``method="random"``.
         """

@@ -281,6 +281,17 @@ def test_minimize_human_output_and_file_objective(capsys, tmp_path):
     assert out.startswith("problem") and "best f" in out and "30 (0 failed)" in out and "host path" in out
 
 
+def test_minimize_that_ends_in_the_probe_reports_no_statistic(capsys):
+    # Nothing is classified: the statistic is None (JSON null), not NaN (not JSON).
+    rc, out, err = call(capsys, "minimize", "--function", "sphere", "--dim", 2, "--budget", 3)
+    assert rc == 0, err
+    assert "probe = not computed (the run ended in the probe) (probe only:" in out
+    rc, out, err = call(capsys, "minimize", "--function", "sphere", "--dim", 2, "--budget", 3, "--json")
+    assert rc == 0, err
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert doc["decision"]["strategy"] is None and doc["decision"]["statistic"] is None
+
+
 @pytest.mark.parametrize("flag, x64", [((), "on: the host path"), (("--float64",), "on: x64=True"),
                                        (("--no-float64",), None)])
 def test_minimize_precision_follows_the_library_default(capsys, tmp_path, flag, x64):

@@ -232,7 +232,8 @@ def test_ask_tell_loop_spends_exact_budget_inside_bounds():
 def test_decision_names_the_rule_then_the_strategy_the_probe_chose():
     s = ArqonSolver(json.dumps(CFG))
     before = s.decision
-    assert before["strategy"] is None and before["rule"].startswith("tpe: the refine budget (30)")
+    assert before["strategy"] is None and before["statistic"] is None  # None, not NaN: it goes to JSON
+    assert before["rule"].startswith("tpe: the refine budget (30)")
     first = s.ask()
     s.tell([{"eval_id": k, "params": p, "value": objective(p), "cost": 1.0} for k, p in enumerate(first)])
     s.ask()  # the solver takes the probe's results on the next ask

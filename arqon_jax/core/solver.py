@@ -177,13 +177,14 @@ class Solver:
         """The strategy choice of a run as one record: strategy, statistic, threshold, rule.
 
         Empty when the solver has no probe (``method="random"``): nothing is classified.
+        ``strategy`` and ``statistic`` are ``None`` until the probe is classified.
         """
         if not self.probe_count:
             return {}
         choice = int(state.choice)
         return {
             "strategy": self.strategy_names[choice] if choice >= 0 else None,
-            "statistic": float(state.statistic),
+            "statistic": float(state.statistic) if choice >= 0 else None,  # None, not NaN: JSON
             "statistic_name": "rank fitness-distance correlation of the probe",
             "threshold": self.threshold,
             "rule": self.rule,
