@@ -520,6 +520,19 @@ def test_classifier_is_invariant_to_shift_and_scale():
     assert abs(float(rank_fdc(geo, X, rugged, mask))) < 0.35
 
 
+@pytest.mark.parametrize("value", [1.0, np.nan])
+def test_a_constant_or_all_failed_probe_shows_no_structure(value):
+    # Tied values ranked in told order correlated fully with the distance (1.0).
+    geo = Geometry.continuous(2)
+    X = jax.random.uniform(jax.random.key(1), (30, 2))
+    y = jnp.full(30, value)
+    assert float(rank_fdc(geo, X, y, jnp.ones(30, bool))) == 0.0
+    # A plateau beside a slope: the tie does not count as order.
+    slope = jnp.sum((X - 0.5) ** 2, axis=1)
+    plateau = jnp.minimum(slope, jnp.sort(slope)[10])
+    assert 0.0 < float(rank_fdc(geo, X, plateau, jnp.ones(30, bool))) < float(rank_fdc(geo, X, slope, jnp.ones(30, bool)))
+
+
 def test_result_records_decision_and_trace():
     r = aj.minimize(sphere2, BOUNDS2, budget=100, batch_size=10, seed=0)
     assert r.decision["strategy"] in ("nelder-mead", "tpe")

@@ -7,7 +7,7 @@ with the distance to the best point (close to 1); on a rugged, multimodal one th
 are unrelated (close to 0). Ranks make the statistic invariant to any increasing
 transformation of ``f``, in particular to shifting and positively scaling it, unlike
 ArqonHPO's coefficient of variation, which changes when a constant is added to ``f``.
-Failed evaluations rank last.
+Failed evaluations rank last; tied values (a plateau, failures) share their mean rank.
 
 What the statistic is worth in practice was measured in ``benchmarks/auto_rule.py``
 (``benchmarks/results/auto_rule.md``): on the shipped test functions at budgets up to
@@ -29,7 +29,12 @@ STRUCTURED_THRESHOLD = 0.35
 
 
 def _ranks(v: jax.Array) -> jax.Array:
-    return jnp.argsort(jnp.argsort(v, stable=True), stable=True).astype(v.dtype)
+    """Ranks from 0, ties at their mean rank (Spearman's rule for ties): ranked in told
+    order, a constant or all-failed probe correlated fully with the distance (1.0)."""
+    s = jnp.sort(v)
+    lo = jnp.searchsorted(s, v, side="left")
+    hi = jnp.searchsorted(s, v, side="right")
+    return ((lo + hi - 1) / 2).astype(v.dtype)
 
 
 def rank_fdc(geometry: Geometry, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
