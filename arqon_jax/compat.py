@@ -224,9 +224,8 @@ class ArqonSolver:
         A dict with ``strategy`` and ``statistic`` (``None`` until the first ``ask``
         after the probe's points were handed out, which classifies the probe on the
         results told by then: tell them first), ``statistic_name``, ``threshold`` and
-        ``rule`` (the configuration
-        rule that picked the candidate strategies, e.g. why the GP or TPE); ``{}`` for
-        ``method="random"``, which has no probe.
+        ``rule`` (the configuration rule that picked the candidate strategies, e.g. why
+        the GP or TPE); ``{}`` for ``method="random"``, which has no probe.
         """
         return self._session.decision
 

@@ -555,8 +555,8 @@ class ArqonSearch(Searcher):
         A dict with ``strategy`` and ``statistic`` (``None`` until the solver has
         taken the probe's results: the first ``suggest`` after the probe's trials are
         in), ``statistic_name``, ``threshold`` and ``rule`` (e.g. why the GP
-        or TPE: a conditional search space keeps TPE); ``{}`` before the search space
-        is known (the first ``suggest``) and for ``method="random"``.
+        or TPE: a conditional search space keeps TPE); ``{}`` before the first
+        ``suggest`` (the solver starts there) and for ``method="random"``.
         """
         return {} if self._session is None else self._session.decision
 

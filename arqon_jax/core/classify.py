@@ -30,7 +30,7 @@ STRUCTURED_THRESHOLD = 0.35
 
 def _ranks(v: jax.Array) -> jax.Array:
     """Ranks from 0, ties at their mean rank (Spearman's rule for ties): ranked in told
-    order, a constant or all-failed probe correlated fully with the distance (1.0)."""
+    order instead, a constant or all-failed probe would correlate fully with the distance."""
     s = jnp.sort(v)
     lo = jnp.searchsorted(s, v, side="left")
     hi = jnp.searchsorted(s, v, side="right")
